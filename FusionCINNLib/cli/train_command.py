@@ -1,0 +1,73 @@
+"""``fusioncinn train``: train a model on registered pairs (also under ``torchrun`` for DDP)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..errors import FusionInputError
+from ..fusion.slices import DEVICES
+from ..network.config import PAPER_CONFIG, ModelConfig
+from ..training.data import PAIR_CHOICES
+from ..training.losses import LossWeights
+from ..training.trainer import Trainer, TrainingConfig
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train a fusion model on registered pairs",
+        description="Train on DIR/PAIR/a/NAME.png + DIR/PAIR/b/NAME.png (the atlas layout), a single "
+                    "a/ b/ folder, or a CSV manifest of registered volume pairs (columns a,b[,pair]). "
+                    "Checkpoints and history.csv go to OUT.training/ (or --work-dir).")
+    parser.add_argument("--data", type=Path, required=True, help="data folder or CSV manifest")
+    parser.add_argument("--pair", default="all", choices=PAIR_CHOICES, help="pair type(s) to train on")
+    parser.add_argument("--out", type=Path, required=True, help="model folder to write")
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--resume", action="store_true", help="continue from the last good checkpoint")
+    parser.add_argument("--val-fraction", type=float, default=0.2, help="fraction of cases held out")
+    parser.add_argument("--device", default="auto", choices=DEVICES)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--patch", type=int, default=128, help="training patch side (pixels)")
+    parser.add_argument("--val-every", type=int, default=5, help="validate every N epochs")
+    parser.add_argument("--work-dir", type=Path, default=None, help="checkpoint folder (default OUT.training)")
+    parser.add_argument("--variant", choices=("conv", "paper"), default="conv", help="network variant")
+    parser.add_argument("--architecture", type=str, default=None,
+                        help="JSON of architecture overrides, e.g. '{\"blocks\": [1,1,1,1,1]}'")
+    parser.add_argument("--loss-weights", type=str, default=None,
+                        help="JSON of loss weight overrides, e.g. '{\"latent\": 0.1}'")
+    parser.set_defaults(func=run)
+
+
+def _json_overrides(text: str, what: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise FusionInputError(f"--{what}: not valid JSON ({err})") from None
+    if not isinstance(value, dict):
+        raise FusionInputError(f"--{what}: expected a JSON object")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    architecture = (PAPER_CONFIG if args.variant == "paper" else ModelConfig()).to_dict()
+    if args.architecture:
+        architecture.update(_json_overrides(args.architecture, "architecture"))
+    ModelConfig.from_dict(architecture)
+    loss = LossWeights().to_dict()
+    if args.loss_weights:
+        extra = _json_overrides(args.loss_weights, "loss-weights")
+        unknown = set(extra) - set(loss)
+        if unknown:
+            raise FusionInputError(f"--loss-weights: unknown terms {sorted(unknown)}; known: {sorted(loss)}")
+        loss.update(extra)
+    config = TrainingConfig(
+        data=str(args.data), out=str(args.out), pair=args.pair, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, val_fraction=args.val_fraction, seed=args.seed, patch=args.patch, device=args.device,
+        val_every=args.val_every, work_dir=str(args.work_dir) if args.work_dir else None,
+        architecture=architecture, loss=loss)
+    folder = Trainer(config, console=True, resume=args.resume).run()
+    print(f"model written to {folder}")
+    return 0

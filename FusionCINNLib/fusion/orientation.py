@@ -1,0 +1,23 @@
+"""Which array axis of a volume is axial, coronal or sagittal, from its direction matrix (LPS)."""
+
+from __future__ import annotations
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import FusionInputError
+
+PLANES = {"sagittal": 0, "coronal": 1, "axial": 2}
+"""Plane name -> the LPS axis normal to it (x = L, y = P, z = S)."""
+
+
+def slice_axis(image: sitk.Image, plane: str) -> int:
+    """The NumPy axis (of the (k, j, i) array) to step along to get ``plane`` slices.
+
+    The index axis whose direction is closest to the plane's normal is chosen, so oblique
+    volumes are cut in their nearest plane."""
+    if plane not in PLANES:
+        raise FusionInputError(f"unknown slice plane {plane!r}; expected one of {', '.join(PLANES)}")
+    direction = np.asarray(image.GetDirection(), dtype=float).reshape(3, 3)
+    index_axis = int(np.argmax(np.abs(direction[PLANES[plane], :])))
+    return 2 - index_axis

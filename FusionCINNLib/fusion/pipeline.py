@@ -1,0 +1,175 @@
+"""The one fusion pipeline the CLI and the Slicer Logic both call.
+
+    SimpleITK images a (CT/PET/SPECT) and b (MRI), LPS physical geometry
+      -> checks (dimension, pixel type, finite, not constant)
+      -> volumes: rigid registration of the other input onto the reference grid (when grids differ)
+      -> per-modality intensity windows -> float32 slices in [0, 1]
+      -> FusionNet slice by slice along the chosen plane
+      -> fused image on exactly the reference grid (size, spacing, origin, direction)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Dict, Optional, Union
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import FusionInputError
+from ..imaging.image_io import picture_from_image, picture_to_image
+from ..imaging.intensity import check_finite_and_varied, window_for
+from ..network.model_files import FusionModel, default_model_path, load_model
+from ..pairs import modalities
+from ..progress import CancelCheck, ProgressCallback, report
+from .orientation import slice_axis
+from .slices import fuse_slices
+
+ModelLike = Union[FusionModel, str, os.PathLike, None]
+REFERENCES = ("auto", "a", "b")
+
+
+@dataclass
+class FusionResult:
+    """A fused image and how it was made.
+
+    image: fused image on the reference grid. Volumes: float32 in the reference modality's units
+        (its intensity window mapped back). Pictures: 8-bit grey, or RGB for colour PET/SPECT.
+    reference: "a" or "b", the input whose grid the result is on.
+    transform: maps reference physical points (LPS mm) to the other input's points (the ITK
+        resampling convention); None when no registration ran.
+    registration_metric: final Mattes MI value of the registration, None when none ran.
+    seconds: wall time of each stage.
+    """
+
+    image: sitk.Image
+    reference: str
+    transform: Optional[sitk.Transform] = None
+    registration_metric: Optional[float] = None
+    seconds: Dict[str, float] = field(default_factory=dict)
+
+
+def resolve_model(model: ModelLike, pair: str) -> FusionModel:
+    """A FusionModel for ``pair``: the given one, one loaded from a path, or the shipped default."""
+    if isinstance(model, FusionModel):
+        chosen = model
+    else:
+        chosen = load_model(model if model is not None else default_model_path(pair))
+    if chosen.pair_types and pair not in chosen.pair_types:
+        raise FusionInputError(f"{chosen.path or chosen.name}: model was trained for "
+                               f"{', '.join(chosen.pair_types)}, not {pair}")
+    return chosen
+
+
+def _check_scalar_volume(image: sitk.Image, name: str) -> None:
+    if image.GetDimension() != 3:
+        raise FusionInputError(f"{name}: expected a 3D volume, got {image.GetDimension()}D")
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise FusionInputError(f"{name}: has {image.GetNumberOfComponentsPerPixel()} components per voxel "
+                               "(vector or colour volume); give a scalar volume")
+
+
+def choose_reference(image_a: sitk.Image, image_b: sitk.Image, reference: str) -> str:
+    """'a' or 'b'. 'auto' picks the finer grid (smaller voxel volume), 'a' on a tie."""
+    if reference not in REFERENCES:
+        raise FusionInputError(f"unknown reference {reference!r}; expected one of {REFERENCES}")
+    if reference != "auto":
+        return reference
+    return "a" if np.prod(image_a.GetSpacing()) <= np.prod(image_b.GetSpacing()) else "b"
+
+
+def fuse_pictures(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: ModelLike = None, *,
+                  device: str = "auto", name_a: str = "a", name_b: str = "b") -> FusionResult:
+    """Fuse two registered 2D pictures of equal size; colour PET/SPECT is fused through YCbCr."""
+    modality_a, modality_b = modalities(pair)
+    fusion_model = resolve_model(model, pair)
+    pic_a = picture_from_image(image_a, name_a, modality_a)
+    pic_b = picture_from_image(image_b, name_b, modality_b)
+    if pic_a.grey.shape != pic_b.grey.shape:
+        raise FusionInputError(f"{name_a}, {name_b}: sizes differ ({pic_a.grey.shape[::-1]} vs "
+                               f"{pic_b.grey.shape[::-1]}); 2D pairs must be registered and the same size")
+    start = time.perf_counter()
+    fused = fuse_slices(fusion_model.net, pic_a.grey[None], pic_b.grey[None], device=device)[0]
+    chroma = pic_a.chroma if pic_a.is_colour else pic_b.chroma
+    out = picture_to_image(fused, chroma)
+    out.SetSpacing(image_b.GetSpacing())
+    out.SetOrigin(image_b.GetOrigin())
+    return FusionResult(out, "b", seconds={"fuse": time.perf_counter() - start})
+
+
+def fuse_volumes(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: ModelLike = None, *,
+                 register: bool = True, reference: str = "auto", plane: str = "axial", device: str = "auto",
+                 batch_size: Optional[int] = None, progress: Optional[ProgressCallback] = None,
+                 cancel: Optional[CancelCheck] = None, name_a: str = "a", name_b: str = "b") -> FusionResult:
+    """Fuse a CT/PET/SPECT volume ``image_a`` with an MRI volume ``image_b`` (SimpleITK, LPS).
+
+    With ``register`` the other input is rigidly registered onto the reference grid whenever the
+    grids differ; without it the grids must already match. Progress: registration 0-40 %,
+    fusion 40-100 %."""
+    from ..geometry.registration import register_volumes
+    from ..geometry.resampling import background_value, resample_to_reference, same_grid
+
+    modality_a, modality_b = modalities(pair)
+    _check_scalar_volume(image_a, name_a)
+    _check_scalar_volume(image_b, name_b)
+    fusion_model = resolve_model(model, pair)
+    seconds: Dict[str, float] = {}
+    side = choose_reference(image_a, image_b, reference)
+    fixed, moving = (image_a, image_b) if side == "a" else (image_b, image_a)
+    fixed_mod, moving_mod = (modality_a, modality_b) if side == "a" else (modality_b, modality_a)
+    fixed_name, moving_name = (name_a, name_b) if side == "a" else (name_b, name_a)
+
+    start = time.perf_counter()
+    array_fixed = sitk.GetArrayViewFromImage(fixed)
+    array_moving_raw = sitk.GetArrayViewFromImage(moving)
+    check_finite_and_varied(array_fixed, fixed_name)
+    check_finite_and_varied(array_moving_raw, moving_name)
+    window_fixed = window_for(array_fixed, fixed_mod)
+    window_moving = window_for(array_moving_raw, moving_mod)
+    seconds["check"] = time.perf_counter() - start
+
+    transform, metric = None, None
+    report(progress, 0.0, "checking geometry", cancel)
+    if not same_grid(fixed, moving):
+        if not register:
+            raise FusionInputError(f"{name_a}, {name_b}: the volumes are on different grids (size, spacing, "
+                                   "origin or direction); drop --no-register or resample them first")
+        start = time.perf_counter()
+        result = register_volumes(fixed, moving, reference_modality=fixed_mod, moving_modality=moving_mod,
+                                  progress=lambda f, m: report(progress, 0.4 * f, m, cancel), cancel=cancel)
+        transform, metric = result.transform, result.metric_value
+        seconds["register"] = time.perf_counter() - start
+        start = time.perf_counter()
+        moving = resample_to_reference(moving, fixed, transform, background_value(moving, moving_mod))
+        seconds["resample"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    axis = slice_axis(fixed, plane)
+    norm_fixed = np.moveaxis(window_fixed.normalise(sitk.GetArrayViewFromImage(fixed)), axis, 0)
+    norm_moving = np.moveaxis(window_moving.normalise(sitk.GetArrayViewFromImage(moving)), axis, 0)
+    stack_a, stack_b = (norm_fixed, norm_moving) if side == "a" else (norm_moving, norm_fixed)
+    seconds["normalise"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    fused = fuse_slices(fusion_model.net, stack_a, stack_b, device=device, batch_size=batch_size,
+                        progress=lambda f, m: report(progress, 0.4 + 0.6 * f, m, cancel), cancel=cancel)
+    seconds["fuse"] = time.perf_counter() - start
+
+    out = sitk.GetImageFromArray(window_fixed.denormalise(np.moveaxis(fused, 0, axis)))
+    out.CopyInformation(fixed)
+    return FusionResult(out, side, transform, metric, seconds)
+
+
+def fuse_images(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: ModelLike = None,
+                **options: object) -> FusionResult:
+    """Fuse two SimpleITK images: 2D pictures with :func:`fuse_pictures`, volumes with :func:`fuse_volumes`."""
+    name_a, name_b = options.get("name_a", "a"), options.get("name_b", "b")
+    dims = (image_a.GetDimension(), image_b.GetDimension())
+    if dims == (2, 2):
+        return fuse_pictures(image_a, image_b, pair, model, device=str(options.get("device", "auto")),
+                             name_a=str(name_a), name_b=str(name_b))
+    if dims[0] != dims[1]:
+        raise FusionInputError(f"{name_a}, {name_b}: cannot fuse a {dims[0]}D image with a {dims[1]}D image")
+    return fuse_volumes(image_a, image_b, pair, model, **options)

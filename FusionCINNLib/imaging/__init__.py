@@ -1,0 +1,1 @@
+"""Reading and writing images, colour handling and per-modality intensity windows."""

@@ -1,0 +1,78 @@
+"""Architecture hyper-parameters of a FusionCINN network (the ``architecture`` part of a model config)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Dict, Optional, Tuple
+
+from ..errors import FusionInputError
+
+VARIANTS = ("conv", "paper")
+STAGES = 4
+LEVELS = STAGES + 1
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What builds a FusionCINN network.
+
+    variant: "conv" (fully convolutional, any slice size) or "paper" (the paper's fully connected
+        coarsest block, fixed ``input_size``).
+    hidden: subnet width of each of the 4 coupling stages and of the coarsest block (5 values).
+    blocks: coupling blocks in each of the 4 stages and in the coarsest block (5 values).
+    clamp: soft clamp of the affine coupling scales (log-scale in [-clamp, clamp]).
+    ram_kernel: kernel size of the depth-wise relevance-activation-map convolution.
+    input_size: side of the square input the "paper" variant is built for (pixels); None for "conv".
+    background_threshold: pixels whose 3x3 neighbourhood max of both sources is below this
+        (in [0, 1] units) are background in the fused image (soft ramp from 0 to the threshold).
+    """
+
+    variant: str = "conv"
+    hidden: Tuple[int, ...] = (16, 32, 48, 64, 64)
+    blocks: Tuple[int, ...] = (2, 2, 2, 2, 2)
+    clamp: float = 2.0
+    ram_kernel: int = 3
+    input_size: Optional[int] = None
+    background_threshold: float = 4.0 / 255.0
+    extra: Dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise FusionInputError(f"unknown network variant {self.variant!r}; expected one of {VARIANTS}")
+        if len(self.hidden) != LEVELS or len(self.blocks) != LEVELS:
+            raise FusionInputError(f"hidden and blocks need {LEVELS} values (4 stages + coarsest block)")
+        if self.variant == "paper" and (self.input_size is None or self.input_size % (2 ** LEVELS)):
+            raise FusionInputError(f"the paper variant needs input_size, a multiple of {2 ** LEVELS}")
+        if self.variant == "conv" and self.input_size is not None:
+            raise FusionInputError("the conv variant takes any size; input_size must be None")
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-ready dict (tuples become lists)."""
+        data = asdict(self)
+        data.pop("extra")
+        data["hidden"] = list(self.hidden)
+        data["blocks"] = list(self.blocks)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "ModelConfig":
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        known = {f.name for f in fields(cls)} - {"extra"}
+        unknown = set(data) - known
+        if unknown:
+            raise FusionInputError(f"unknown architecture keys {sorted(unknown)}")
+        values = dict(data)
+        for key in ("hidden", "blocks"):
+            if key in values:
+                values[key] = tuple(int(v) for v in values[key])
+        return cls(**values)
+
+    @property
+    def multiple(self) -> int:
+        """Slices are padded to a multiple of this many pixels (2 ** levels)."""
+        return 2 ** LEVELS
+
+
+PAPER_CONFIG = ModelConfig(variant="paper", input_size=128, hidden=(16, 32, 48, 64, 512),
+                           blocks=(2, 2, 2, 2, 2))
+"""The paper's variant: conv stages and a fully connected coarsest block on 128x128 inputs."""

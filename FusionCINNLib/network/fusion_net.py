@@ -1,0 +1,106 @@
+"""FusionNet: the whole FusionCINN fusion of one batch of registered slice pairs.
+
+    c_A = W(x_A), c_B = W(x_B)                          Haar conditions, 5 levels
+    z_A|B = f(x_A; c_B),  z_B|A = f(x_B; c_A)            forward analysis, each with the other's condition
+    z_F = (z_A|B + z_B|A) / 2 + RAM(z_A|B) * z_B|A       latent fusion
+    c_F = max-abs(c_A, c_B)                              fused condition
+    x_F = f^-1(z_F; c_F)                                 inverse synthesis
+    fused = x_F * background mask                        background stays clean where both sources are ~0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import FusionInputError
+from .cinn import build_cinn
+from .config import LEVELS, ModelConfig
+from .haar import HaarDWT, max_abs_fuse
+from .latent_fusion import RelevanceActivationMap
+
+LATENT_CHANNELS = 4 ** LEVELS
+
+
+@dataclass
+class FusionOutputs:
+    """Everything one fusion pass computes; image tensors are (N, 1, H, W), latents (N, 1024, H/32, W/32)."""
+
+    fused: torch.Tensor
+    raw: torch.Tensor
+    z_ab: torch.Tensor
+    z_ba: torch.Tensor
+    z_fused: torch.Tensor
+    log_det_ab: torch.Tensor
+    log_det_ba: torch.Tensor
+    cond_fused: List[torch.Tensor]
+
+
+class FusionNet(nn.Module):
+    """The trainable FusionCINN model: cINN + relevance activation map. See the module docstring."""
+
+    def __init__(self, config: ModelConfig, seed: int = 0):
+        super().__init__()
+        self.config = config
+        self.dwt = HaarDWT(LEVELS)
+        self.inn = build_cinn(config, seed)
+        self.ram = RelevanceActivationMap(LATENT_CHANNELS, config.ram_kernel)
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise FusionInputError unless x is (N, 1, H, W) with sides this network accepts."""
+        if x.ndim != 4 or x.shape[1] != 1:
+            raise FusionInputError(f"expected slices of shape (N, 1, H, W), got {tuple(x.shape)}")
+        h, w = x.shape[-2:]
+        m = self.config.multiple
+        if h % m or w % m:
+            raise FusionInputError(f"slice size {h}x{w} is not a multiple of {m}; pad first")
+        if self.config.input_size is not None and (h, w) != (self.config.input_size,) * 2:
+            raise FusionInputError(f"the paper variant takes {self.config.input_size}x{self.config.input_size} "
+                                   f"slices, got {h}x{w}")
+
+    def conditions(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """Haar coefficients W_1..W_5 of x (N, 1, H, W): level l is (N, 4, H/2^l, W/2^l)."""
+        return self.dwt(x)
+
+    def _inn_conditions(self, coeffs: List[torch.Tensor]) -> List[torch.Tensor]:
+        scaled = [c / 2 ** (level + 1) for level, c in enumerate(coeffs)]
+        if self.config.variant == "paper":
+            scaled[-1] = scaled[-1].flatten(1)
+        return scaled
+
+    def encode(self, x: torch.Tensor, coeffs: List[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """z = f(x; c) as (N, 1024, H/32, W/32) and log|det J| as (N,)."""
+        z, log_det = self.inn(x, c=self._inn_conditions(coeffs))
+        h, w = x.shape[-2] // self.config.multiple, x.shape[-1] // self.config.multiple
+        return z.reshape(x.shape[0], LATENT_CHANNELS, h, w), log_det
+
+    def decode(self, z: torch.Tensor, coeffs: List[torch.Tensor]) -> torch.Tensor:
+        """x = f^-1(z; c) as (N, 1, H, W). ``z`` is not modified."""
+        z_in = z.flatten(1) if self.config.variant == "paper" else z.clone()
+        return self.inn(z_in, c=self._inn_conditions(coeffs), rev=True, jac=False)[0]
+
+    def background_mask(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """1 on anatomy, 0 where both sources are background, a linear ramp in between.
+
+        A pixel is background when the 3x3 neighbourhood maximum of max(a, b) is below
+        ``config.background_threshold`` (intensities in [0, 1])."""
+        support = F.max_pool2d(torch.maximum(a, b), 3, stride=1, padding=1)
+        return (support / self.config.background_threshold).clamp(0.0, 1.0)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> FusionOutputs:
+        """Fuse slices a (CT/PET/SPECT) and b (MRI), both (N, 1, H, W) in [0, 1]."""
+        self.check_input(a)
+        if a.shape != b.shape:
+            raise FusionInputError(f"slice shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
+        coeffs_a, coeffs_b = self.conditions(a), self.conditions(b)
+        z_ab, log_det_ab = self.encode(a, coeffs_b)
+        z_ba, log_det_ba = self.encode(b, coeffs_a)
+        z_fused = self.ram(z_ab, z_ba)
+        cond_fused = max_abs_fuse(coeffs_a, coeffs_b)
+        raw = self.decode(z_fused, cond_fused)
+        fused = raw * self.background_mask(a, b)
+        return FusionOutputs(fused, raw, z_ab, z_ba, z_fused, log_det_ab, log_det_ba, cond_fused)

@@ -1,0 +1,191 @@
+"""Model files: a folder with ``config.json`` (architecture, pair types, provenance, weights checksum)
+and ``weights.pt`` (a plain state dict, read with ``torch.load(weights_only=True)``: no code runs).
+
+Loading checks, in order: the folder and config exist and parse, the weights' SHA-256 matches the
+config (catches truncated or swapped files), the weights unpickle without code, and every tensor
+name and shape matches the architecture. Each failure is a FusionInputError naming the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import torch
+
+from ..atomic import atomic_output
+from ..errors import FusionInputError
+from .config import ModelConfig
+from .fusion_net import FusionNet
+
+FORMAT = "fusioncinn-model"
+FORMAT_VERSION = 1
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "weights.pt"
+PAIR_TYPES = ("ct-mri", "pet-mri", "spect-mri")
+MODELS_ENV = "FUSIONCINN_MODELS"
+
+
+@dataclass
+class FusionModel:
+    """A FusionNet with the metadata of its model file."""
+
+    net: FusionNet
+    pair_types: List[str]
+    provenance: Dict[str, Any] = field(default_factory=dict)
+    path: Optional[Path] = None
+
+    @property
+    def config(self) -> ModelConfig:
+        return self.net.config
+
+    @property
+    def name(self) -> str:
+        return self.path.name if self.path else "unsaved model"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_model(model: FusionModel, folder: Union[str, os.PathLike]) -> Path:
+    """Write ``folder/weights.pt`` then ``folder/config.json``, each atomically. Returns the folder."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = folder / WEIGHTS_NAME
+    state = {k: v.detach().cpu().contiguous() for k, v in model.net.state_dict().items()}
+    with atomic_output(weights) as tmp:
+        torch.save(state, tmp)
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "architecture": model.config.to_dict(),
+        "pair_types": list(model.pair_types),
+        "intensity": "inputs in [0, 1]; see FusionCINNLib/imaging/intensity.py for each modality's window",
+        "weights": {"file": WEIGHTS_NAME, "sha256": _sha256(weights)},
+        "provenance": model.provenance,
+    }
+    with atomic_output(folder / CONFIG_NAME) as tmp:
+        tmp.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    model.path = folder
+    return folder
+
+
+def _read_config(folder: Path) -> Dict[str, Any]:
+    config_path = folder / CONFIG_NAME
+    if not config_path.is_file():
+        raise FusionInputError(f"{folder}: not a FusionCINN model (no {CONFIG_NAME})")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise FusionInputError(f"{config_path}: not valid JSON ({err})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise FusionInputError(f"{config_path}: not a FusionCINN model config (format is not {FORMAT!r})")
+    if config.get("format_version") != FORMAT_VERSION:
+        raise FusionInputError(f"{config_path}: unsupported format_version {config.get('format_version')!r}")
+    return config
+
+
+def _read_state(weights: Path, expected_sha: Optional[str]) -> Dict[str, torch.Tensor]:
+    if not weights.is_file():
+        raise FusionInputError(f"{weights}: weights file is missing")
+    if expected_sha and _sha256(weights) != expected_sha:
+        raise FusionInputError(f"{weights}: checksum does not match {CONFIG_NAME} (truncated or replaced file)")
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else "unsafe content"
+        raise FusionInputError(f"{weights}: refused to load: the file holds more than tensors ({first})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, io.UnsupportedOperation, ValueError) as err:
+        raise FusionInputError(f"{weights}: not a readable weights file ({str(err).splitlines()[0]})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise FusionInputError(f"{weights}: expected a dict of tensors")
+    return state
+
+
+def _check_state(net: FusionNet, state: Dict[str, torch.Tensor], weights: Path) -> None:
+    expected = net.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing tensors (first {missing[0]})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected tensors (first {unexpected[0]})")
+    if wrong:
+        k = wrong[0]
+        problems.append(f"{len(wrong)} tensors of the wrong shape (first {k}: file {tuple(state[k].shape)}, "
+                        f"config {tuple(expected[k].shape)})")
+    if problems:
+        raise FusionInputError(f"{weights}: does not match its config: " + "; ".join(problems))
+
+
+def load_model(folder: Union[str, os.PathLike]) -> FusionModel:
+    """Load a model folder (or its config.json) safely; FusionInputError naming the file on any problem."""
+    folder = Path(folder)
+    if folder.name == CONFIG_NAME:
+        folder = folder.parent
+    if not folder.exists():
+        raise FusionInputError(f"{folder}: model not found")
+    config = _read_config(folder)
+    try:
+        architecture = ModelConfig.from_dict(config.get("architecture", {}))
+    except (TypeError, ValueError, FusionInputError) as err:
+        raise FusionInputError(f"{folder / CONFIG_NAME}: bad architecture ({err})") from None
+    weights_info = config.get("weights") or {}
+    weights = folder / str(weights_info.get("file", WEIGHTS_NAME))
+    state = _read_state(weights, weights_info.get("sha256"))
+    net = FusionNet(architecture)
+    _check_state(net, state, weights)
+    net.load_state_dict(state)
+    net.eval()
+    pair_types = [p for p in config.get("pair_types", []) if p in PAIR_TYPES]
+    return FusionModel(net, pair_types, dict(config.get("provenance") or {}), folder)
+
+
+def shipped_models_dir() -> Path:
+    """Where the shipped models live: $FUSIONCINN_MODELS, else the extension's Resources/Models."""
+    env = os.environ.get(MODELS_ENV)
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "Resources" / "Models"
+
+
+def available_models(folders: Sequence[Union[str, os.PathLike]] = ()) -> List[Path]:
+    """Model folders (those holding a config.json) in the shipped models dir and in ``folders``."""
+    found: List[Path] = []
+    for root in [shipped_models_dir(), *map(Path, folders)]:
+        if (root / CONFIG_NAME).is_file():
+            found.append(root)
+        elif root.is_dir():
+            found.extend(sorted(p.parent for p in root.glob(f"*/{CONFIG_NAME}")))
+    return found
+
+
+def default_model_path(pair: str) -> Path:
+    """The shipped model for ``pair``: one trained for that pair alone first, else one covering it."""
+    candidates = []
+    for folder in available_models():
+        try:
+            pairs = _read_config(folder).get("pair_types", [])
+        except FusionInputError:
+            continue
+        if pair in pairs:
+            candidates.append((len(pairs), folder.name, folder))
+    if not candidates:
+        raise FusionInputError(
+            f"no trained model for {pair} in {shipped_models_dir()}: train one with 'fusioncinn train' "
+            f"and pass it with --model, or set {MODELS_ENV}")
+    return sorted(candidates)[0][2]

@@ -1,0 +1,1 @@
+"""Training FusionCINN on registered pairs: data, losses, checkpoints, the Trainer."""

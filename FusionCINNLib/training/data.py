@@ -1,0 +1,190 @@
+"""Training data: registered pairs from the atlas folder layout or a CSV manifest of volumes,
+a split by case (never by slice), and random augmented patches.
+
+Atlas layout (``DIR/PAIR/a/NAME.png``, ``DIR/PAIR/b/NAME.png``; case = int(NAME) // 1000), or a
+single pair folder ``DIR/a``, ``DIR/b``. Manifest: a CSV with columns ``a,b[,pair]`` (paths relative
+to the CSV), one registered volume pair per row; each row is its own case, slices are axial.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+
+from ..errors import FusionInputError
+from ..fusion.orientation import slice_axis
+from ..imaging.image_io import PICTURE_EXTENSIONS, picture_from_image, read_image
+from ..imaging.intensity import check_finite_and_varied, window_for
+from ..pairs import PAIRS, modalities
+
+PAIR_CHOICES = tuple(PAIRS) + ("all",)
+
+
+@dataclass(frozen=True)
+class PairRecord:
+    """One registered pair: 2D pictures (``slice_index`` None) or one axial slice of a volume pair."""
+
+    pair: str
+    case: str
+    name: str
+    path_a: Path
+    path_b: Path
+
+
+@dataclass
+class PairArrays:
+    """Loaded slices: a, b are (N, H, W) float32 in [0, 1]; records[i] describes slice i."""
+
+    a: np.ndarray
+    b: np.ndarray
+    records: List[PairRecord]
+
+
+def _pair_folders(data_dir: Path, pair: str) -> List[Tuple[str, Path]]:
+    wanted = list(PAIRS) if pair == "all" else [pair]
+    if (data_dir / "a").is_dir() and (data_dir / "b").is_dir():
+        if pair == "all":
+            raise FusionInputError(f"{data_dir}: a single a/ b/ pair folder needs --pair, not 'all'")
+        return [(pair, data_dir)]
+    found = [(p, data_dir / p.upper()) for p in wanted if (data_dir / p.upper() / "a").is_dir()]
+    if not found:
+        raise FusionInputError(f"{data_dir}: no {'/'.join(p.upper() for p in wanted)} folder with a/ and b/ inside")
+    return found
+
+
+def scan_pictures(data_dir: Path, pair: str) -> List[PairRecord]:
+    """Records of the atlas layout under ``data_dir`` for ``pair`` ('all' = every pair type found)."""
+    if pair not in PAIR_CHOICES:
+        raise FusionInputError(f"unknown pair {pair!r}; expected one of {', '.join(PAIR_CHOICES)}")
+    records = []
+    for pair_name, folder in _pair_folders(Path(data_dir), pair):
+        names_a = {p.name for p in (folder / "a").iterdir() if p.suffix.lower() in PICTURE_EXTENSIONS}
+        names_b = {p.name for p in (folder / "b").iterdir() if p.suffix.lower() in PICTURE_EXTENSIONS}
+        missing = sorted(names_a ^ names_b)
+        if missing:
+            raise FusionInputError(f"{folder}: {missing[0]} is in only one of a/ and b/ "
+                                   f"({len(missing)} unmatched names)")
+        for name in sorted(names_a):
+            stem = Path(name).stem
+            case = str(int(stem) // 1000) if stem.isdigit() else stem
+            records.append(PairRecord(pair_name, case, name, folder / "a" / name, folder / "b" / name))
+    if not records:
+        raise FusionInputError(f"{data_dir}: no image pairs found")
+    return records
+
+
+def read_manifest(csv_path: Path, default_pair: str) -> List[PairRecord]:
+    """Volume-pair records from a CSV manifest (columns a, b and optionally pair)."""
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise FusionInputError(f"{csv_path}: manifest not found")
+    with open(csv_path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows or not {"a", "b"} <= set(rows[0]):
+        raise FusionInputError(f"{csv_path}: expected a header with columns a,b[,pair] and at least one row")
+    records = []
+    for i, row in enumerate(rows):
+        pair = (row.get("pair") or default_pair).strip()
+        if pair not in PAIRS:
+            raise FusionInputError(f"{csv_path}: row {i + 2} has pair {pair!r}; give --pair or a pair column")
+        a, b = (csv_path.parent / row["a"].strip(), csv_path.parent / row["b"].strip())
+        records.append(PairRecord(pair, f"volume{i}", Path(row["a"]).name, a, b))
+    return records
+
+
+def split_by_case(records: Sequence[PairRecord], val_fraction: float, seed: int
+                  ) -> Tuple[List[PairRecord], List[PairRecord]]:
+    """(train, val): whole cases go to validation until each pair type has ``val_fraction`` of its
+    cases there (at least one when it has two or more). A case is validation in every pair type."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise FusionInputError(f"--val-fraction must be in [0, 1), got {val_fraction}")
+    cases_of: Dict[str, set] = {}
+    for r in records:
+        cases_of.setdefault(r.pair, set()).add(r.case)
+    order = sorted({r.case for r in records})
+    random.Random(seed).shuffle(order)
+    val_cases: set = set()
+    if val_fraction > 0:
+        for pair, cases in sorted(cases_of.items()):
+            wanted = min(len(cases) - 1, max(1, math.ceil(val_fraction * len(cases))))
+            for case in order:
+                if len(cases & val_cases) >= wanted:
+                    break
+                if case in cases:
+                    val_cases.add(case)
+    train = [r for r in records if r.case not in val_cases]
+    val = [r for r in records if r.case in val_cases]
+    return train, val
+
+
+def _volume_slices(record: PairRecord) -> Tuple[np.ndarray, np.ndarray]:
+    modality_a, modality_b = modalities(record.pair)
+    image_a, image_b = read_image(record.path_a), read_image(record.path_b)
+    if image_a.GetSize() != image_b.GetSize():
+        raise FusionInputError(f"{record.path_a}: size {image_a.GetSize()} differs from {record.path_b} "
+                               f"{image_b.GetSize()}; training volumes must be registered on one grid")
+    arrays = []
+    for image, modality, path in ((image_a, modality_a, record.path_a), (image_b, modality_b, record.path_b)):
+        values = sitk.GetArrayViewFromImage(image)
+        check_finite_and_varied(values, str(path))
+        arrays.append(np.moveaxis(window_for(values, modality).normalise(values), slice_axis(image, "axial"), 0))
+    keep = (arrays[0].reshape(len(arrays[0]), -1).max(1) > 0.05) & (arrays[1].reshape(len(arrays[1]), -1).max(1) > 0.05)
+    return arrays[0][keep], arrays[1][keep]
+
+
+def load_arrays(records: Sequence[PairRecord]) -> PairArrays:
+    """Read every record into memory, as normalised [0, 1] slices (volumes: their non-empty axial slices)."""
+    a_list, b_list, out_records = [], [], []
+    for record in records:
+        if record.path_a.suffix.lower() in PICTURE_EXTENSIONS:
+            modality_a, modality_b = modalities(record.pair)
+            pa = picture_from_image(read_image(record.path_a), str(record.path_a), modality_a)
+            pb = picture_from_image(read_image(record.path_b), str(record.path_b), modality_b)
+            if pa.grey.shape != pb.grey.shape:
+                raise FusionInputError(f"{record.path_a}: size differs from {record.path_b}")
+            a_list.append(pa.grey[None])
+            b_list.append(pb.grey[None])
+            out_records.append(record)
+        else:
+            sa, sb = _volume_slices(record)
+            a_list.append(sa)
+            b_list.append(sb)
+            out_records.extend([record] * len(sa))
+    shapes = {x.shape[1:] for x in a_list}
+    if len(shapes) > 1:
+        raise FusionInputError(f"training slices have different sizes {sorted(shapes)}; resample them to one size")
+    return PairArrays(np.concatenate(a_list), np.concatenate(b_list), out_records)
+
+
+def augmented_patches(arrays: PairArrays, indices: np.ndarray, patch: int, generator: torch.Generator
+                      ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Random patch x patch crops of the slices at ``indices`` with the same flip / 90-degree rotation
+    for a and b, and an independent small intensity scaling (x0.9-1.1, clipped) for each.
+    Returns two (N, 1, patch, patch) float32 tensors in [0, 1]."""
+    a = torch.from_numpy(arrays.a[indices]).unsqueeze(1)
+    b = torch.from_numpy(arrays.b[indices]).unsqueeze(1)
+    n, _, h, w = a.shape
+    size = min(patch, h, w)
+    tops = torch.randint(0, h - size + 1, (n,), generator=generator)
+    lefts = torch.randint(0, w - size + 1, (n,), generator=generator)
+    flips = torch.randint(0, 2, (n,), generator=generator)
+    turns = torch.randint(0, 4, (n,), generator=generator)
+    gains = 0.9 + 0.2 * torch.rand(n, 2, generator=generator)
+    out_a, out_b = [], []
+    for i in range(n):
+        pa = a[i, :, tops[i]:tops[i] + size, lefts[i]:lefts[i] + size]
+        pb = b[i, :, tops[i]:tops[i] + size, lefts[i]:lefts[i] + size]
+        if flips[i]:
+            pa, pb = pa.flip(-1), pb.flip(-1)
+        k = int(turns[i])
+        out_a.append(torch.rot90(pa, k, (-2, -1)) * gains[i, 0])
+        out_b.append(torch.rot90(pb, k, (-2, -1)) * gains[i, 1])
+    return torch.stack(out_a).clamp(0, 1), torch.stack(out_b).clamp(0, 1)

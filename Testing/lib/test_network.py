@@ -1,0 +1,77 @@
+import pytest
+import torch
+
+from conftest import TINY, perturb
+from FusionCINNLib.errors import FusionInputError
+from FusionCINNLib.fusion.slices import fuse_batch
+from FusionCINNLib.network import PAPER_CONFIG, FusionNet, ModelConfig
+from FusionCINNLib.network.cinn import count_trainable_parameters
+
+
+@pytest.mark.parametrize("size", [(128, 128), (256, 256), (257, 311), (512, 512)])
+def test_default_network_is_invertible(size):
+    torch.manual_seed(0)
+    net = perturb(FusionNet(ModelConfig()), scale=0.02).eval()
+    h, w = size
+    pad_h, pad_w = (-h) % 32, (-w) % 32
+    x = torch.nn.functional.pad(torch.rand(1, 1, h, w), (0, pad_w, 0, pad_h), mode="reflect")
+    c = net.conditions(torch.rand_like(x))
+    with torch.no_grad():
+        z, log_det = net.encode(x, c)
+        back = net.decode(z, c)
+    assert (back - x).abs().max().item() < 1e-4
+    assert torch.isfinite(log_det).all()
+    assert (z - net.encode(x, c)[0]).abs().max() == 0  # decode did not modify z in place
+
+
+def test_paper_variant_is_invertible_at_its_size():
+    torch.manual_seed(0)
+    net = perturb(FusionNet(PAPER_CONFIG), scale=0.01).eval()
+    x = torch.rand(2, 1, 128, 128)
+    c = net.conditions(torch.rand_like(x))
+    with torch.no_grad():
+        back = net.decode(net.encode(x, c)[0], c)
+    assert (back - x).abs().max().item() < 1e-4
+    assert count_trainable_parameters(net) > 10 * count_trainable_parameters(FusionNet(ModelConfig()))
+
+
+def test_untrained_fusion_is_the_average():
+    """Zero-initialised couplings and RAM make f linear in x, so f^-1(mean of latents) = mean image."""
+    net = FusionNet(ModelConfig()).eval()
+    a = torch.rand(1, 1, 64, 64) * 0.5 + 0.5
+    b = torch.rand(1, 1, 64, 64) * 0.5 + 0.5
+    with torch.no_grad():
+        fused = net(a, b).fused
+    assert (fused - (a + b) / 2).abs().max().item() < 1e-5
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (100, 77), (257, 311)])
+def test_any_size_fuses_without_seams(shape, tiny_model):
+    a = torch.rand(2, 1, *shape)
+    b = torch.rand(2, 1, *shape)
+    with torch.inference_mode():
+        fused = fuse_batch(tiny_model.net, a, b)
+    assert fused.shape == a.shape
+    assert fused.min() >= 0 and fused.max() <= 1
+
+
+def test_background_stays_black(tiny_model):
+    a = torch.zeros(1, 1, 128, 128)
+    b = torch.zeros(1, 1, 128, 128)
+    a[..., 40:80, 40:80] = 0.7
+    b[..., 50:90, 50:90] = 0.4
+    with torch.inference_mode():
+        fused = fuse_batch(tiny_model.net, a, b)
+    background = (a == 0) & (b == 0)
+    background[..., 36:94, 36:94] = False  # 3x3 support ring around anatomy
+    assert fused[background].abs().max().item() == 0.0
+
+
+def test_bad_shapes_are_refused():
+    net = FusionNet(TINY)
+    with pytest.raises(FusionInputError):
+        net(torch.rand(1, 1, 70, 64), torch.rand(1, 1, 70, 64))
+    with pytest.raises(FusionInputError):
+        net(torch.rand(1, 2, 64, 64), torch.rand(1, 2, 64, 64))
+    with pytest.raises(FusionInputError):
+        ModelConfig(hidden=(1, 2))

@@ -1,0 +1,108 @@
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from FusionCINNLib.errors import FusionInputError
+from FusionCINNLib.fusion.orientation import slice_axis
+from FusionCINNLib.fusion.pipeline import fuse_images, fuse_volumes
+from FusionCINNLib.fusion.slices import fuse_slices
+
+OBLIQUE = sitk.VersorRigid3DTransform((0.1, 0.2, 0.05, 0.97))
+
+
+def _volume(seed, size=(70, 64, 9), spacing=(0.7, 0.8, 2.5), origin=(-20.5, 13.25, 7.0),
+            direction=None, scale=1000.0):
+    rng = np.random.default_rng(seed)
+    array = np.zeros(size[::-1], np.float32)
+    array[:, 10:50, 12:60] = rng.random((size[2], 40, 48)) * scale
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing(spacing)
+    image.SetOrigin(origin)
+    image.SetDirection(direction or sitk.VersorRigid3DTransform(OBLIQUE).GetMatrix())
+    return image
+
+
+def _assert_same_geometry(out, ref):
+    assert out.GetSize() == ref.GetSize()
+    np.testing.assert_array_equal(out.GetSpacing(), ref.GetSpacing())
+    np.testing.assert_array_equal(out.GetOrigin(), ref.GetOrigin())
+    np.testing.assert_array_equal(out.GetDirection(), ref.GetDirection())
+
+
+@pytest.mark.parametrize("reference", ["a", "b"])
+def test_fused_volume_keeps_reference_geometry_exactly(tiny_model, reference):
+    ct, mri = _volume(0), _volume(1, scale=300.0)
+    result = fuse_volumes(ct, mri, "ct-mri", tiny_model, register=False, reference=reference, device="cpu")
+    _assert_same_geometry(result.image, ct if reference == "a" else mri)
+    assert result.image.GetPixelID() == sitk.sitkFloat32
+    assert result.transform is None
+
+
+def test_volume_fusion_equals_slice_fusion_along_chosen_axis(tiny_model):
+    ct, mri = _volume(2), _volume(3, scale=300.0)
+    result = fuse_volumes(ct, mri, "ct-mri", tiny_model, register=False, reference="a", plane="axial", device="cpu")
+    axis = slice_axis(ct, "axial")
+    from FusionCINNLib.imaging.intensity import window_for
+    wa = window_for(sitk.GetArrayFromImage(ct), "ct")
+    wb = window_for(sitk.GetArrayFromImage(mri), "mri")
+    a = np.moveaxis(wa.normalise(sitk.GetArrayFromImage(ct)), axis, 0)
+    b = np.moveaxis(wb.normalise(sitk.GetArrayFromImage(mri)), axis, 0)
+    expected = wa.denormalise(np.moveaxis(fuse_slices(tiny_model.net, a, b, device="cpu", batch_size=3), 0, axis))
+    np.testing.assert_allclose(sitk.GetArrayFromImage(result.image), expected, atol=1e-4)
+
+
+def test_batch_size_does_not_change_the_result(tiny_model):
+    rng = np.random.default_rng(0)
+    a = rng.random((5, 40, 72)).astype(np.float32)
+    b = rng.random((5, 40, 72)).astype(np.float32)
+    one = fuse_slices(tiny_model.net, a, b, device="cpu", batch_size=1)
+    five = fuse_slices(tiny_model.net, a, b, device="cpu", batch_size=5)
+    np.testing.assert_allclose(one, five, atol=1e-5)
+    again = fuse_slices(tiny_model.net, a, b, device="cpu", batch_size=5)
+    np.testing.assert_array_equal(five, again)
+
+
+def test_empty_slices_are_background_and_inputs_untouched(tiny_model):
+    a = np.zeros((3, 64, 64), np.float32)
+    b = np.zeros((3, 64, 64), np.float32)
+    a[1, 20:40, 20:40] = 0.5
+    b[1, 10:30, 10:30] = 0.9
+    a_copy, b_copy = a.copy(), b.copy()
+    fused = fuse_slices(tiny_model.net, a, b, device="cpu")
+    assert fused[0].max() == 0 and fused[2].max() == 0 and fused[1].max() > 0
+    np.testing.assert_array_equal(a, a_copy)
+    np.testing.assert_array_equal(b, b_copy)
+
+
+def test_axis_choice_follows_direction():
+    image = sitk.Image(4, 5, 6, sitk.sitkFloat32)
+    assert slice_axis(image, "axial") == 0
+    assert slice_axis(image, "coronal") == 1
+    assert slice_axis(image, "sagittal") == 2
+    image.SetDirection((1, 0, 0, 0, 0, 1, 0, -1, 0))  # index j runs along -S: a coronal acquisition
+    assert slice_axis(image, "axial") == 1
+
+
+def test_mismatched_grids_without_registration_are_refused(tiny_model):
+    ct, mri = _volume(0), _volume(1, spacing=(1.0, 1.0, 2.5))
+    with pytest.raises(FusionInputError, match="different grids"):
+        fuse_volumes(ct, mri, "ct-mri", tiny_model, register=False)
+
+
+def test_2d_with_3d_is_refused(tiny_model):
+    with pytest.raises(FusionInputError, match="2D image with a 3D|3D image with a 2D"):
+        fuse_images(sitk.Image(64, 64, sitk.sitkUInt8), _volume(0), "ct-mri", tiny_model)
+
+
+def test_constant_and_nan_volumes_are_refused(tiny_model):
+    ct = _volume(0)
+    flat = sitk.Image(ct.GetSize(), sitk.sitkFloat32)
+    flat.CopyInformation(ct)
+    with pytest.raises(FusionInputError, match="constant"):
+        fuse_volumes(ct, flat, "ct-mri", tiny_model, register=False, name_b="flat.nii")
+    array = sitk.GetArrayFromImage(ct)
+    array[0, 0, 0] = np.nan
+    bad = sitk.GetImageFromArray(array)
+    bad.CopyInformation(ct)
+    with pytest.raises(FusionInputError, match="NaN"):
+        fuse_volumes(bad, _volume(1), "ct-mri", tiny_model, register=False, name_a="nan.nii")
