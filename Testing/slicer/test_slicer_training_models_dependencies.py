@@ -1,0 +1,128 @@
+"""Retraining in a child process (``python -m FusionCINNLib train``), model listing without torch,
+and the dependency installer's pip arguments. No MRML needed."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "FusionCINN"))
+
+from FusionCINNLogic import FusionCINNLogic, dependencies, listModels  # noqa: E402
+from FusionCINNLogic.training import parseProgress, trainCommand  # noqa: E402
+
+TINY_ARCHITECTURE = json.dumps({"hidden": [4, 4, 8, 8, 8], "blocks": [1, 1, 1, 1, 1]})
+FAST = ["--architecture", TINY_ARCHITECTURE, "--patch", "32", "--batch-size", "2", "--val-every", "1"]
+
+
+def _write_pairs(folder: Path, cases=(1, 2), slices=2, size=48) -> Path:
+    """The CLI's training layout: folder/CT-MRI/a/NAME.png + folder/CT-MRI/b/NAME.png (case = NAME // 1000)."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:size, 0:size]
+    for side in ("a", "b"):
+        (folder / "CT-MRI" / side).mkdir(parents=True, exist_ok=True)
+    for case in cases:
+        for index in range(slices):
+            disc = ((x - size / 2) ** 2 + (y - size / 2) ** 2 < (size / 3) ** 2).astype(float)
+            a = np.clip(200 * disc * (x % 7 < 3) + rng.normal(0, 5, disc.shape), 0, 255).astype(np.uint8)
+            b = np.clip(150 * disc + 60 * np.sin(y / 3.0) * disc + rng.normal(0, 5, disc.shape), 0, 255).astype(np.uint8)
+            name = f"{case * 1000 + index}.png"
+            sitk.WriteImage(sitk.GetImageFromArray(a), str(folder / "CT-MRI" / "a" / name))
+            sitk.WriteImage(sitk.GetImageFromArray(b), str(folder / "CT-MRI" / "b" / name))
+    return folder
+
+
+def test_train_command_is_the_cli_train_subcommand(tmp_path):
+    command = trainCommand(tmp_path / "data", tmp_path / "out", "pet-mri", 7, "cpu", python="PythonSlicer")
+    assert command == ["PythonSlicer", "-m", "FusionCINNLib", "train", "--data", str(tmp_path / "data"),
+                       "--pair", "pet-mri", "--out", str(tmp_path / "out"), "--epochs", "7", "--device", "cpu"]
+    with pytest.raises(ValueError):
+        trainCommand(tmp_path, tmp_path / "out", "ct-pet", 3)
+    assert parseProgress("training:  42.5% 12s eta 16s epoch 2/4 loss 0.1") == pytest.approx(0.425)
+    assert parseProgress("resuming from x") is None
+
+
+def test_training_names_are_checked(tmp_path):
+    logic = FusionCINNLogic(userModelsDir=tmp_path / "models")
+    (tmp_path / "models" / "taken").mkdir(parents=True)
+    with pytest.raises(ValueError, match="not a usable model name"):
+        logic.trainingCommand(tmp_path, "../escape")
+    with pytest.raises(ValueError, match="exists"):
+        logic.trainingCommand(tmp_path, "taken")
+    with pytest.raises(ValueError, match="not found"):
+        logic.trainingCommand(tmp_path / "nowhere", "new")
+
+
+def test_training_runs_in_a_child_process_and_the_model_joins_the_list(tmp_path):
+    data = _write_pairs(tmp_path / "pairs")
+    logic = FusionCINNLogic(userModelsDir=tmp_path / "models")
+    process = logic.startTraining(data, "mine", "ct-mri", epochs=1, device="cpu", extraArgs=FAST)
+    assert process.running or process.finished
+    code = process.wait(timeout=240)
+    log = "\n".join(process.log)
+    assert code == 0, log
+    assert process.succeeded and process.fraction == pytest.approx(1.0), log
+    assert "model written to" in log
+    entries = {e.name: e for e in logic.availableModels()}
+    assert "mine" in entries and not entries["mine"].shipped
+    assert entries["mine"].pairTypes == ["ct-mri"]
+    assert "retrained" in entries["mine"].label and "1 epochs" in entries["mine"].label
+    model = logic.loadModel(entries["mine"].path, "ct-mri")  # a real, loadable model
+    assert model.pair_types == ["ct-mri"]
+
+
+def test_training_cancel_stops_the_child_and_keeps_no_model(tmp_path):
+    data = _write_pairs(tmp_path / "pairs", cases=(1, 2, 3), slices=4)
+    logic = FusionCINNLogic(userModelsDir=tmp_path / "models")
+    process = logic.startTraining(data, "never", "ct-mri", epochs=100000, device="cpu", extraArgs=FAST)
+    run_dir = Path(str(process.modelFolder) + ".training")
+    deadline = time.monotonic() + 120
+    while not run_dir.exists() and process.running and time.monotonic() < deadline:
+        time.sleep(0.2)  # wait until the trainer runs (past the imports), so the CLI handles SIGTERM
+    assert process.running, "\n".join(process.readLines())
+    process.cancel(timeout=30)
+    process.wait(timeout=30)
+    log = "\n".join(process.log)
+    assert process.cancelRequested and not process.succeeded
+    assert process.returncode == 130, log
+    assert "no partial output was kept" in log
+    assert not process.modelFolder.exists()
+
+
+def test_model_listing_without_torch_matches_the_library(tmp_path, monkeypatch, tiny_model):
+    from FusionCINNLib.network.model_files import available_models, save_model
+
+    shipped = tmp_path / "shipped"
+    save_model(tiny_model, shipped / "b-model")
+    save_model(tiny_model, shipped / "a-model")
+    (shipped / "not-a-model").mkdir()
+    (shipped / "broken").mkdir()
+    (shipped / "broken" / "config.json").write_text("{not json")
+    user = tmp_path / "user"
+    save_model(tiny_model, user / "retrained")
+    monkeypatch.setenv("FUSIONCINN_MODELS", str(shipped))
+    entries = listModels([user])
+    library = [p for p in available_models([user]) if p.name != "broken"]
+    assert [e.path for e in entries] == library
+    assert [e.shipped for e in entries] == [True, True, False]
+    assert entries[0].label == "a-model (ct-mri, pet-mri, spect-mri) - shipped"
+    assert entries[0].covers("pet-mri")
+
+
+def test_dependencies_are_pip_installed_with_numpy_simpleitk_and_torch_pinned(tmp_path):
+    assert dependencies.missingPackages() == []  # the test environment has everything
+    assert dependencies.pipPackages(["torch"]) == []  # torch comes from the PyTorch extension
+    constraints = tmp_path / "constraints.txt"
+    arguments = dependencies.pipInstallArguments(["torch", "FrEIA", "PyWavelets"], constraints)
+    assert arguments == ["FrEIA>=0.2", "PyWavelets>=1.4", "--constraint", str(constraints)]
+    pins = constraints.read_text().split()
+    assert {p.split("==")[0].lower() for p in pins} == {"numpy", "simpleitk", "torch"}
+    assert not any(a.lower().startswith(("numpy", "simpleitk")) for a in arguments)
+    assert dependencies.pipInstallArguments([], tmp_path / "unused.txt") == []
