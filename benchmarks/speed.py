@@ -36,18 +36,18 @@ def _file_size_mb(net: FusionNet) -> float:
         return sum(p.stat().st_size for p in folder.iterdir()) / 1e6
 
 
-def time_fusion(net: FusionNet, size: int, batch: int, device: str, repeats: int) -> float:
+def time_fusion(net: FusionNet, size: int, batch: int, device: str, repeats: int, precision: str) -> float:
     """Median ms per slice over ``repeats`` runs of ``batch`` slices (after one warm-up run)."""
     rng = np.random.default_rng(0)
     a = rng.random((batch, size, size), dtype=np.float32)
     b = rng.random((batch, size, size), dtype=np.float32)
-    fuse_slices(net, a, b, device=device, batch_size=batch)
+    fuse_slices(net, a, b, device=device, batch_size=batch, precision=precision)
     times = []
     for _ in range(repeats):
         if device == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        fuse_slices(net, a, b, device=device, batch_size=batch)
+        fuse_slices(net, a, b, device=device, batch_size=batch, precision=precision)
         if device == "cuda":
             torch.cuda.synchronize()
         times.append((time.perf_counter() - start) * 1000 / batch)
@@ -59,6 +59,8 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 16], help="batch sizes to time")
+    parser.add_argument("--precision", default="auto", choices=("auto", "float32", "float16", "bfloat16"))
     args = parser.parse_args()
     shipped = available_models()
     if args.model or shipped:
@@ -70,13 +72,15 @@ def main() -> None:
     variants = [(default_name, default_net), ("paper (128 tiles)", FusionNet(PAPER_CONFIG).eval())]
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else (platform.processor() or platform.machine())
     print(f"device: {args.device} ({device_name}), torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{os.cpu_count()} cores")
-    print(f"{'variant':28s} {'params':>10s} {'file MB':>8s} {'256 b1':>8s} {'256 b16':>8s} {'512 b1':>8s} {'512 b16':>8s}"
-          "   (ms per slice)")
+          f"{os.cpu_count()} cores, precision {args.precision}")
+    heads = [f"{size} b{batch}" for size in (256, 512) for batch in args.batches]
+    print(f"{'variant':28s} {'params':>10s} {'file MB':>8s} " + " ".join(f"{h:>9s}" for h in heads)
+          + "   (ms per slice)")
     for name, net in variants:
-        cells = [time_fusion(net, size, batch, args.device, args.repeats) for size in (256, 512) for batch in (1, 16)]
+        cells = [time_fusion(net, size, batch, args.device, args.repeats, args.precision)
+                 for size in (256, 512) for batch in args.batches]
         print(f"{name:28s} {count_trainable_parameters(net):10,d} {_file_size_mb(net):8.1f} "
-              + " ".join(f"{c:8.1f}" for c in cells))
+              + " ".join(f"{c:9.2f}" for c in cells))
 
 
 if __name__ == "__main__":

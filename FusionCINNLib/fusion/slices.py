@@ -1,12 +1,17 @@
-"""Fusing stacks of registered 2D slices with a FusionNet: padding, batching, devices.
+"""Fusing stacks of registered 2D slices with a FusionNet: padding, batching, devices, precision.
 
 Slices of any size are padded by reflection to a multiple of 32 (the network's 5 Haar levels) and
 cropped back, so there are no tiles and no seams. The "paper" variant only takes its fixed
 input size: its slices are padded to a multiple of that size and cut into tiles (its known flaw).
+
+On CUDA, batches travel through pinned memory and the coupling subnets run in float16 by default
+(``precision``; the invertible transforms stay float32); CUDA out-of-memory halves the batch and retries, and at batch 1 falls
+back to the CPU with a warning.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Optional
 
 import numpy as np
@@ -14,10 +19,12 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import FusionInputError
+from ..network.cinn import set_subnet_precision
 from ..network.fusion_net import FusionNet
 from ..progress import CancelCheck, ProgressCallback, report
 
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 MIN_SIDE, MAX_SIDE = 8, 4096
 
 
@@ -32,8 +39,20 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
+    """'auto' -> float16 subnets on CUDA, float32 on the CPU (exact there).
+
+    Measured on the atlas with a trained model: float16 subnets change fused pixels by at most
+    0.0006 (under 1/255); bfloat16 by up to 0.005, over 1/255, so bfloat16 is never automatic."""
+    if precision not in PRECISIONS:
+        raise FusionInputError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
+    if precision == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    return getattr(torch, precision)
+
+
 def default_batch_size(height: int, width: int) -> int:
-    """Slices per batch: about 64 MPixel of activations' worth, 1..32."""
+    """Slices per batch: about 4 MPixel per batch, 1..32."""
     return int(max(1, min(32, (4 * 1024 * 1024) // max(1, height * width))))
 
 
@@ -57,40 +76,89 @@ def _run_tiles(net: FusionNet, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor
     return out
 
 
-def fuse_batch(net: FusionNet, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Fuse (N, 1, H, W) slices in [0, 1] of any size; returns (N, 1, H, W) clipped to [0, 1]."""
+def fuse_batch(net: FusionNet, a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype = torch.float32
+               ) -> torch.Tensor:
+    """Fuse (N, 1, H, W) slices in [0, 1] of any size; returns float32 (N, 1, H, W) clipped to [0, 1].
+
+    With a ``dtype`` other than float32 the coupling subnets run in that precision; the invertible
+    transforms themselves stay in float32."""
     h, w = a.shape[-2:]
     multiple = net.config.input_size or net.config.multiple
     a_pad, b_pad = _pad(a, multiple), _pad(b, multiple)
-    fused = _run_tiles(net, a_pad, b_pad) if net.config.input_size else net(a_pad, b_pad).fused
+    set_subnet_precision(net, dtype)
+    try:
+        fused = _run_tiles(net, a_pad, b_pad) if net.config.input_size else net(a_pad, b_pad).fused
+    finally:
+        set_subnet_precision(net, torch.float32)
     return fused[..., :h, :w].clamp(0.0, 1.0)
 
 
+def _to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).unsqueeze(1)
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor
+
+
+class _Runner:
+    """Runs batches on a device; on CUDA out-of-memory halves the batch, then falls back to the CPU."""
+
+    def __init__(self, net: FusionNet, device: torch.device, dtype: torch.dtype, batch: int):
+        self.net, self.device, self.dtype, self.batch = net.to(device).eval(), device, dtype, batch
+
+    def _fall_back_to_cpu(self) -> None:
+        print("warning: GPU out of memory even at batch size 1; continuing on the CPU", file=sys.stderr)
+        self.device, self.dtype = torch.device("cpu"), torch.float32
+        self.net = self.net.to(self.device)
+        torch.cuda.empty_cache()
+
+    def fuse(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Fuse (n, H, W) arrays in chunks of the current batch size; returns (n, H, W) float32."""
+        out = np.empty(a.shape, np.float32)
+        done = 0
+        while done < len(a):
+            part = slice(done, done + self.batch)
+            try:
+                fused = fuse_batch(self.net, _to_device(a[part], self.device), _to_device(b[part], self.device),
+                                   self.dtype)
+                out[part] = fused.squeeze(1).cpu().numpy()
+                done += len(out[part])
+            except torch.cuda.OutOfMemoryError:
+                if self.device.type != "cuda":
+                    raise
+                torch.cuda.empty_cache()
+                if self.batch > 1:
+                    self.batch = max(1, self.batch // 2)
+                    print(f"warning: GPU out of memory; retrying with batch size {self.batch}", file=sys.stderr)
+                else:
+                    self._fall_back_to_cpu()
+        return out
+
+
 def fuse_slices(net: FusionNet, a: np.ndarray, b: np.ndarray, *, device: str = "auto",
-                batch_size: Optional[int] = None, progress: Optional[ProgressCallback] = None,
-                cancel: Optional[CancelCheck] = None) -> np.ndarray:
+                batch_size: Optional[int] = None, precision: str = "auto",
+                progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCheck] = None) -> np.ndarray:
     """Fuse registered slice stacks a (CT/PET/SPECT) and b (MRI), (N, H, W) float32 in [0, 1].
 
-    Returns (N, H, W) float32 in [0, 1]. Runs under ``torch.inference_mode`` in float32; slices where
-    both inputs are exactly 0 are returned as 0 without running the network (the same result)."""
+    Returns (N, H, W) float32 in [0, 1]. Runs under ``torch.inference_mode``; slices where both
+    inputs are exactly 0 are returned as 0 without running the network (the same result)."""
     if a.shape != b.shape or a.ndim != 3:
         raise FusionInputError(f"slice stacks must be (N, H, W) of equal shape, got {a.shape} and {b.shape}")
     n, h, w = a.shape
     if min(h, w) < MIN_SIDE or max(h, w) > MAX_SIDE:
         raise FusionInputError(f"slice size {h}x{w} is outside {MIN_SIDE}..{MAX_SIDE} pixels")
-    torch_device = resolve_device(device)
     batch = batch_size or default_batch_size(h, w)
     if batch < 1:
         raise FusionInputError(f"batch size must be >= 1, got {batch}")
-    net = net.to(torch_device).eval()
+    torch_device = resolve_device(device)
+    runner = _Runner(net, torch_device, resolve_precision(precision, torch_device), batch)
     out = np.zeros((n, h, w), dtype=np.float32)
     busy = np.flatnonzero((a.reshape(n, -1).max(1) > 0) | (b.reshape(n, -1).max(1) > 0))
+    step = max(batch, 1)
     with torch.inference_mode():
-        for start in range(0, len(busy), batch):
+        for start in range(0, len(busy), step):
             report(progress, start / max(1, len(busy)), f"slice {start}/{len(busy)}", cancel)
-            index = busy[start:start + batch]
-            ta = torch.from_numpy(np.ascontiguousarray(a[index], dtype=np.float32)).unsqueeze(1).to(torch_device)
-            tb = torch.from_numpy(np.ascontiguousarray(b[index], dtype=np.float32)).unsqueeze(1).to(torch_device)
-            out[index] = fuse_batch(net, ta, tb).squeeze(1).float().cpu().numpy()
+            index = busy[start:start + step]
+            out[index] = runner.fuse(a[index], b[index])
     report(progress, 1.0, f"{n} slices fused", cancel)
     return out

@@ -25,6 +25,7 @@ from typing import Callable
 import FrEIA.framework as Ff
 import FrEIA.modules as Fm
 import numpy as np
+import torch
 from torch import nn
 
 from .config import LEVELS, STAGES, ModelConfig
@@ -33,6 +34,29 @@ NOMINAL_SIZE = 64
 """Spatial size the conv variant is constructed for; its blocks run at any multiple of 32."""
 
 ALL_IN_ONE_MAX_CHANNELS = 64
+
+
+class Subnet(nn.Sequential):
+    """A coupling subnet whose layers may run in reduced precision (``compute_dtype``).
+
+    The invertible bookkeeping around it (Haar transforms, permutations, affine coupling) always
+    stays in float32; only the subnet's convolutions run in ``compute_dtype`` under autocast, and
+    its output is returned as float32. State-dict keys are those of a plain nn.Sequential."""
+
+    compute_dtype: torch.dtype = torch.float32
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.compute_dtype == torch.float32:
+            return super().forward(x)
+        with torch.autocast(x.device.type, dtype=self.compute_dtype):
+            return super().forward(x).float()
+
+
+def set_subnet_precision(module: nn.Module, dtype: torch.dtype) -> None:
+    """Run every coupling subnet inside ``module`` in ``dtype`` (float32, bfloat16 or float16)."""
+    for sub in module.modules():
+        if isinstance(sub, Subnet):
+            sub.compute_dtype = dtype
 
 
 def conv_subnet(hidden: int) -> Callable[[int, int], nn.Module]:
@@ -47,7 +71,7 @@ def conv_subnet(hidden: int) -> Callable[[int, int], nn.Module]:
         last = nn.Conv2d(hidden, channels_out, k_out, padding=k_out // 2)
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
-        return nn.Sequential(
+        return Subnet(
             nn.Conv2d(channels_in, hidden, k_in, padding=k_in // 2), nn.ReLU(),
             nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU(),
             last)
@@ -62,7 +86,7 @@ def fc_subnet(hidden: int) -> Callable[[int, int], nn.Module]:
         last = nn.Linear(hidden, channels_out)
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
-        return nn.Sequential(nn.Linear(channels_in, hidden), nn.ReLU(), last)
+        return Subnet(nn.Linear(channels_in, hidden), nn.ReLU(), last)
 
     return build
 

@@ -73,6 +73,6 @@ class ModelConfig:
         return 2 ** LEVELS
 
 
-PAPER_CONFIG = ModelConfig(variant="paper", input_size=128, hidden=(16, 32, 48, 64, 512),
+PAPER_CONFIG = ModelConfig(variant="paper", input_size=128, hidden=(16, 32, 48, 64, 128),
                            blocks=(2, 2, 2, 2, 2))
 """The paper's variant: conv stages and a fully connected coarsest block on 128x128 inputs."""

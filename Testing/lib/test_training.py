@@ -1,0 +1,133 @@
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+
+from conftest import REPO, TINY
+from FusionCINNLib.errors import FusionCancelled, FusionInputError, FusionRuntimeError
+from FusionCINNLib.network.model_files import load_model
+from FusionCINNLib.training import trainer as trainer_module
+from FusionCINNLib.training.checkpoint import load_checkpoint
+from FusionCINNLib.training.data import scan_pictures, split_by_case
+from FusionCINNLib.training.trainer import Trainer, TrainingConfig
+
+
+def _atlas(root, cases=(1, 2, 3, 4), slices=3, size=64):
+    rng = np.random.default_rng(0)
+    for pair in ("CT-MRI", "PET-MRI"):
+        for side in ("a", "b"):
+            (root / pair / side).mkdir(parents=True, exist_ok=True)
+        for case in cases:
+            for s in range(slices):
+                name = f"{case * 1000 + s}.png"
+                a = np.zeros((size, size), np.uint8)
+                a[8:40, 10:50] = rng.integers(60, 255, (32, 40))
+                b = np.zeros((size, size), np.uint8)
+                b[16:56, 12:44] = rng.integers(20, 200, (40, 32))
+                sitk.WriteImage(sitk.GetImageFromArray(a), str(root / pair / "a" / name))
+                sitk.WriteImage(sitk.GetImageFromArray(b), str(root / pair / "b" / name))
+    return root
+
+
+def _config(tmp_path, **changes):
+    base = TrainingConfig(data=str(_atlas(tmp_path / "data")), out=str(tmp_path / "model"), epochs=2,
+                          batch_size=4, patch=32, val_every=1, val_images=4, device="cpu",
+                          architecture=TINY.to_dict(), val_fraction=0.25)
+    return replace(base, **changes)
+
+
+def test_split_is_by_case(tmp_path):
+    records = scan_pictures(_atlas(tmp_path / "d", cases=(1, 2, 3, 4, 5)), "all")
+    train, val = split_by_case(records, 0.2, seed=0)
+    assert val and train
+    assert not {r.case for r in train} & {r.case for r in val}
+    assert {r.pair for r in val} == {"ct-mri", "pet-mri"}
+
+
+def test_training_writes_model_checkpoint_and_history(tmp_path):
+    config = _config(tmp_path)
+    folder = Trainer(config).run()
+    model = load_model(folder)
+    assert model.pair_types == ["ct-mri", "pet-mri"]
+    assert model.provenance["epochs_run"] == 2 and model.provenance["val_cases"]
+    assert "VIF" in model.provenance["validation"]["mean"]
+    history = (config.run_dir / "history.csv").read_text().splitlines()
+    assert len(history) == 3 and "val_Qabf" in history[0]
+    assert load_checkpoint(config.run_dir)[0]["epoch"] == 2
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "weights.pt"]
+
+
+def test_resumed_run_matches_uninterrupted_run(tmp_path):
+    whole = Trainer(_config(tmp_path / "whole", epochs=3)).run()
+    config = _config(tmp_path / "cut", epochs=3)
+    calls = {"n": 0}
+
+    def cancel_in_epoch_two():
+        calls["n"] += 1
+        return calls["n"] > 7  # 18 training slices, batch 4: 5 steps an epoch; stops in epoch 2
+
+    with pytest.raises(FusionCancelled):
+        Trainer(config, cancel=cancel_in_epoch_two).run()
+    assert load_checkpoint(config.run_dir)[0]["epoch"] == 1
+    resumed = Trainer(config, resume=True).run()
+    a, b = load_model(whole).net.state_dict(), load_model(resumed).net.state_dict()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    config = _config(tmp_path, epochs=3)
+    real_loss = trainer_module.fusion_loss
+    calls = {"n": 0}
+
+    def loss_turning_nan(*args, **kwargs):
+        calls["n"] += 1
+        terms = real_loss(*args, **kwargs)
+        if calls["n"] > 7:
+            terms["total"] = terms["total"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(trainer_module, "fusion_loss", loss_turning_nan)
+    with pytest.raises(FusionRuntimeError, match="NaN|nan"):
+        Trainer(config).run()
+    state, path = load_checkpoint(config.run_dir)
+    assert state["epoch"] == 1 and path.name == "last.pt"
+    assert not os.path.exists(config.out)
+
+
+def test_corrupt_checkpoint_falls_back_to_previous(tmp_path):
+    config = _config(tmp_path)
+    Trainer(config).run()
+    last = config.run_dir / "last.pt"
+    last.write_bytes(last.read_bytes()[:-100])
+    state, path = load_checkpoint(config.run_dir)
+    assert path.name == "previous.pt" and state["epoch"] == 1
+
+
+def test_bad_training_input(tmp_path):
+    with pytest.raises(FusionInputError, match="not found"):
+        Trainer(_config(tmp_path, data=str(tmp_path / "missing"))).run()
+    data = _atlas(tmp_path / "odd")
+    (data / "CT-MRI" / "a" / "9999.png").write_bytes((data / "CT-MRI" / "a" / "1000.png").read_bytes())
+    with pytest.raises(FusionInputError, match="only one of"):
+        Trainer(_config(tmp_path, data=str(data))).run()
+
+
+def test_ddp_two_processes_gloo(tmp_path):
+    data = _atlas(tmp_path / "data")
+    out = tmp_path / "ddp_model"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+               "-m", "FusionCINNLib", "train", "--data", str(data), "--out", str(out), "--epochs", "1",
+               "--batch-size", "4", "--patch", "32", "--device", "cpu", "--val-every", "1",
+               "--architecture", json.dumps(TINY.to_dict())]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    model = load_model(out)
+    assert "2 process(es)" in model.provenance["hardware"]
