@@ -1,16 +1,36 @@
-"""Atomic output: write to a temporary file in the destination folder, then rename over the target."""
+"""Atomic output: write to a temporary file in the destination folder, then rename over the target.
+
+The temporary file is ``.<name>.<pid>.<random>.partial<ext>``: hidden, clearly partial, and carrying
+the writer's process id, so that files left by a killed process (SIGKILL, power loss) can be told
+from those of a live one and removed (:func:`remove_stale_partials`). A failed or interrupted write
+deletes its temporary file; a full disk (ENOSPC, EDQUOT, or EFBIG from a file size limit) becomes a
+FusionRuntimeError '...: disk full while writing (...)', whatever library was writing; so does a
+file that reached the file size limit although its writer reported no error (the NIfTI library
+reports none).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
+import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Iterator, List, Optional, Union
 
 from .errors import FusionRuntimeError
 
+try:
+    import resource
+except ImportError:  # Windows
+    resource = None  # type: ignore[assignment]
+
 PathLike = Union[str, os.PathLike]
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+LOW_SPACE_BYTES = 1 << 20
+PARTIAL = re.compile(r"^\..*\.(\d+)\.[^.]+\.partial(\..*)?$")
 
 
 def _final_suffix(path: Path) -> str:
@@ -20,6 +40,41 @@ def _final_suffix(path: Path) -> str:
         if name.lower().endswith(double):
             return name[-len(double):]
     return path.suffix
+
+
+def _size_limit_reached(partial: Path) -> Optional[str]:
+    """'file size limit of N bytes reached' when ``partial`` is as large as RLIMIT_FSIZE allows."""
+    if resource is None:
+        return None
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY and partial.stat().st_size >= limit:
+        return f"file size limit of {limit} bytes reached"
+    return None
+
+
+def _disk_full_reason(error: BaseException, partial: Path) -> Optional[str]:
+    """Why writing ``partial`` ran out of space, or None when the failure was something else."""
+    for cause in (error, error.__cause__, error.__context__):
+        if isinstance(cause, OSError) and cause.errno in DISK_FULL_ERRNOS:
+            return os.strerror(cause.errno)
+    try:
+        if shutil.disk_usage(partial.parent).free < LOW_SPACE_BYTES:
+            return "no space left on device"
+        return _size_limit_reached(partial)
+    except OSError:
+        return None
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename durable (best effort; POSIX only)."""
+    if os.name != "posix":
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 @contextlib.contextmanager
@@ -32,19 +87,63 @@ def atomic_output(path: PathLike) -> Iterator[Path]:
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise FusionRuntimeError(f"{target}: output folder {folder} does not exist")
-    suffix = _final_suffix(target)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name[:40]}.", suffix=".partial" + suffix, dir=folder)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    tmp: Optional[Path] = None
     try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name[:40]}.{os.getpid()}.",
+                                        suffix=".partial" + _final_suffix(target), dir=folder)
+        tmp = Path(tmp_name)
+        os.close(fd)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         yield tmp
+        cut = _size_limit_reached(tmp)
+        if cut is not None:
+            raise FusionRuntimeError(f"{target}: the write was cut short ({cut})")
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        tmp = None
+        _fsync_folder(folder)
+    except Exception as err:
+        reason = _disk_full_reason(err, tmp) if tmp is not None else None
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        if reason is not None:
+            raise FusionRuntimeError(f"{target}: disk full while writing ({reason}); nothing was written") from err
+        if isinstance(err, OSError):
+            raise FusionRuntimeError(f"{target}: could not write ({err.strerror or err})") from err
         raise
+    except BaseException:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        raise
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def remove_stale_partials(folder: PathLike) -> List[Path]:
+    """Delete temporary files in ``folder`` left by writers that no longer run; returns what was removed.
+
+    POSIX only (elsewhere nothing is removed): a process is alive when signal 0 reaches it."""
+    folder = Path(folder)
+    if os.name != "posix" or not folder.is_dir():
+        return []
+    removed = []
+    for path in folder.iterdir():
+        match = PARTIAL.match(path.name)
+        if match and path.is_file() and not _alive(int(match.group(1))):
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+    return removed

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, Sequence, Tuple
 
 import SimpleITK as sitk
 
 from ..errors import FusionError, FusionInputError
 from ..fusion.orientation import PLANES
 from ..fusion.pipeline import FusionResult, fuse_images, resolve_model
-from ..fusion.slices import DEVICES
+from ..fusion.slices import DEVICES, PRECISIONS
 from ..imaging.image_io import PICTURE_EXTENSIONS, VOLUME_EXTENSIONS, extension, read_image, write_image
+from ..imaging.modality_check import check_declared_modality, check_distinct
+from ..imaging.native_messages import native_stderr
 from ..network.model_files import FusionModel
-from ..pairs import PAIRS
+from ..pairs import PAIRS, modalities
 from ..progress import ConsoleProgressBar
+from . import interrupts
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
     parser.add_argument("--device", default="auto", choices=DEVICES, help="where the network runs")
     parser.add_argument("--batch-size", type=int, default=None, help="slices per batch (default: from size)")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
+                        help="subnet precision (auto: float16 on CUDA, float32 on CPU)")
     parser.add_argument("--axis", default="axial", choices=sorted(PLANES), help="slice plane for volumes")
     parser.add_argument("--reference", default="auto", choices=("auto", "a", "b"),
                         help="whose grid the result is on (auto: the finer grid)")
@@ -43,7 +49,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _is_dicom_folder(folder: Path) -> bool:
-    return bool(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
+    if not folder.is_dir():
+        return False
+    with native_stderr():
+        return bool(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
 
 
 def _batch_entries(folder: Path) -> dict:
@@ -52,17 +61,59 @@ def _batch_entries(folder: Path) -> dict:
             if not p.name.startswith(".") and (p.is_dir() or extension(p) in supported)}
 
 
+def _same_path(one: Path, other: Path) -> bool:
+    return one.resolve() == other.resolve()
+
+
+def _check_output_path(output: Path, inputs: Sequence[Path]) -> None:
+    """Refuse, before any work, an output that would overwrite an input or cannot be written."""
+    for path in inputs:
+        if _same_path(output, path):
+            raise FusionInputError(f"{output}: is also an input; choose another output name (inputs are never "
+                                   "overwritten)")
+    folder = output.parent
+    if not folder.is_dir():
+        raise FusionInputError(f"{output}: output folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise FusionInputError(f"{output}: output folder {folder} is not writable")
+
+
+def _check_output_extension(output: Path, picture: bool) -> None:
+    allowed = PICTURE_EXTENSIONS + VOLUME_EXTENSIONS if picture else VOLUME_EXTENSIONS
+    if extension(output) not in allowed:
+        kind = "2D pictures" if picture else "volumes"
+        raise FusionInputError(f"{output}: unsupported output extension for {kind}; use one of {', '.join(allowed)}")
+
+
+def _is_scalar_volume(image: sitk.Image) -> bool:
+    return image.GetDimension() == 3 and image.GetNumberOfComponentsPerPixel() == 1
+
+
+def _check_inputs(image_a: sitk.Image, image_b: sitk.Image, pair: str, name_a: str, name_b: str) -> None:
+    """The same image twice, or volumes that do not fit the declared --pair (see imaging.modality_check)."""
+    values_a, values_b = sitk.GetArrayViewFromImage(image_a), sitk.GetArrayViewFromImage(image_b)
+    check_distinct(values_a, values_b, name_a, name_b)
+    if _is_scalar_volume(image_a) and _is_scalar_volume(image_b):
+        modality_a, modality_b = modalities(pair)
+        check_declared_modality(values_a, modality_a, name_a)
+        check_declared_modality(values_b, modality_b, name_b)
+
+
 def _fuse_pair(path_a: Path, path_b: Path, output: Path, model: FusionModel, args: argparse.Namespace,
                show_progress: bool) -> FusionResult:
+    _check_output_path(output, (path_a, path_b))
     image_a, image_b = read_image(path_a), read_image(path_b)
     volume = image_a.GetDimension() == 3 or image_b.GetDimension() == 3
+    _check_output_extension(output, picture=not volume)
+    _check_inputs(image_a, image_b, args.pair, str(path_a), str(path_b))
     bar = ConsoleProgressBar(f"fusing {path_a.name}") if show_progress and volume else None
     options = dict(name_a=str(path_a), name_b=str(path_b), device=args.device)
-    if volume:
-        options.update(register=not args.no_register, reference=args.reference, plane=args.axis,
-                       batch_size=args.batch_size, progress=bar)
     try:
-        result = fuse_images(image_a, image_b, args.pair, model, **options)
+        with interrupts.deferred() as cancel:
+            if volume:
+                options.update(register=not args.no_register, reference=args.reference, plane=args.axis,
+                               batch_size=args.batch_size, precision=args.precision, progress=bar, cancel=cancel)
+            result = fuse_images(image_a, image_b, args.pair, model, **options)
     finally:
         if bar is not None:
             bar.close()
@@ -70,16 +121,9 @@ def _fuse_pair(path_a: Path, path_b: Path, output: Path, model: FusionModel, arg
     return result
 
 
-def _check_output_extension(output: Path, picture: bool) -> None:
-    allowed = PICTURE_EXTENSIONS if picture else VOLUME_EXTENSIONS
-    if extension(output) not in allowed:
-        kind = "2D pictures" if picture else "volumes"
-        raise FusionInputError(f"{output}: unsupported output extension for {kind}; use one of {', '.join(allowed)}")
-
-
 def _run_single(args: argparse.Namespace, model: FusionModel) -> int:
-    picture = args.a.is_file() and extension(args.a) in PICTURE_EXTENSIONS
-    _check_output_extension(args.output, picture)
+    if args.save_transform is not None:
+        _check_output_path(args.save_transform, (args.a, args.b, args.output))
     result = _fuse_pair(args.a, args.b, args.output, model, args, show_progress=True)
     if args.save_transform is not None:
         if result.transform is None:
@@ -90,32 +134,46 @@ def _run_single(args: argparse.Namespace, model: FusionModel) -> int:
     return 0
 
 
+def _print_summary(output: Path, done: List[str], failures: List[Tuple[str, str]], total: int, state: str) -> None:
+    print(f"{state} {len(done)} of {total} pairs into {output}" + (f": {', '.join(done)}" if done else ""))
+    for name, why in failures:
+        print(f"  skipped {name}: {why}", file=sys.stderr)
+
+
 def _run_batch(args: argparse.Namespace, model: FusionModel) -> int:
+    """Fuse every pair of names found in both folders; a bad pair is reported and skipped, a failure
+    while running (disk full) stops the batch. The summary lists fused and skipped pairs."""
+    for folder in (args.a, args.b):
+        if _same_path(args.output, folder):
+            raise FusionInputError(f"{args.output}: is also an input folder; choose another output folder")
     entries_a, entries_b = _batch_entries(args.a), _batch_entries(args.b)
     if not entries_a and not entries_b:
         raise FusionInputError(f"{args.a}, {args.b}: no images found in either folder")
-    args.output.mkdir(parents=True, exist_ok=True)
-    failures: List[Tuple[str, str]] = []
-    done: List[str] = []
-    for name in sorted(set(entries_a) - set(entries_b)):
-        failures.append((name, f"missing in {args.b}"))
-    for name in sorted(set(entries_b) - set(entries_a)):
-        failures.append((name, f"missing in {args.a}"))
+    failures: List[Tuple[str, str]] = [(n, f"missing in {args.b}") for n in sorted(set(entries_a) - set(entries_b))]
+    failures += [(n, f"missing in {args.a}") for n in sorted(set(entries_b) - set(entries_a))]
     common = sorted(set(entries_a) & set(entries_b))
+    total = len(set(entries_a) | set(entries_b))
+    args.output.mkdir(parents=True, exist_ok=True)
+    done: List[str] = []
     bar = ConsoleProgressBar("fusing pairs")
-    for i, name in enumerate(common):
-        bar(i / len(common), name)
-        out_name = name if not entries_a[name].is_dir() else f"{name}.nii.gz"
-        try:
-            _fuse_pair(entries_a[name], entries_b[name], args.output / out_name, model, args, show_progress=False)
-            done.append(name)
-        except FusionError as err:
-            failures.append((name, str(err)))
-    bar(1.0, "done")
-    bar.close()
-    print(f"fused {len(done)} of {len(common) + len(set(entries_a) ^ set(entries_b))} pairs into {args.output}")
-    for name, why in failures:
-        print(f"  skipped {name}: {why}", file=sys.stderr)
+    state = "interrupted after fusing"
+    try:
+        for i, name in enumerate(common):
+            bar(i / len(common), name)
+            out_name = name if not entries_a[name].is_dir() else f"{name}.nii.gz"
+            try:
+                _fuse_pair(entries_a[name], entries_b[name], args.output / out_name, model, args, show_progress=False)
+                done.append(name)
+            except FusionInputError as err:
+                failures.append((name, str(err)))
+        bar(1.0, "done")
+        state = "fused"
+    except FusionError:
+        state = "stopped after fusing"
+        raise
+    finally:
+        bar.close()
+        _print_summary(args.output, done, failures, total, state)
     return 0 if not failures else 2
 
 
@@ -126,6 +184,10 @@ def run(args: argparse.Namespace) -> int:
     batch = args.a.is_dir() and args.b.is_dir() and not (_is_dicom_folder(args.a) and _is_dicom_folder(args.b))
     if args.a.is_dir() != args.b.is_dir() and not (_is_dicom_folder(args.a) or _is_dicom_folder(args.b)):
         raise FusionInputError(f"{args.a}, {args.b}: give two files or two folders, not one of each")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise FusionInputError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if not batch:
+        _check_output_path(args.output, (args.a, args.b))
     model = resolve_model(args.model, args.pair)
     if batch:
         if args.save_transform is not None:

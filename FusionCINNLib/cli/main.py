@@ -1,19 +1,21 @@
 """Entry point of ``fusioncinn`` and ``python -m FusionCINNLib``.
 
 Exit codes: 0 success, 2 bad input (FusionInputError, argparse errors), 1 failure while running,
-130 interrupted. No Python traceback is printed unless ``--debug`` is given.
+130 interrupted. No Python traceback, and no library warning, is printed unless ``--debug`` is given.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import signal
 import sys
 import traceback
-from typing import List, Optional
+import warnings
+from typing import List, Optional, Tuple
 
+from ..atomic import DISK_FULL_ERRNOS
 from ..errors import FusionError
+from . import interrupts
 
 COMMAND_MODULES = ("fuse", "train", "evaluate", "phantom", "demo")
 
@@ -37,38 +39,59 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def _os_error_message(err: OSError) -> str:
+    where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+    if err.errno in DISK_FULL_ERRNOS:
+        return f"disk full while writing{where} ({err.strerror})"
+    return f"{err.strerror or err}{where}"
+
+
+def _internal_error_message(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    detail = f": {text[0][:200]}" if text else ""
+    return f"internal error: {type(err).__name__}{detail} (run with --debug for the traceback, and please report it)"
+
+
+def _classify(err: BaseException) -> Tuple[int, str]:
+    """(exit code, one-line message) for an exception that ended a sub-command."""
+    if isinstance(err, FusionError):
+        return err.exit_code, f"error: {err}"
+    if isinstance(err, KeyboardInterrupt):
+        return 130, "interrupted; no partial output was kept"
+    if isinstance(err, MemoryError):
+        return 1, "error: out of memory; try a smaller --batch-size or a smaller volume"
+    if isinstance(err, OSError):
+        return 1, f"error: {_os_error_message(err)}"
+    return 1, _internal_error_message(err)
+
+
+def _run(args: argparse.Namespace) -> Tuple[int, str]:
+    """(exit code, error message or '') of the sub-command; the traceback only with --debug."""
+    try:
+        return int(args.func(args) or 0), ""
+    except (Exception, KeyboardInterrupt) as err:
+        if args.debug:
+            traceback.print_exc()
+        return _classify(err)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Parse ``argv``, run the sub-command and return its exit code."""
+    """Parse ``argv``, run the sub-command and return its exit code (argparse errors: 2, ``--help``: 0)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        return int(args.func(args) or 0)
-    except FusionError as err:
-        if args.debug:
-            traceback.print_exc()
-        print(f"fusioncinn {args.command}: error: {err}", file=sys.stderr)
-        return err.exit_code
-    except KeyboardInterrupt:
-        if args.debug:
-            traceback.print_exc()
-        print(f"\nfusioncinn {args.command}: interrupted; no partial output was kept", file=sys.stderr)
-        return 130
-    except MemoryError:
-        if args.debug:
-            traceback.print_exc()
-        print(f"fusioncinn {args.command}: error: out of memory; try a smaller --batch-size", file=sys.stderr)
-        return 1
-    except OSError as err:
-        if args.debug:
-            traceback.print_exc()
-        where = f" ({err.filename})" if getattr(err, "filename", None) else ""
-        print(f"fusioncinn {args.command}: error: {err.strerror or err}{where}", file=sys.stderr)
-        return 1
+        args = parser.parse_args(argv)
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else 2
+    with interrupts.installed(), warnings.catch_warnings():
+        if not args.debug:
+            warnings.simplefilter("ignore")
+        code, message = _run(args)
+        if message:
+            if code == 130 and args.command == "train":
+                message += "; continue from the last checkpoint with --resume"
+            start = "\n" if code == 130 and sys.stderr.isatty() else ""
+            print(f"{start}fusioncinn {args.command}: {message}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -6,12 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
+from ..atomic import remove_stale_partials
 from ..errors import FusionInputError
 from ..fusion.slices import DEVICES
 from ..network.config import PAPER_CONFIG, ModelConfig
 from ..training.data import PAIR_CHOICES
 from ..training.losses import LossWeights
 from ..training.trainer import Trainer, TrainingConfig
+from . import interrupts
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,23 +53,43 @@ def _json_overrides(text: str, what: str) -> dict:
     return value
 
 
-def run(args: argparse.Namespace) -> int:
+def _architecture(args: argparse.Namespace) -> dict:
     architecture = (PAPER_CONFIG if args.variant == "paper" else ModelConfig()).to_dict()
     if args.architecture:
         architecture.update(_json_overrides(args.architecture, "architecture"))
-    ModelConfig.from_dict(architecture)
+    try:
+        ModelConfig.from_dict(architecture)
+    except (TypeError, ValueError) as err:
+        raise FusionInputError(f"--architecture: bad value ({err})") from None
+    return architecture
+
+
+def _loss_weights(args: argparse.Namespace) -> dict:
     loss = LossWeights().to_dict()
     if args.loss_weights:
         extra = _json_overrides(args.loss_weights, "loss-weights")
         unknown = set(extra) - set(loss)
         if unknown:
             raise FusionInputError(f"--loss-weights: unknown terms {sorted(unknown)}; known: {sorted(loss)}")
+        wrong = [k for k, v in extra.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0]
+        if wrong:
+            raise FusionInputError(f"--loss-weights: {wrong[0]} must be a number >= 0, got {extra[wrong[0]]!r}")
         loss.update(extra)
+    return loss
+
+
+def run(args: argparse.Namespace) -> int:
     config = TrainingConfig(
         data=str(args.data), out=str(args.out), pair=args.pair, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, val_fraction=args.val_fraction, seed=args.seed, patch=args.patch, device=args.device,
         val_every=args.val_every, work_dir=str(args.work_dir) if args.work_dir else None,
-        architecture=architecture, loss=loss)
-    folder = Trainer(config, console=True, resume=args.resume).run()
+        architecture=_architecture(args), loss=_loss_weights(args))
+    if args.val_every < 1 or args.patch < 1:
+        raise FusionInputError("--val-every and --patch must be >= 1")
+    if args.resume:
+        for stale in remove_stale_partials(config.run_dir):
+            print(f"removed {stale.name}, left by an interrupted run")
+    with interrupts.deferred() as cancel:
+        folder = Trainer(config, cancel=cancel, console=True, resume=args.resume).run()
     print(f"model written to {folder}")
     return 0

@@ -21,11 +21,12 @@ import SimpleITK as sitk
 from ..errors import FusionInputError
 from ..imaging.image_io import picture_from_image, picture_to_image
 from ..imaging.intensity import check_finite_and_varied, window_for
+from ..memory import available_memory_bytes, fusion_bytes, gigabytes
 from ..network.model_files import FusionModel, default_model_path, load_model
 from ..pairs import modalities
 from ..progress import CancelCheck, ProgressCallback, report
 from .orientation import slice_axis
-from .slices import fuse_slices
+from .slices import default_batch_size, fuse_slices, resolve_device
 
 ModelLike = Union[FusionModel, str, os.PathLike, None]
 REFERENCES = ("auto", "a", "b")
@@ -71,6 +72,31 @@ def _check_scalar_volume(image: sitk.Image, name: str) -> None:
                                "(vector or colour volume); give a scalar volume")
 
 
+def _padded(side: int, multiple: int) -> int:
+    return -(-side // multiple) * multiple
+
+
+def check_memory(reference: sitk.Image, plane: str, batch_size: Optional[int], model: FusionModel, device: str,
+                 name: str) -> None:
+    """FusionInputError, with the estimate and a batch size that fits, when fusing on ``reference``'s grid
+    would need more memory than is free (see :mod:`FusionCINNLib.memory`)."""
+    shape = list(reference.GetSize()[::-1])
+    shape.pop(slice_axis(reference, plane))
+    multiple = model.config.input_size or model.config.multiple
+    pixels = _padded(shape[0], multiple) * _padded(shape[1], multiple)
+    on_cpu = resolve_device(device).type == "cpu"
+    hidden0 = model.config.hidden[0]
+    voxels = reference.GetNumberOfPixels()
+    batch = batch_size or default_batch_size(*shape)
+    needed = fusion_bytes(voxels, pixels, batch, hidden0, on_cpu)
+    free = available_memory_bytes()
+    if free is None or needed <= free:
+        return
+    fits = [n for n in (16, 8, 4, 2, 1) if n < batch and fusion_bytes(voxels, pixels, n, hidden0, on_cpu) <= free]
+    advice = f"use --batch-size {fits[0]} or a smaller volume" if fits else "crop or resample the volume"
+    raise FusionInputError(f"{name}: needs about {gigabytes(needed)} of memory, {gigabytes(free)} free; {advice}")
+
+
 def choose_reference(image_a: sitk.Image, image_b: sitk.Image, reference: str) -> str:
     """'a' or 'b'. 'auto' picks the finer grid (smaller voxel volume), 'a' on a tie."""
     if reference not in REFERENCES:
@@ -101,7 +127,7 @@ def fuse_pictures(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: Mo
 
 def fuse_volumes(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: ModelLike = None, *,
                  register: bool = True, reference: str = "auto", plane: str = "axial", device: str = "auto",
-                 batch_size: Optional[int] = None, progress: Optional[ProgressCallback] = None,
+                 batch_size: Optional[int] = None, precision: str = "auto", progress: Optional[ProgressCallback] = None,
                  cancel: Optional[CancelCheck] = None, name_a: str = "a", name_b: str = "b") -> FusionResult:
     """Fuse a CT/PET/SPECT volume ``image_a`` with an MRI volume ``image_b`` (SimpleITK, LPS).
 
@@ -120,6 +146,7 @@ def fuse_volumes(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: Mod
     fixed, moving = (image_a, image_b) if side == "a" else (image_b, image_a)
     fixed_mod, moving_mod = (modality_a, modality_b) if side == "a" else (modality_b, modality_a)
     fixed_name, moving_name = (name_a, name_b) if side == "a" else (name_b, name_a)
+    check_memory(fixed, plane, batch_size, fusion_model, device, f"fusing {name_a} with {name_b}")
 
     start = time.perf_counter()
     array_fixed = sitk.GetArrayViewFromImage(fixed)
@@ -154,7 +181,7 @@ def fuse_volumes(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: Mod
 
     start = time.perf_counter()
     fused = fuse_slices(fusion_model.net, stack_a, stack_b, device=device, batch_size=batch_size,
-                        progress=lambda f, m: report(progress, 0.4 + 0.6 * f, m, cancel), cancel=cancel)
+                        precision=precision, progress=lambda f, m: report(progress, 0.4 + 0.6 * f, m, cancel), cancel=cancel)
     seconds["fuse"] = time.perf_counter() - start
 
     out = sitk.GetImageFromArray(window_fixed.denormalise(np.moveaxis(fused, 0, axis)))
@@ -167,6 +194,9 @@ def fuse_images(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: Mode
     """Fuse two SimpleITK images: 2D pictures with :func:`fuse_pictures`, volumes with :func:`fuse_volumes`."""
     name_a, name_b = options.get("name_a", "a"), options.get("name_b", "b")
     dims = (image_a.GetDimension(), image_b.GetDimension())
+    for dim, name in zip(dims, (name_a, name_b)):
+        if dim not in (2, 3):
+            raise FusionInputError(f"{name}: {dim}D image (a time series?); give a 2D picture or a 3D volume")
     if dims == (2, 2):
         return fuse_pictures(image_a, image_b, pair, model, device=str(options.get("device", "auto")),
                              name_a=str(name_a), name_b=str(name_b))

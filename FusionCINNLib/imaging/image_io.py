@@ -7,19 +7,27 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import List, Optional, Union
 
 import numpy as np
 import SimpleITK as sitk
 
 from ..atomic import atomic_output
 from ..errors import FusionInputError, FusionRuntimeError
+from ..memory import require_memory
 from .colour import is_grey, rgb_to_ycbcr, ycbcr_to_rgb
+from .dicom import check_element_lengths, read_dicom_series
+from .file_checks import NIFTI_EXTENSIONS, check_declared_size, check_nifti_complete, check_png_chunks
 from .intensity import IntensityWindow, check_finite_and_varied, window_for
+from .native_messages import last_message, native_stderr
 
 PathLike = Union[str, os.PathLike]
 PICTURE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 VOLUME_EXTENSIONS = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+FORMAT_NAMES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP",
+                ".nii": "NIfTI", ".nii.gz": "NIfTI", ".nrrd": "NRRD", ".nhdr": "NRRD", ".mha": "MetaImage",
+                ".mhd": "MetaImage", ".dcm": "DICOM"}
+READ_ERRORS = (RuntimeError, MemoryError, OverflowError)
 
 
 def extension(path: PathLike) -> str:
@@ -33,55 +41,104 @@ def is_picture_path(path: PathLike) -> bool:
     return extension(path) in PICTURE_EXTENSIONS
 
 
-def _read_dicom_folder(folder: Path) -> sitk.Image:
-    reader = sitk.ImageSeriesReader()
-    series = reader.GetGDCMSeriesIDs(str(folder))
-    if not series:
-        raise FusionInputError(f"{folder}: folder holds no DICOM series")
-    if len(series) > 1:
-        raise FusionInputError(f"{folder}: folder holds {len(series)} DICOM series; put one series per folder")
-    files = reader.GetGDCMSeriesFileNames(str(folder), series[0])
-    reader.SetFileNames(files)
-    try:
-        return reader.Execute()
-    except RuntimeError as err:
-        raise FusionInputError(f"{folder}: unreadable DICOM series ({_first_line(err)})") from None
+def _itk_reason(err: Exception, messages: List[str], path: Path) -> str:
+    """The useful part of an ITK exception, preferring what the C libraries printed."""
+    text = str(err).replace(f": {path}", "")
+    if "Unable to determine ImageIO reader" in text:
+        return "not an image format SimpleITK can read"
+    native = last_message(messages)
+    if native:
+        return native
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "Exception thrown" not in ln]
+    reason = (lines or ["unknown error"])[-1].split("):", 1)[-1].strip()
+    return "" if reason.startswith("Error while reading") else reason[:200]
 
 
-def _first_line(err: Exception) -> str:
-    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-    useful = [ln for ln in lines if "itk::ERROR" in ln or "Exception" not in ln]
-    text = (useful or lines or ["unknown error"])[-1]
-    return text.split("):", 1)[-1].strip()[:200]
+def _detail(err: Exception, messages: List[str], path: Path) -> str:
+    reason = _itk_reason(err, messages, path)
+    return f" ({reason})" if reason else ""
+
+
+def _component_bytes(pixel_id: int) -> int:
+    return sitk.Image([1, 1], pixel_id).GetSizeOfPixelComponent()
+
+
+def _check_header(path: Path, reader: sitk.ImageFileReader) -> None:
+    """Refuse complex pixels, empty sizes, corrupt size fields and images too large to load."""
+    pixel_type = sitk.GetPixelIDValueAsString(reader.GetPixelID())
+    if "complex" in pixel_type:
+        raise FusionInputError(f"{path}: {pixel_type} pixels are not supported; give a real-valued image")
+    size = reader.GetSize()
+    if not size or any(s == 0 for s in size):
+        raise FusionInputError(f"{path}: image has no voxels (size {size})")
+    count = 1
+    for s in size:
+        count *= int(s)
+    declared = count * reader.GetNumberOfComponents() * _component_bytes(reader.GetPixelID())
+    check_declared_size(path, extension(path), declared)
+    require_memory(declared, str(path), "it is too large to load on this machine; crop or resample it first")
+
+
+def _read_file(path: Path) -> sitk.Image:
+    if path.stat().st_size == 0:
+        raise FusionInputError(f"{path}: file is empty (0 bytes)")
+    ext = extension(path)
+    if ext in NIFTI_EXTENSIONS:
+        check_nifti_complete(path)
+    if ext == ".png":
+        check_png_chunks(path)
+    check_element_lengths(path)
+    kind = FORMAT_NAMES.get(ext, "image")
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    with native_stderr() as messages:
+        try:
+            reader.ReadImageInformation()
+        except READ_ERRORS as err:
+            raise FusionInputError(f"{path}: not a readable {kind} file{_detail(err, messages, path)}") from None
+    _check_header(path, reader)
+    with native_stderr() as messages:
+        try:
+            return reader.Execute()
+        except READ_ERRORS as err:
+            raise FusionInputError(f"{path}: corrupt or truncated {kind} file{_detail(err, messages, path)}") from None
 
 
 def read_image(path: PathLike) -> sitk.Image:
-    """Read a picture, a volume file or a DICOM series folder into a SimpleITK image."""
+    """Read a picture, a volume file or a DICOM series folder into a SimpleITK image.
+
+    Never writes to ``path``. Every problem is one FusionInputError line naming the file."""
     path = Path(path)
     if not path.exists():
         raise FusionInputError(f"{path}: no such file or folder")
-    if path.is_dir():
-        image = _read_dicom_folder(path)
-    else:
-        if path.stat().st_size == 0:
-            raise FusionInputError(f"{path}: file is empty (0 bytes)")
-        try:
-            image = sitk.ReadImage(str(path))
-        except RuntimeError as err:
-            raise FusionInputError(f"{path}: not a readable image ({_first_line(err)})") from None
+    try:
+        image = read_dicom_series(path) if path.is_dir() else _read_file(path)
+    except PermissionError:
+        raise FusionInputError(f"{path}: permission denied") from None
+    except OSError as err:
+        raise FusionInputError(f"{path}: cannot read ({err.strerror or err})") from None
     if any(s == 0 for s in image.GetSize()):
         raise FusionInputError(f"{path}: image has no voxels (size {image.GetSize()})")
     return image
 
 
 def write_image(image: sitk.Image, path: PathLike, compress: bool = True) -> Path:
-    """Write ``image`` atomically (temporary file in the same folder, then rename)."""
+    """Write ``image`` atomically (temporary file in the same folder, checked complete, then renamed).
+
+    A full disk is a FusionRuntimeError 'disk full while writing'; no partial file is left."""
     path = Path(path)
     with atomic_output(path) as tmp:
-        try:
-            sitk.WriteImage(image, str(tmp), compress)
-        except RuntimeError as err:
-            raise FusionRuntimeError(f"{path}: could not write ({_first_line(err)})") from None
+        with native_stderr() as messages:
+            try:
+                sitk.WriteImage(image, str(tmp), compress)
+            except RuntimeError as err:
+                raise FusionRuntimeError(f"{path}: could not write{_detail(err, messages, tmp)}") from None
+        if extension(path) in NIFTI_EXTENSIONS:
+            try:
+                check_nifti_complete(tmp, reject_nonfinite=False)
+            except FusionInputError:
+                raise FusionRuntimeError(f"{path}: the written file is incomplete "
+                                         f"({last_message(messages) or 'short write'})") from None
     return path
 
 
@@ -98,27 +155,46 @@ class Picture:
         return self.chroma is not None
 
 
+def _picture_window_modality(array: np.ndarray, eight_bit: bool, modality: str) -> str:
+    """8-bit pictures are already windowed ('display'). Unsigned pixels cannot hold Hounsfield units,
+    so a wider unsigned CT picture (16-bit PNG/TIFF) is scaled by percentiles, like an MRI."""
+    if eight_bit:
+        return "display"
+    if modality == "ct" and np.issubdtype(array.dtype, np.unsignedinteger):
+        return "mri"
+    return modality
+
+
 def picture_from_image(image: sitk.Image, name: str, modality: str) -> Picture:
     """Turn a 2D SimpleITK image into a Picture.
 
     8-bit images use the fixed 0..255 display window; other integer or float images the window of
-    ``modality``. RGB/RGBA/palette images whose channels are equal are grey; real colour is fused
-    through YCbCr (Y fused, Cb/Cr kept)."""
+    ``modality`` (16-bit unsigned CT pictures: percentiles). Alpha is dropped (grey+alpha is grey).
+    RGB/RGBA/palette images whose channels are equal are grey; real colour is fused through YCbCr
+    (Y fused, Cb/Cr kept)."""
     if image.GetDimension() != 2:
         raise FusionInputError(f"{name}: expected a 2D image, got {image.GetDimension()}D")
     array = sitk.GetArrayFromImage(image)
     components = image.GetNumberOfComponentsPerPixel()
     eight_bit = image.GetPixelID() in (sitk.sitkUInt8, sitk.sitkVectorUInt8)
-    if components not in (1, 3, 4):
+    if components not in (1, 2, 3, 4):
         raise FusionInputError(f"{name}: {components} channels per pixel; expected grey, RGB or RGBA")
-    if components > 1 and is_grey(array[..., :3]):
+    if components == 2:
         array, components = array[..., 0], 1
+    elif components > 1:
+        array = array[..., :3]
+        if is_grey(array):
+            array, components = array[..., 0], 1
     check_finite_and_varied(array, name)
     if components == 1:
-        window = window_for(array, "display" if eight_bit else modality)
+        window = window_for(array, _picture_window_modality(array, eight_bit, modality))
         return Picture(window.normalise(array), window)
-    rgb = array[..., :3].astype(np.float32)
-    rgb /= 255.0 if eight_bit else float(rgb.max())
+    rgb = array.astype(np.float32)
+    if eight_bit:
+        rgb /= 255.0
+    else:
+        low = min(0.0, float(rgb.min()))
+        rgb = (rgb - low) / (float(rgb.max()) - low)
     y, chroma = rgb_to_ycbcr(rgb)
     return Picture(np.clip(y, 0.0, 1.0), IntensityWindow(0.0, 1.0, "display"), chroma)
 

@@ -8,7 +8,6 @@ name and shape matches the architecture. Each failure is a FusionInputError nami
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -22,6 +21,7 @@ import torch
 
 from ..atomic import atomic_output
 from ..errors import FusionInputError
+from ..hashing import file_sha256
 from .config import ModelConfig
 from .fusion_net import FusionNet
 
@@ -51,14 +51,6 @@ class FusionModel:
         return self.path.name if self.path else "unsaved model"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def save_model(model: FusionModel, folder: Union[str, os.PathLike]) -> Path:
     """Write ``folder/weights.pt`` then ``folder/config.json``, each atomically. Returns the folder."""
     folder = Path(folder)
@@ -73,7 +65,7 @@ def save_model(model: FusionModel, folder: Union[str, os.PathLike]) -> Path:
         "architecture": model.config.to_dict(),
         "pair_types": list(model.pair_types),
         "intensity": "inputs in [0, 1]; see FusionCINNLib/imaging/intensity.py for each modality's window",
-        "weights": {"file": WEIGHTS_NAME, "sha256": _sha256(weights)},
+        "weights": {"file": WEIGHTS_NAME, "sha256": file_sha256(weights)},
         "provenance": model.provenance,
     }
     with atomic_output(folder / CONFIG_NAME) as tmp:
@@ -100,13 +92,13 @@ def _read_config(folder: Path) -> Dict[str, Any]:
 def _read_state(weights: Path, expected_sha: Optional[str]) -> Dict[str, torch.Tensor]:
     if not weights.is_file():
         raise FusionInputError(f"{weights}: weights file is missing")
-    if expected_sha and _sha256(weights) != expected_sha:
+    if expected_sha and file_sha256(weights) != expected_sha:
         raise FusionInputError(f"{weights}: checksum does not match {CONFIG_NAME} (truncated or replaced file)")
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else "unsafe content"
-        raise FusionInputError(f"{weights}: refused to load: the file holds more than tensors ({first})") from None
+    except pickle.UnpicklingError:
+        raise FusionInputError(f"{weights}: refused to load: the file holds code or objects, not only tensors "
+                               "(unsafe pickle); get the model from a trusted source") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, io.UnsupportedOperation, ValueError) as err:
         raise FusionInputError(f"{weights}: not a readable weights file ({str(err).splitlines()[0]})") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

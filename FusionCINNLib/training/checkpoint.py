@@ -1,65 +1,62 @@
-"""Training checkpoints: written atomically with a SHA-256 sidecar; the previous good one is kept.
+"""Training checkpoints: one file per epoch, written atomically, each with a SHA-256 sidecar.
 
-Folder layout: ``last.pt`` (+ ``last.pt.sha256``) and ``previous.pt`` (+ sidecar). Loading verifies
-the checksum and falls back to ``previous.pt`` when ``last.pt`` is missing or corrupt. Files are read
-with ``torch.load(weights_only=True)``: tensors and plain containers only, no code.
+Folder layout: ``epoch-00012.pt`` + ``epoch-00012.pt.sha256``; the newest two are kept. The
+checkpoint file is renamed into place first and its sidecar second, so a process killed at any
+moment leaves at worst a newest file without a valid sidecar, which loading skips. Loading takes
+the newest checkpoint whose checksum is right. Files are read with ``torch.load(weights_only=True)``:
+tensors and plain containers only, no code.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
+import contextlib
 import sys
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
 from ..atomic import atomic_output
+from ..hashing import file_sha256
 
-LAST, PREVIOUS = "last.pt", "previous.pt"
+KEEP = 2
+PATTERN = "epoch-*.pt"
 
 
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _checkpoints(folder: Path) -> List[Path]:
+    """Checkpoint files in ``folder``, newest (highest epoch) first."""
+    return sorted(folder.glob(PATTERN), reverse=True)
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
 
 
 def save_checkpoint(state: Dict[str, Any], folder: Path) -> Path:
-    """Write ``state`` as folder/last.pt (the old last.pt becomes previous.pt). Returns last.pt's path."""
+    """Write ``state`` (with an int "epoch") as folder/epoch-NNNNN.pt and drop all but the newest two."""
     folder.mkdir(parents=True, exist_ok=True)
-    last, previous = folder / LAST, folder / PREVIOUS
-    staged = folder / "staged.pt"
-    with atomic_output(staged) as tmp:
+    path = folder / f"epoch-{int(state['epoch']):05d}.pt"
+    with atomic_output(path) as tmp:
         torch.save(state, tmp)
-    digest = _digest(staged)
-    if last.exists():
-        os.replace(last, previous)
-        sidecar = folder / (LAST + ".sha256")
-        if sidecar.exists():
-            os.replace(sidecar, folder / (PREVIOUS + ".sha256"))
-    with atomic_output(folder / (LAST + ".sha256")) as tmp:
-        tmp.write_text(digest + "\n", encoding="ascii")
-    os.replace(staged, last)
-    return last
+    with atomic_output(_sidecar(path)) as tmp:
+        tmp.write_text(file_sha256(path) + "\n", encoding="ascii")
+    for old in _checkpoints(folder)[KEEP:]:
+        with contextlib.suppress(FileNotFoundError):
+            _sidecar(old).unlink()
+            old.unlink()
+    return path
 
 
 def _valid(path: Path) -> bool:
-    sidecar = path.with_name(path.name + ".sha256")
-    if not path.is_file() or not sidecar.is_file():
-        return False
-    return sidecar.read_text(encoding="ascii").strip() == _digest(path)
+    sidecar = _sidecar(path)
+    return sidecar.is_file() and sidecar.read_text(encoding="ascii").strip() == file_sha256(path)
 
 
 def load_checkpoint(folder: Path) -> Optional[Tuple[Dict[str, Any], Path]]:
     """The newest checkpoint in ``folder`` whose checksum is right, with its path; None if there is none."""
-    for name in (LAST, PREVIOUS):
-        path = folder / name
+    for path in _checkpoints(folder):
         if _valid(path):
             return torch.load(path, map_location="cpu", weights_only=True), path
-        if path.exists():
-            print(f"warning: {path} is corrupt (checksum mismatch); trying an older checkpoint", file=sys.stderr)
+        print(f"warning: {path} is corrupt or incomplete (checksum mismatch); trying an older checkpoint",
+              file=sys.stderr)
     return None

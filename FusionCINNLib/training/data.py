@@ -23,6 +23,7 @@ from ..errors import FusionInputError
 from ..fusion.orientation import slice_axis
 from ..imaging.image_io import PICTURE_EXTENSIONS, picture_from_image, read_image
 from ..imaging.intensity import check_finite_and_varied, window_for
+from ..imaging.modality_check import check_declared_modality, check_distinct
 from ..pairs import PAIRS, modalities
 
 PAIR_CHOICES = tuple(PAIRS) + ("all",)
@@ -86,12 +87,17 @@ def read_manifest(csv_path: Path, default_pair: str) -> List[PairRecord]:
     csv_path = Path(csv_path)
     if not csv_path.is_file():
         raise FusionInputError(f"{csv_path}: manifest not found")
-    with open(csv_path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    try:
+        with open(csv_path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise FusionInputError(f"{csv_path}: not a UTF-8 CSV manifest ({err})") from None
     if not rows or not {"a", "b"} <= set(rows[0]):
         raise FusionInputError(f"{csv_path}: expected a header with columns a,b[,pair] and at least one row")
     records = []
     for i, row in enumerate(rows):
+        if not (row.get("a") or "").strip() or not (row.get("b") or "").strip():
+            raise FusionInputError(f"{csv_path}: row {i + 2} lacks a path in column a or b")
         pair = (row.get("pair") or default_pair).strip()
         if pair not in PAIRS:
             raise FusionInputError(f"{csv_path}: row {i + 2} has pair {pair!r}; give --pair or a pair column")
@@ -128,14 +134,21 @@ def split_by_case(records: Sequence[PairRecord], val_fraction: float, seed: int
 def _volume_slices(record: PairRecord) -> Tuple[np.ndarray, np.ndarray]:
     modality_a, modality_b = modalities(record.pair)
     image_a, image_b = read_image(record.path_a), read_image(record.path_b)
+    for image, path in ((image_a, record.path_a), (image_b, record.path_b)):
+        if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+            raise FusionInputError(f"{path}: expected a 3D scalar volume, got {image.GetDimension()}D with "
+                                   f"{image.GetNumberOfComponentsPerPixel()} components per voxel")
     if image_a.GetSize() != image_b.GetSize():
         raise FusionInputError(f"{record.path_a}: size {image_a.GetSize()} differs from {record.path_b} "
                                f"{image_b.GetSize()}; training volumes must be registered on one grid")
+    values = [sitk.GetArrayViewFromImage(image) for image in (image_a, image_b)]
+    check_distinct(values[0], values[1], str(record.path_a), str(record.path_b))
     arrays = []
-    for image, modality, path in ((image_a, modality_a, record.path_a), (image_b, modality_b, record.path_b)):
-        values = sitk.GetArrayViewFromImage(image)
-        check_finite_and_varied(values, str(path))
-        arrays.append(np.moveaxis(window_for(values, modality).normalise(values), slice_axis(image, "axial"), 0))
+    for image, array, modality, path in ((image_a, values[0], modality_a, record.path_a),
+                                         (image_b, values[1], modality_b, record.path_b)):
+        check_finite_and_varied(array, str(path))
+        check_declared_modality(array, modality, str(path))
+        arrays.append(np.moveaxis(window_for(array, modality).normalise(array), slice_axis(image, "axial"), 0))
     keep = (arrays[0].reshape(len(arrays[0]), -1).max(1) > 0.05) & (arrays[1].reshape(len(arrays[1]), -1).max(1) > 0.05)
     return arrays[0][keep], arrays[1][keep]
 

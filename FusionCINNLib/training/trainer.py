@@ -230,9 +230,10 @@ class Trainer:
                 a, b = a[self.rank::self.world].to(device), b[self.rank::self.world].to(device)
                 terms = step_module(a, b)
                 if not torch.isfinite(terms["total"]):
+                    kept = (f"The last good checkpoint (after epoch {epoch}) is kept in {cfg.run_dir}" if epoch
+                            else "No checkpoint was written yet")
                     raise FusionRuntimeError(
-                        f"loss became {terms['total'].item()} at epoch {epoch + 1} step {step + 1}; stopped. "
-                        f"The last good checkpoint (after epoch {epoch}) is kept in {cfg.run_dir}")
+                        f"loss became {terms['total'].item()} at epoch {epoch + 1} step {step + 1}; stopped. {kept}")
                 optimiser.zero_grad(set_to_none=True)
                 terms["total"].backward()
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)

@@ -97,17 +97,17 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     with pytest.raises(FusionRuntimeError, match="NaN|nan"):
         Trainer(config).run()
     state, path = load_checkpoint(config.run_dir)
-    assert state["epoch"] == 1 and path.name == "last.pt"
+    assert state["epoch"] == 1 and path.name == "epoch-00001.pt"
     assert not os.path.exists(config.out)
 
 
 def test_corrupt_checkpoint_falls_back_to_previous(tmp_path):
     config = _config(tmp_path)
     Trainer(config).run()
-    last = config.run_dir / "last.pt"
+    last = config.run_dir / "epoch-00002.pt"
     last.write_bytes(last.read_bytes()[:-100])
     state, path = load_checkpoint(config.run_dir)
-    assert path.name == "previous.pt" and state["epoch"] == 1
+    assert path.name == "epoch-00001.pt" and state["epoch"] == 1
 
 
 def test_bad_training_input(tmp_path):

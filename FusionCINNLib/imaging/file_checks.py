@@ -1,0 +1,186 @@
+"""Checks of image files that ITK does not make, each a FusionInputError naming the file.
+
+- NIfTI (.nii, .nii.gz): ITK reads a truncated file without complaint and fills the missing voxels
+  with zeros, and reads NaN/Inf voxels as 0. Here the header's data size is compared with the bytes
+  really present and float voxels are scanned for NaN/Inf, in one pass (gzip data is decompressed,
+  which also catches corrupt gzip streams).
+- Single files with their pixels inside (PNG, NRRD, MHA; raw, text or deflate-compressed): zlib
+  cannot shrink data more than ~1032:1, so a header that declares more than 1100 bytes of pixels per
+  byte of file is corrupt or truncated. This also stops a damaged header from making ITK allocate
+  (and zero) gigabytes before it notices. NrrdIO cannot decode bzip2 at all, so a bzip2 NRRD is
+  refused before ITK allocates its buffer.
+- PNG chunks: libpng allocates what a chunk's length field says before reading it, so every chunk
+  must fit in the bytes left.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional, Tuple
+
+import numpy as np
+
+from ..errors import FusionInputError
+
+DEFLATE_MAX_RATIO = 1100
+NIFTI_EXTENSIONS = (".nii", ".nii.gz")
+CHUNK = 1 << 20
+NIFTI_FLOATS = {16: "f4", 64: "f8"}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass(frozen=True)
+class NiftiLayout:
+    """Where the voxels of a NIfTI file are: byte offset, byte count, and their dtype when floating point."""
+
+    offset: int
+    data_bytes: int
+    float_dtype: Optional[np.dtype]
+
+
+def nifti_layout(header: bytes) -> NiftiLayout:
+    """The layout from the first 540 (or more) bytes of a NIfTI-1/NIfTI-2 file; ValueError if it is not one."""
+    for order in "<>":
+        if len(header) >= 348 and struct.unpack(order + "i", header[:4])[0] == 348:
+            datatype, bitpix = struct.unpack(order + "2h", header[70:74])
+            dims = struct.unpack(order + "8h", header[40:56])
+            offset = struct.unpack(order + "f", header[108:112])[0]
+            magic = header[344:348]
+            break
+        if len(header) >= 540 and struct.unpack(order + "i", header[:4])[0] == 540:
+            datatype, bitpix = struct.unpack(order + "2h", header[12:16])
+            dims = struct.unpack(order + "8q", header[16:80])
+            offset = struct.unpack(order + "q", header[168:176])[0]
+            magic = header[4:8]
+            break
+    else:
+        raise ValueError("no NIfTI-1/NIfTI-2 header")
+    if magic[:3] not in (b"n+1", b"n+2"):
+        raise ValueError(f"header magic {magic[:3]!r} is not a single-file NIfTI")
+    rank = dims[0]
+    if not 1 <= rank <= 7 or any(d < 1 for d in dims[1:rank + 1]):
+        raise ValueError(f"invalid dimensions {list(dims[1:max(1, min(rank, 7)) + 1])}")
+    if bitpix < 8 or bitpix % 8 or not offset >= 0:
+        raise ValueError(f"invalid bits per voxel {bitpix} or data offset {offset}")
+    count = 1
+    for d in dims[1:rank + 1]:
+        count *= int(d)
+    dtype = np.dtype(order + NIFTI_FLOATS[datatype]) if datatype in NIFTI_FLOATS else None
+    return NiftiLayout(int(offset), count * (bitpix // 8), dtype)
+
+
+class _NonFiniteCounter:
+    """Counts NaN/Inf among the voxels of a NIfTI byte stream fed in chunks."""
+
+    def __init__(self, layout: NiftiLayout):
+        self.layout = layout
+        self.position = 0
+        self.pending = b""
+        self.count = 0
+
+    def feed(self, chunk: bytes) -> None:
+        layout = self.layout
+        start = max(0, layout.offset - self.position)
+        end = min(len(chunk), layout.offset + layout.data_bytes - self.position)
+        self.position += len(chunk)
+        if layout.float_dtype is None or end <= start:
+            return
+        data = self.pending + chunk[start:end]
+        usable = len(data) - len(data) % layout.float_dtype.itemsize
+        values = np.frombuffer(data[:usable], layout.float_dtype)
+        self.count += int(values.size - np.count_nonzero(np.isfinite(values)))
+        self.pending = data[usable:]
+
+
+def _content(path: Path) -> Iterator[bytes]:
+    """The (decompressed, when gzip) bytes of ``path`` in chunks."""
+    with open(path, "rb") as handle:
+        gzipped = handle.read(2) == b"\x1f\x8b"
+    with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as stream:
+        yield from iter(lambda: stream.read(CHUNK), b"")
+
+
+def _scan_nifti(path: Path) -> Tuple[NiftiLayout, int, int]:
+    """(layout, content length, NaN/Inf voxel count) of a NIfTI file, reading it once."""
+    chunks = _content(path)
+    head = b""
+    for chunk in chunks:
+        head += chunk
+        if len(head) >= 540:
+            break
+    try:
+        layout = nifti_layout(head)
+    except (ValueError, struct.error) as err:
+        raise FusionInputError(f"{path}: not a NIfTI image ({err})") from None
+    counter = _NonFiniteCounter(layout)
+    counter.feed(head)
+    for chunk in chunks:
+        counter.feed(chunk)
+    return layout, counter.position, counter.count
+
+
+def check_nifti_complete(path: Path, reject_nonfinite: bool = True) -> None:
+    """FusionInputError unless ``path`` is a NIfTI file holding all the voxel data its header declares,
+    and (with ``reject_nonfinite``) none of it NaN or Inf, which ITK would silently read as 0."""
+    try:
+        layout, length, nonfinite = _scan_nifti(path)
+    except EOFError:
+        raise FusionInputError(f"{path}: truncated (the gzip data ends early)") from None
+    except (gzip.BadGzipFile, zlib.error) as err:
+        raise FusionInputError(f"{path}: corrupt gzip data ({err})") from None
+    if length < layout.offset + layout.data_bytes:
+        have = max(0, length - layout.offset)
+        raise FusionInputError(f"{path}: truncated: holds {have} of the {layout.data_bytes} bytes of voxel data "
+                               "its header declares")
+    if nonfinite and reject_nonfinite:
+        raise FusionInputError(f"{path}: {nonfinite} voxels are NaN or Inf; fix or mask them first")
+
+
+def check_png_chunks(path: Path) -> None:
+    """FusionInputError when a chunk of the PNG file ``path`` declares more bytes than the file has left
+    (libpng would first allocate that much)."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        if handle.read(8) != PNG_SIGNATURE:
+            return
+        position = 8
+        while position + 8 <= size:
+            length, kind = struct.unpack(">I4s", handle.read(8))
+            left = size - position - 12
+            if length > left:
+                chunk = f"chunk {kind.decode('ascii')}" if kind.isalpha() else "a chunk with a damaged type"
+                raise FusionInputError(f"{path}: corrupt or truncated PNG: {chunk} declares {length} bytes but "
+                                       f"only {max(0, left)} are left in the file")
+            position += 12 + length
+            handle.seek(position)
+
+
+def _text_header(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return handle.read(16384).split(b"\n\n", 1)[0].decode("latin-1").lower()
+
+
+def _pixels_in_file(path: Path, ext: str) -> bool:
+    """True when all pixel data of ``path`` is in the file itself (raw, text or deflate-compressed)."""
+    if ext == ".png":
+        return True
+    if ext == ".nrrd":
+        header = _text_header(path)
+        if "encoding: bz" in header:
+            raise FusionInputError(f"{path}: bzip2-encoded NRRD is not supported; save it with raw or gzip encoding")
+        return "data file:" not in header and "datafile:" not in header
+    if ext == ".mha":
+        return "elementdatafile = local" in _text_header(path)
+    return False
+
+
+def check_declared_size(path: Path, ext: str, declared_bytes: int) -> None:
+    """FusionInputError when the header declares far more pixel data than the file could hold."""
+    size = path.stat().st_size
+    if declared_bytes > DEFLATE_MAX_RATIO * size and _pixels_in_file(path, ext):
+        raise FusionInputError(f"{path}: corrupt or truncated: the header declares {declared_bytes} bytes of "
+                               f"pixels but the file has only {size} bytes")

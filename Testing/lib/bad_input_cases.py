@@ -1,0 +1,433 @@
+"""The bad inputs that ``fusioncinn`` must refuse cleanly: one table shared by the tests
+(``test_bad_inputs.py``, in-process) and ``benchmarks/bad_inputs_table.py`` (one subprocess each).
+
+A case builds its files in an empty work folder and returns the command line (without the
+program name). Outputs go to ``work/out*``; everything else in the folder is an input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import SimpleITK as sitk
+
+Builder = Callable[[Path, Path], List[str]]
+SHAPE = (8, 48, 56)  # k, j, i
+SPACING = (0.9, 0.9, 3.0)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row of the table: what was tried, the command, the exit code and a regex of the message."""
+
+    label: str
+    build: Builder
+    code: int
+    expect: str
+    free_memory_mb: Optional[int] = None
+
+
+# ---------------------------------------------------------------- what a run left behind
+
+Snapshot = Dict[Path, Tuple[bytes, int]]
+
+
+def snapshot(folder: Path) -> Snapshot:
+    """Bytes and mtime of every input file under ``folder`` (outputs, named out*, excluded)."""
+    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))
+            if p.is_file() and not p.relative_to(folder).parts[0].startswith("out")}
+
+
+def partials(folder: Path) -> List[Path]:
+    """Temporary files of atomic writes left anywhere under ``folder``."""
+    return [p for p in folder.rglob("*") if ".partial" in p.name]
+
+
+def outputs(folder: Path) -> List[Path]:
+    """What a run left under out*; a training work folder (checkpoints, kept on purpose) is not output."""
+    return [p for p in folder.iterdir() if p.name.startswith("out") and not p.name.endswith(".training")]
+
+
+# ---------------------------------------------------------------- file makers
+
+
+def png_bytes(width: int, height: int, bit_depth: int, colour_type: int, rows: Sequence[bytes],
+              palette: bytes = b"") -> bytes:
+    """A PNG file written by hand (for 16-bit and palette PNGs): filter 0 on every row."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    body = chunk(b"IHDR", header) + (chunk(b"PLTE", palette) if palette else b"")
+    body += chunk(b"IDAT", zlib.compress(b"".join(b"\x00" + row for row in rows)))
+    return b"\x89PNG\r\n\x1a\n" + body + chunk(b"IEND", b"")
+
+
+def grey_picture(seed: int, shape=(64, 72)) -> np.ndarray:
+    """An 8-bit picture: a textured block on a black background."""
+    rng = np.random.default_rng(seed)
+    array = np.zeros(shape, np.uint8)
+    array[10:shape[0] - 10, 12:shape[1] - 12] = rng.integers(40, 255, (shape[0] - 20, shape[1] - 24))
+    return array
+
+
+def write_picture(path: Path, array: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sitk.WriteImage(sitk.GetImageFromArray(array, isVector=array.ndim == 3), str(path))
+    return path
+
+
+def write_png16(path: Path, seed: int) -> Path:
+    array = grey_picture(seed).astype(np.uint16) * 200
+    path.write_bytes(png_bytes(array.shape[1], array.shape[0], 16, 0, [row.astype(">u2").tobytes() for row in array]))
+    return path
+
+
+def write_palette_png(path: Path, seed: int) -> Path:
+    index = (grey_picture(seed) // 64).astype(np.uint8)
+    palette = bytes([0, 0, 0, 200, 30, 30, 30, 200, 30, 240, 240, 90])
+    path.write_bytes(png_bytes(index.shape[1], index.shape[0], 8, 3, [row.tobytes() for row in index], palette))
+    return path
+
+
+def ct_array(seed: int, shape=SHAPE) -> np.ndarray:
+    """A head-like CT in HU: air -1000, soft tissue ~40, a skull shell ~1200."""
+    k, j, i = np.indices(shape, dtype=np.float32)
+    r = np.sqrt(((j - shape[1] / 2) / (shape[1] * 0.4)) ** 2 + ((i - shape[2] / 2) / (shape[2] * 0.4)) ** 2)
+    array = np.full(shape, -1000.0, np.float32)
+    array[r < 1.0] = 1200.0
+    array[r < 0.85] = 40.0
+    return array + np.random.default_rng(seed).normal(0, 10, shape).astype(np.float32)
+
+
+def mri_array(seed: int, shape=SHAPE) -> np.ndarray:
+    """A head-like MRI: background 0, tissue 200..700 in arbitrary units."""
+    ct = ct_array(seed, shape)
+    rng = np.random.default_rng(seed + 1)
+    return np.where(ct > -500, 200 + 500 * rng.random(shape), 0).astype(np.float32)
+
+
+def write_volume(path: Path, array: np.ndarray, spacing=SPACING, vector: bool = False) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = sitk.GetImageFromArray(array, isVector=vector)
+    image.SetSpacing(spacing[:image.GetDimension()] + (1.0,) * max(0, image.GetDimension() - 3))
+    sitk.WriteImage(image, str(path))
+    return path
+
+
+def write_dicom_series(folder: Path, array: np.ndarray, spacing=SPACING) -> Path:
+    """A CT-like DICOM series (int16, one file per slice) written with SimpleITK."""
+    folder.mkdir(parents=True, exist_ok=True)
+    volume = sitk.GetImageFromArray(array.astype(np.int16))
+    volume.SetSpacing(spacing)
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    uid = "1.2.826.0.1.3680043.2.1125.7"
+    for index in range(volume.GetDepth()):
+        slice_image = volume[:, :, index]
+        position = "\\".join(f"{v:.4f}" for v in volume.TransformIndexToPhysicalPoint((0, 0, index)))
+        for tag, value in (("0020|000e", uid + ".1"), ("0020|000d", uid + ".2"), ("0008|0060", "CT"),
+                           ("0008|0018", f"{uid}.3.{index}"), ("0020|0032", position), ("0020|0013", str(index + 1)),
+                           ("0020|0037", "1\\0\\0\\0\\1\\0"), ("0018|0050", str(spacing[2]))):
+            slice_image.SetMetaData(tag, value)
+        writer.SetFileName(str(folder / f"slice{index:03d}.dcm"))
+        writer.Execute(slice_image)
+    return folder
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def truncate(path: Path, keep: float = 0.5) -> Path:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+def corrupt(path: Path, start: int, count: int = 16) -> Path:
+    data = bytearray(path.read_bytes())
+    data[start:start + count] = bytes((b ^ 0xA5) for b in data[start:start + count])
+    path.write_bytes(bytes(data))
+    return path
+
+
+# ---------------------------------------------------------------- command lines
+
+
+def fuse(a: Path, b: Path, out: Path, model: Path, pair: str = "ct-mri", *extra: str) -> List[str]:
+    return ["fuse", str(a), str(b), "-o", str(out), "--pair", pair, "--model", str(model), "--device", "cpu",
+            *extra]
+
+
+def _mri_png(work: Path) -> Path:
+    return write_picture(work / "mri.png", grey_picture(2))
+
+
+def _ct_png(work: Path) -> Path:
+    return write_picture(work / "ct.png", grey_picture(1))
+
+
+def _volumes(work: Path, ct: Optional[np.ndarray] = None, mri: Optional[np.ndarray] = None):
+    return (write_volume(work / "ct.nii.gz", ct_array(0) if ct is None else ct),
+            write_volume(work / "mri.nii.gz", mri_array(1) if mri is None else mri))
+
+
+def _picture_case(make_a: Callable[[Path], Path]) -> Builder:
+    return lambda work, model: fuse(make_a(work), _mri_png(work), work / "out.png", model)
+
+
+def _volume_a_case(make_a: Callable[[Path], Path], *extra: str) -> Builder:
+    def build(work: Path, model: Path) -> List[str]:
+        _, mri = _volumes(work)
+        return fuse(make_a(work), mri, work / "out.nii.gz", model, "ct-mri", "--no-register", *extra)
+    return build
+
+
+def _volume_with(values: Callable[[np.ndarray], np.ndarray]) -> Callable[[Path], Path]:
+    return lambda work: write_volume(work / "ct_bad.nii.gz", values(ct_array(0)))
+
+
+def _nan(array: np.ndarray) -> np.ndarray:
+    array[3, 20, 20:25] = np.nan
+    return array
+
+
+def _inf(array: np.ndarray) -> np.ndarray:
+    array[2, 10, 10] = np.inf
+    return array
+
+
+def _dicom_with(change: Callable[[Path], object]) -> Builder:
+    def build(work: Path, model: Path) -> List[str]:
+        series = write_dicom_series(work / "ct_series", ct_array(0))
+        change(series)
+        mri = write_volume(work / "mri.nii.gz", mri_array(1))
+        return fuse(series, mri, work / "out.nii.gz", model)
+    return build
+
+
+def _batch_mismatched(work: Path, model: Path) -> List[str]:
+    for name, seed in (("one.png", 1), ("two.png", 3)):
+        write_picture(work / "a" / name, grey_picture(seed))
+        write_picture(work / "b" / name, grey_picture(seed + 1))
+    write_picture(work / "a" / "only_in_a.png", grey_picture(5))
+    return fuse(work / "a", work / "b", work / "out", model)
+
+
+def _two_mris(work: Path, model: Path) -> List[str]:
+    first = write_volume(work / "mri_t1.nii.gz", mri_array(0))
+    second = write_volume(work / "mri_t2.nii.gz", mri_array(3))
+    return fuse(first, second, work / "out.nii.gz", model, "ct-mri", "--no-register")
+
+
+def _swapped(work: Path, model: Path) -> List[str]:
+    ct, mri = _volumes(work)
+    return fuse(mri, ct, work / "out.nii.gz", model, "pet-mri", "--no-register")
+
+
+def _same_file(work: Path, model: Path) -> List[str]:
+    ct, _ = _volumes(work)
+    return fuse(ct, ct, work / "out.nii.gz", model, "ct-mri", "--no-register")
+
+
+def _grids_differ(work: Path, model: Path) -> List[str]:
+    ct = write_volume(work / "ct.nii.gz", ct_array(0))
+    mri = write_volume(work / "mri.nii.gz", mri_array(1), spacing=(1.0, 1.0, 2.5))
+    return fuse(ct, mri, work / "out.nii.gz", model, "ct-mri", "--no-register")
+
+
+def _too_large(work: Path, model: Path) -> List[str]:
+    shape = (24, 128, 128)
+    ct = write_volume(work / "ct.nii.gz", ct_array(0, shape))
+    mri = write_volume(work / "mri.nii.gz", mri_array(1, shape))
+    return fuse(ct, mri, work / "out.nii.gz", model, "ct-mri", "--no-register")
+
+
+def _output_is_input(work: Path, model: Path) -> List[str]:
+    ct, mri = _volumes(work)
+    return fuse(ct, mri, mri, model, "ct-mri", "--no-register")
+
+
+def _model_with(change: Callable[[Path], None]) -> Builder:
+    def build(work: Path, model: Path) -> List[str]:
+        bad = work / "model"
+        bad.mkdir()
+        for name in ("config.json", "weights.pt"):
+            (bad / name).write_bytes((model / name).read_bytes())
+        change(bad)
+        return fuse(_ct_png(work), _mri_png(work), work / "out.png", bad)
+    return build
+
+
+class RunsCode:
+    """Unpickling this calls os.system('touch PWNED')."""
+
+    def __reduce__(self):
+        return os.system, ("touch PWNED",)
+
+
+def _evil_weights(folder: Path) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    config["weights"].pop("sha256")
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "weights.pt").write_bytes(pickle.dumps({"layer.weight": RunsCode()}))
+
+
+def _wrong_shape(folder: Path) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    config["architecture"]["hidden"] = [8, 8, 8, 8, 8]
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def atlas_folder(work: Path, pictures: int = 2) -> Path:
+    for case in (1, 2):
+        for index in range(pictures):
+            name = f"{case * 1000 + index}.png"
+            write_picture(work / "data" / "CT-MRI" / "a" / name, grey_picture(case * 10 + index))
+            write_picture(work / "data" / "CT-MRI" / "b" / name, grey_picture(case * 10 + index + 5))
+    return work / "data"
+
+
+def train(data: Path, work: Path, *extra: str) -> List[str]:
+    return ["train", "--data", str(data), "--out", str(work / "out_model"), "--pair", "ct-mri", "--epochs", "1",
+            "--batch-size", "2", "--patch", "32", "--device", "cpu", "--architecture",
+            json.dumps({"hidden": [4, 4, 8, 8, 8], "blocks": [1, 1, 1, 1, 1]}), *extra]
+
+
+def _train_corrupt_png(work: Path, model: Path) -> List[str]:
+    data = atlas_folder(work)
+    truncate(data / "CT-MRI" / "a" / "2001.png")
+    return train(data, work)
+
+
+def _train_unmatched(work: Path, model: Path) -> List[str]:
+    data = atlas_folder(work)
+    (data / "CT-MRI" / "b" / "2001.png").unlink()
+    return train(data, work)
+
+
+def _train_nan_volume(work: Path, model: Path) -> List[str]:
+    write_volume(work / "ct.nii.gz", _nan(ct_array(0)))
+    write_volume(work / "mri.nii.gz", mri_array(1))
+    (work / "pairs.csv").write_text("a,b\nct.nii.gz,mri.nii.gz\n")
+    return train(work / "pairs.csv", work)
+
+
+def _train_binary_manifest(work: Path, model: Path) -> List[str]:
+    (work / "pairs.csv").write_bytes(b"a,b\n\xff\xfe\x00garbage\n")
+    return train(work / "pairs.csv", work)
+
+
+def _train_nan_loss(work: Path, model: Path) -> List[str]:
+    return train(atlas_folder(work, pictures=3), work, "--lr", "1e30", "--val-fraction", "0")
+
+
+def evaluate(work: Path) -> List[str]:
+    return ["evaluate", "--fused", str(work / "fused"), "--a", str(work / "a"), "--b", str(work / "b")]
+
+
+def _evaluate_with(change: Callable[[Path], object]) -> Builder:
+    def build(work: Path, model: Path) -> List[str]:
+        for folder, seed in (("fused", 1), ("a", 2), ("b", 3)):
+            write_picture(work / folder / "x.png", grey_picture(seed))
+        change(work)
+        return evaluate(work)
+    return build
+
+
+CASES: List[Case] = [
+    # fuse: files that cannot be read
+    Case("missing file", lambda w, m: fuse(w / "nope.png", _mri_png(w), w / "out.png", m), 2,
+         r"nope\.png: no such file"),
+    Case("truncated PNG", _picture_case(lambda w: truncate(_ct_png(w))), 2, r"ct\.png: corrupt or truncated PNG"),
+    Case("corrupt PNG (damaged pixel data)", _picture_case(lambda w: corrupt(_ct_png(w), 60, 40)), 2,
+         r"ct\.png: corrupt or truncated PNG"),
+    Case("truncated NIfTI (.nii.gz)", _volume_a_case(lambda w: truncate(write_volume(w / "ct2.nii.gz", ct_array(0)))),
+         2, r"ct2\.nii\.gz: truncated"),
+    Case("truncated NIfTI (.nii)", _volume_a_case(lambda w: truncate(write_volume(w / "ct2.nii", ct_array(0)))),
+         2, r"ct2\.nii: truncated"),
+    Case("corrupt NIfTI (damaged gzip data)",
+         _volume_a_case(lambda w: corrupt(write_volume(w / "ct2.nii.gz", ct_array(0)), 2000, 64)), 2,
+         r"ct2\.nii\.gz: corrupt gzip data"),
+    Case("truncated NRRD", _volume_a_case(lambda w: truncate(write_volume(w / "ct2.nrrd", ct_array(0)))), 2,
+         r"ct2\.nrrd: (corrupt or truncated|truncated)"),
+    Case("truncated DICOM file in a series", _dicom_with(lambda s: truncate(s / "slice003.dcm")), 2,
+         r"slice003\.dcm: damaged DICOM: element \(7FE0,0010\) declares"),
+    Case("corrupt DICOM file in a series (overwritten)",
+         _dicom_with(lambda s: write_bytes(s / "slice003.dcm", bytes(range(256)) * 8)), 2,
+         r"slice003\.dcm: unreadable or not part of the DICOM series"),
+    Case("DICOM series with a slice missing", _dicom_with(lambda s: (s / "slice004.dcm").unlink()), 2,
+         r"ct_series: slices are unevenly spaced"),
+    Case("text file named .nii.gz",
+         _volume_a_case(lambda w: write_bytes(w / "notes.nii.gz", b"patient notes\n")), 2,
+         r"notes\.nii\.gz: not a NIfTI image"),
+    Case("empty (0-byte) file", _picture_case(lambda w: write_bytes(w / "empty.png", b"")), 2,
+         r"empty\.png: file is empty"),
+    # fuse: readable files that cannot be fused
+    Case("2D picture with a 3D volume",
+         lambda w, m: fuse(_ct_png(w), write_volume(w / "mri.nii.gz", mri_array(1)), w / "out.nii.gz", m), 2,
+         r"cannot fuse a 2D image with a 3D image"),
+    Case("4D volume", _volume_a_case(lambda w: write_volume(w / "ct4d.nii.gz", np.stack([ct_array(0)] * 2))), 2,
+         r"ct4d\.nii\.gz: 4D image"),
+    Case("vector volume (3 components)",
+         _volume_a_case(lambda w: write_volume(w / "ctvec.nrrd", np.stack([ct_array(0)] * 3, axis=-1), vector=True)),
+         2, r"ctvec\.nrrd: has 3 components per voxel"),
+    Case("NaN voxels", _volume_a_case(_volume_with(_nan)), 2, r"ct_bad\.nii\.gz: 5 voxels are NaN or Inf"),
+    Case("Inf voxels", _volume_a_case(_volume_with(_inf)), 2, r"ct_bad\.nii\.gz: 1 voxels are NaN or Inf"),
+    Case("constant image", _picture_case(lambda w: write_picture(w / "flat.png", np.full((64, 72), 7, np.uint8))), 2,
+         r"flat\.png: image is constant"),
+    Case("mismatched picture sizes",
+         _picture_case(lambda w: write_picture(w / "small.png", grey_picture(1, (48, 72)))), 2, r"sizes differ"),
+    Case("mismatched pair folders (a name on one side only)", _batch_mismatched, 2,
+         r"skipped only_in_a\.png: missing in"),
+    Case("wrong --pair: two MRIs as ct-mri", _two_mris, 2, r"mri_t1\.nii\.gz: does not look like a CT"),
+    Case("CT given as the MRI (swapped A and B)", _swapped, 2, r"ct\.nii\.gz: looks like a CT in Hounsfield units"),
+    Case("the same file as A and B", _same_file, 2, r"the two inputs are the same image"),
+    Case("non-matching grids with --no-register", _grids_differ, 2, r"different grids"),
+    Case("volume too large for free memory (30 MB free, simulated)", _too_large, 2,
+         r"needs about .* GB of memory, .* GB free; use --batch-size \d+", free_memory_mb=30),
+    Case("output file is one of the inputs", _output_is_input, 2, r"mri\.nii\.gz: is also an input"),
+    Case("output folder does not exist",
+         lambda w, m: fuse(_ct_png(w), _mri_png(w), w / "no_such_dir" / "out.png", m), 2,
+         r"output folder .*no_such_dir does not exist"),
+    Case("--device cuda on a machine without a GPU",
+         lambda w, m: fuse(_ct_png(w), _mri_png(w), w / "out.png", m, "ct-mri", "--device", "cuda"), 2,
+         r"no CUDA GPU is available"),
+    # model files
+    Case("model: pickle that would run code", _model_with(_evil_weights), 2, r"weights\.pt: refused to load"),
+    Case("model: truncated weights", _model_with(lambda f: truncate(f / "weights.pt")), 2,
+         r"weights\.pt: checksum does not match"),
+    Case("model: config does not match the weights", _model_with(_wrong_shape), 2,
+         r"weights\.pt: does not match its config"),
+    # train
+    Case("train: data folder missing", lambda w, m: train(w / "nothing", w), 2, r"nothing: training data not found"),
+    Case("train: truncated PNG in the data", _train_corrupt_png, 2, r"2001\.png: corrupt or truncated PNG"),
+    Case("train: a name in a/ but not b/", _train_unmatched, 2, r"2001\.png is in only one of a/ and b/"),
+    Case("train: NaN voxels in a manifest volume", _train_nan_volume, 2, r"ct\.nii\.gz: 5 voxels are NaN or Inf"),
+    Case("train: manifest that is not UTF-8 text", _train_binary_manifest, 2, r"pairs\.csv: not a UTF-8 CSV"),
+    Case("train: loss turns NaN (--lr 1e30)", _train_nan_loss, 1, r"loss became nan .* last good checkpoint"),
+    # evaluate
+    Case("evaluate: folder missing", lambda w, m: evaluate(w), 2, r"fused: no such folder"),
+    Case("evaluate: truncated PNG", _evaluate_with(lambda w: truncate(w / "a" / "x.png")), 2,
+         r"x\.png: corrupt or truncated PNG"),
+    Case("evaluate: 16-bit PNG", _evaluate_with(lambda w: write_png16(w / "b" / "x.png", 3)), 2,
+         r"x\.png: expected 8-bit pixels"),
+]
+"""Each case and the regex its one error line must match."""
+
+ACCEPTED: Dict[str, Builder] = {
+    "16-bit PNG (grey)": _picture_case(lambda w: write_png16(w / "ct16.png", 1)),
+    "palette PNG (colour)": _picture_case(lambda w: write_palette_png(w / "palette.png", 1)),
+    "DICOM series": _dicom_with(lambda s: None),
+}
+"""Inputs that look unusual but are valid: they must fuse (exit 0)."""
