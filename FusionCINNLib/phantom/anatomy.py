@@ -233,12 +233,14 @@ def _paint_head(anatomy: HeadAnatomy, values: Dict[str, float], x: np.ndarray, y
 
 
 def paint_slab(anatomy: HeadAnatomy, modality: str, index_to_anatomy: np.ndarray, size: Sequence[int],
-               k_range: Tuple[int, int]) -> np.ndarray:
+               k_range: Tuple[int, int], *, _boxed: bool = True) -> np.ndarray:
     """Noise-free ``modality`` intensities of slices ``k_range`` of a grid, float32 of shape (nk, nj, ni).
 
     ``index_to_anatomy`` (3x4) maps a voxel index (i, j, k, 1) of the grid (``size`` = (ni, nj, nk))
     to anatomy-frame mm; its first three columns are the voxel steps, which set the partial-volume
-    width. Units are those of ``INTENSITY``.
+    width. Units are those of ``INTENSITY``. Each structure is evaluated only on the index block
+    covering its bounding box; ``_boxed=False`` evaluates every structure on the whole slab (the
+    slow reference that tests compare against).
     """
     axes = index_to_anatomy[:, :3].astype(np.float32)
     margin = float(np.linalg.norm(axes, axis=0).max())
@@ -250,14 +252,19 @@ def paint_slab(anatomy: HeadAnatomy, modality: str, index_to_anatomy: np.ndarray
     def region(box: Tuple[slice, slice, slice]) -> Tuple[slice, slice, slice]:
         return (slice(box[2].start - k_range[0], box[2].stop - k_range[0]), box[1], box[0])
 
-    a, b, c = HEAD_AXES_MM
-    box = _index_box(index_to_anatomy, -np.array([a, b, c]) - margin, np.array([a, b, c]) + margin, limits)
+    def block(low: np.ndarray, high: np.ndarray) -> Tuple[slice, slice, slice]:
+        if not _boxed:
+            return tuple(slice(lo, hi) for lo, hi in limits)
+        return _index_box(index_to_anatomy, low - margin, high + margin, limits)
+
+    half = np.asarray(HEAD_AXES_MM)
+    box = block(-half, half)
     if all(s.stop > s.start for s in box):
         x, y, z = _coordinates(index_to_anatomy, box)
         _paint_head(anatomy, values, x, y, z, axes, out[region(box)])
     for shape_ in anatomy.structures:
         low, high = shape_.bounds()
-        box = _index_box(index_to_anatomy, low - margin, high + margin, limits)
+        box = block(low, high)
         if not all(s.stop > s.start for s in box):
             continue
         x, y, z = _coordinates(index_to_anatomy, box)

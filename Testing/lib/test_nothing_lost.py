@@ -79,7 +79,7 @@ def _read_until(fd: int, text: str, timeout: float) -> str:
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_mid_run_leaves_no_output(signum, tmp_path, tiny_model_dir):
-    ct, mri = _volume_pair(tmp_path, shape=(24, 96, 112), other_grid=True)
+    ct, mri = _volume_pair(tmp_path, shape=(96, 192, 224), other_grid=True)  # runs for seconds, even on an idle machine
     before = snapshot(tmp_path)
     master, slave = pty.openpty()  # a terminal, so the progress bar shows when fusion has started
     process = subprocess.Popen(_cli(*fuse(ct, mri, tmp_path / "out.nii.gz", tiny_model_dir)), stderr=slave,

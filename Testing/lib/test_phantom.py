@@ -126,3 +126,21 @@ def test_phantom_command_reports_an_unwritable_folder(tmp_path, capsys):
     blocker.write_text("x")
     assert main(["phantom", str(blocker / "out")]) == 1
     assert "cannot create the output folder" in capsys.readouterr().err
+
+
+def test_oblique_mri_painted_in_boxes_and_slabs_equals_painting_the_whole_grid():
+    """The per-structure index boxes and the k slabs must not cut any tissue off."""
+    from FusionCINNLib.phantom import anatomy, head_phantom
+
+    head = anatomy.make_anatomy(0)
+    to_mri = head_phantom._misalignments(0, True)["mri"]
+    direction = (head_phantom._rotation(2, head_phantom.MRI_DIRECTION_DEG[1])
+                 @ head_phantom._rotation(0, head_phantom.MRI_DIRECTION_DEG[0]))
+    centre = np.array(to_mri.TransformPoint(head_phantom._FOV_CENTRE_MM["mri"]))
+    header, size = head_phantom._grid((48, 56, 44), (4.0, 4.0, 4.0), direction, centre)
+    mapping = head_phantom._index_to_anatomy(header, to_mri)
+    whole = anatomy.paint_slab(head, "mri", mapping, size, (0, size[2]), _boxed=False)
+    slabs = np.concatenate([anatomy.paint_slab(head, "mri", mapping, size, (k0, min(size[2], k0 + 13)))
+                            for k0 in range(0, size[2], 13)])
+    assert np.ptp(whole) > 500
+    np.testing.assert_allclose(slabs, whole, atol=1e-4)
