@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import SimpleITK as sitk
 
 from ..fusion.pipeline import fuse_volumes
 from ..fusion.slices import DEVICES
@@ -42,6 +43,13 @@ def _fuse(label: str, a_path: Path, b_path: Path, pair: str, reference: str, out
     return result
 
 
+def _hottest_point(image) -> tuple:
+    """Physical point (LPS mm) of the brightest voxel: in the phantom's PET, the hot lesion."""
+    values = sitk.GetArrayViewFromImage(image)
+    k, j, i = np.unravel_index(int(np.argmax(values)), values.shape)
+    return image.TransformIndexToPhysicalPoint((int(i), int(j), int(k)))
+
+
 def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     out: Path = args.out
@@ -53,11 +61,14 @@ def run(args: argparse.Namespace) -> int:
     print("3/4 registering the PET to the MRI and fusing PET-MRI on the MRI grid")
     pet_mri = _fuse("PET-MRI", paths["pet"], paths["mri"], "pet-mri", "b", out, args.device)
     print("4/4 writing the figure")
-    fused_ct = read_image(out / "fused_ct_mri.nii.gz")
-    fused_pet = read_image(out / "fused_pet_mri.nii.gz")
+    pet = read_image(paths["pet"])
+    lesion_pet = _hottest_point(pet)
+    lesion_mri = pet_mri.transform.GetInverse().TransformPoint(lesion_pet)
+    lesion_ct = ct_mri.transform.GetInverse().TransformPoint(lesion_mri)
     figure = out / "figure.png"
-    write_orthogonal_figure([read_image(paths["ct"]), read_image(paths["mri"]), read_image(paths["pet"]),
-                             fused_ct, fused_pet], figure)
+    write_orthogonal_figure([read_image(paths["ct"]), read_image(paths["mri"]), pet,
+                             read_image(out / "fused_ct_mri.nii.gz"), read_image(out / "fused_pet_mri.nii.gz")],
+                            figure, centres=[lesion_ct, lesion_mri, lesion_pet, lesion_ct, lesion_mri])
     tre_ct = target_errors(ct_mri.transform, truth.ground_truth("ct", "mri"), truth.landmarks_in("ct"))
     tre_pet = target_errors(pet_mri.transform, truth.ground_truth("mri", "pet"), truth.landmarks_in("mri"))
     print(f"\nregistration error on the phantom's {len(tre_ct)} landmarks (mm): "
@@ -68,5 +79,5 @@ def run(args: argparse.Namespace) -> int:
                  "pet_mri_registration.tfm", "figure.png"):
         print(f"  {out / name}")
     print(f"  {out / 'phantom'} (the inputs: ct.nii.gz, mri.nii.gz, pet.nii.gz, phantom.json)")
-    print("figure rows: " + " | ".join(ROWS) + "; columns: axial, coronal, sagittal")
+    print("figure rows: " + " | ".join(ROWS) + "; columns: axial, coronal, sagittal, all through the PET lesion")
     return 0

@@ -1,14 +1,14 @@
 """Quick-look figures: axial, coronal and sagittal views of volumes in a grid, written as a PNG.
 
-Every volume is resampled (linear) onto an axis-aligned 1 mm display grid centred on its own
-physical centre, so oblique volumes are shown upright; each panel is windowed to its own
-0.5-99.5 percentiles. No plotting library is needed.
+Every volume is resampled (linear) onto an axis-aligned 1 mm display grid centred on a given
+physical point (default: the volume's centre), so oblique volumes are shown upright; each panel is
+windowed to its own 0.5-99.5 percentiles. No plotting library is needed.
 """
 
 from __future__ import annotations
 
 import os
-from typing import List, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
 import SimpleITK as sitk
@@ -19,17 +19,19 @@ PANEL_MM = 220
 GAP = 4
 
 
-def _display_grid(image: sitk.Image, size_mm: int) -> sitk.Image:
-    centre = image.TransformContinuousIndexToPhysicalPoint([(s - 1) / 2 for s in image.GetSize()])
+def _display_grid(image: sitk.Image, size_mm: int, centre: Optional[Sequence[float]]) -> sitk.Image:
+    if centre is None:
+        centre = image.TransformContinuousIndexToPhysicalPoint([(s - 1) / 2 for s in image.GetSize()])
     grid = sitk.Image([size_mm] * 3, sitk.sitkFloat32)
     grid.SetOrigin([c - (size_mm - 1) / 2 for c in centre])
     return grid
 
 
-def orthogonal_views(image: sitk.Image, size_mm: int = PANEL_MM) -> List[np.ndarray]:
-    """[axial, coronal, sagittal] mid views of a 3D image as uint8 (size_mm, size_mm) arrays, 1 mm pixels,
-    in radiological display orientation (patient's superior / anterior at the top)."""
-    grid = _display_grid(image, size_mm)
+def orthogonal_views(image: sitk.Image, centre: Optional[Sequence[float]] = None,
+                     size_mm: int = PANEL_MM) -> List[np.ndarray]:
+    """[axial, coronal, sagittal] views through ``centre`` (LPS mm; default the image centre) as uint8
+    (size_mm, size_mm) arrays, 1 mm pixels, superior / anterior at the top."""
+    grid = _display_grid(image, size_mm, centre)
     background = float(sitk.GetArrayViewFromImage(image).min())
     volume = sitk.GetArrayFromImage(sitk.Resample(sitk.Cast(image, sitk.sitkFloat32), grid, sitk.Transform(),
                                                   sitk.sitkLinear, background, sitk.sitkFloat32))
@@ -51,6 +53,10 @@ def montage(rows: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
     return out
 
 
-def write_orthogonal_figure(volumes: Sequence[sitk.Image], path: Union[str, os.PathLike]) -> None:
-    """One row per volume (axial | coronal | sagittal), written atomically as an 8-bit PNG."""
-    write_image(sitk.GetImageFromArray(montage([orthogonal_views(v) for v in volumes])), path, compress=False)
+def write_orthogonal_figure(volumes: Sequence[sitk.Image], path: Union[str, os.PathLike],
+                            centres: Optional[Sequence[Optional[Sequence[float]]]] = None) -> None:
+    """One row per volume (axial | coronal | sagittal through its centre in ``centres``), written
+    atomically as an 8-bit PNG."""
+    centres = centres or [None] * len(volumes)
+    rows = [orthogonal_views(v, c) for v, c in zip(volumes, centres)]
+    write_image(sitk.GetImageFromArray(montage(rows)), path, compress=False)
