@@ -39,9 +39,7 @@ class ConsoleProgressBar:
 
     def __call__(self, fraction: float, message: str = "") -> None:
         elapsed = time.monotonic() - self.start
-        if elapsed < self.delay_s and fraction < 1.0:
-            return
-        if not self.shown and fraction >= 1.0 and elapsed < self.delay_s:
+        if elapsed < self.delay_s:
             return
         eta = elapsed / fraction - elapsed if fraction > 0 else float("nan")
         if not self.interactive:

@@ -16,7 +16,7 @@ from ..fusion.slices import DEVICES
 from ..geometry.transforms import save_transform, target_errors
 from ..imaging.figure import write_orthogonal_figure
 from ..imaging.image_io import read_image, write_image
-from ..phantom import make_head_phantom, write_head_phantom
+from ..phantom import make_head_phantom, save_head_phantom
 from ..progress import ConsoleProgressBar
 
 ROWS = ("CT", "MRI", "PET", "fused CT-MRI (CT grid)", "fused PET-MRI (MRI grid)")
@@ -54,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     out: Path = args.out
     print(f"1/4 making the head phantom (seed {args.seed}) in {out / 'phantom'}")
-    paths = write_head_phantom(out / "phantom", seed=args.seed)
     truth = make_head_phantom(args.seed)
+    paths = save_head_phantom(truth, out / "phantom")
     print("2/4 registering the MRI to the CT and fusing CT-MRI on the CT grid")
     ct_mri = _fuse("CT-MRI", paths["ct"], paths["mri"], "ct-mri", "a", out, args.device)
     print("3/4 registering the PET to the MRI and fusing PET-MRI on the MRI grid")

@@ -180,11 +180,10 @@ def fuse_slices(net: FusionNet, a: np.ndarray, b: np.ndarray, *, device: str = "
     runner = _Runner(net, torch_device, resolve_precision(precision, torch_device), batch)
     out = np.zeros((n, h, w), dtype=np.float32)
     busy = np.flatnonzero((a.reshape(n, -1).max(1) > 0) | (b.reshape(n, -1).max(1) > 0))
-    step = max(batch, 1)
     with torch.inference_mode(), cuda_settings(runner.device, runner.dtype):
-        for start in range(0, len(busy), step):
+        for start in range(0, len(busy), batch):
             report(progress, start / max(1, len(busy)), f"slice {start}/{len(busy)}", cancel)
-            index = busy[start:start + step]
+            index = busy[start:start + batch]
             out[index] = runner.fuse(a[index], b[index])
     report(progress, 1.0, f"{n} slices fused", cancel)
     return out

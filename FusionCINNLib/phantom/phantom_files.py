@@ -68,17 +68,23 @@ def phantom_description(phantom: HeadPhantom, files: Dict[str, str]) -> Dict[str
 
 
 def write_head_phantom(out_dir: PathLike, seed: int = 0, **options: Any) -> Dict[str, Path]:
-    """Make the phantom and write ct.nii.gz, mri.nii.gz, pet.nii.gz and phantom.json into ``out_dir``.
+    """Make the phantom and write it with :func:`save_head_phantom`.
 
-    ``options`` go to ``make_head_phantom`` (sizes, spacings, misalignment). The folder is created
-    if needed; each file is written atomically. Returns the paths by key "ct", "mri", "pet", "json".
+    ``options`` go to ``make_head_phantom`` (sizes, spacings, misalignment)."""
+    return save_head_phantom(make_head_phantom(seed, **options), out_dir)
+
+
+def save_head_phantom(phantom: HeadPhantom, out_dir: PathLike) -> Dict[str, Path]:
+    """Write ct.nii.gz, mri.nii.gz, pet.nii.gz and phantom.json of ``phantom`` into ``out_dir``.
+
+    The folder is created if needed; each file is written atomically. Returns the paths by key
+    "ct", "mri", "pet", "json".
     """
     folder = Path(out_dir)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise FusionRuntimeError(f"{folder}: cannot create the output folder ({err.strerror})") from None
-    phantom = make_head_phantom(seed, **options)
     files = {m: f"{m}.nii.gz" for m in MODALITIES}
     paths: Dict[str, Path] = {}
     for modality in MODALITIES:
