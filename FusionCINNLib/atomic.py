@@ -65,6 +65,15 @@ def _disk_full_reason(error: BaseException, partial: Path) -> Optional[str]:
         return None
 
 
+def disk_full_error(target: Path, error: BaseException, partial: Path) -> Optional[FusionRuntimeError]:
+    """The 'disk full while writing' error for a failed write of ``partial`` (a file written on the way
+    to ``target``), or None when the failure was something else."""
+    reason = _disk_full_reason(error, partial)
+    if reason is None:
+        return None
+    return FusionRuntimeError(f"{target}: disk full while writing ({reason}); nothing was written")
+
+
 def _fsync_folder(folder: Path) -> None:
     """Make the rename durable (best effort; POSIX only)."""
     if os.name != "posix":
@@ -106,12 +115,12 @@ def atomic_output(path: PathLike) -> Iterator[Path]:
         tmp = None
         _fsync_folder(folder)
     except Exception as err:
-        reason = _disk_full_reason(err, tmp) if tmp is not None else None
+        full = disk_full_error(target, err, tmp) if tmp is not None else None
         if tmp is not None:
             with contextlib.suppress(OSError):
                 tmp.unlink()
-        if reason is not None:
-            raise FusionRuntimeError(f"{target}: disk full while writing ({reason}); nothing was written") from err
+        if full is not None:
+            raise full from err
         if isinstance(err, OSError):
             raise FusionRuntimeError(f"{target}: could not write ({err.strerror or err})") from err
         raise

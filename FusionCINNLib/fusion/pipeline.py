@@ -84,10 +84,11 @@ def check_memory(reference: sitk.Image, plane: str, batch_size: Optional[int], m
     shape.pop(slice_axis(reference, plane))
     multiple = model.config.input_size or model.config.multiple
     pixels = _padded(shape[0], multiple) * _padded(shape[1], multiple)
-    on_cpu = resolve_device(device).type == "cpu"
+    device_type = resolve_device(device).type
+    on_cpu = device_type == "cpu"
     hidden0 = model.config.hidden[0]
     voxels = reference.GetNumberOfPixels()
-    batch = batch_size or default_batch_size(*shape)
+    batch = batch_size or default_batch_size(*shape, device_type)
     needed = fusion_bytes(voxels, pixels, batch, hidden0, on_cpu)
     free = available_memory_bytes()
     if free is None or needed <= free:

@@ -52,9 +52,16 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     return getattr(torch, precision)
 
 
-def default_batch_size(height: int, width: int) -> int:
-    """Slices per batch: about 4 MPixel per batch, 1..32."""
-    return int(max(1, min(32, (4 * 1024 * 1024) // max(1, height * width))))
+BATCH_PIXELS = {"cpu": 512 * 512 * 2, "cuda": 512 * 512 * 64}
+"""Pixels per batch by device. CPU: past about two 512x512 slices the activations fall out of cache
+and each slice gets slower. CUDA: 64 slices of 512x512 ran the network 1.7x faster per slice than 16
+on an H100 (README, speed)."""
+
+
+def default_batch_size(height: int, width: int, device_type: str = "cpu") -> int:
+    """Slices per batch for (height, width) slices on ``device_type`` ("cpu" or "cuda"), 1..128."""
+    budget = BATCH_PIXELS.get(device_type, BATCH_PIXELS["cpu"])
+    return int(max(1, min(128, budget // max(1, height * width))))
 
 
 def _pad(x: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -173,10 +180,10 @@ def fuse_slices(net: FusionNet, a: np.ndarray, b: np.ndarray, *, device: str = "
     n, h, w = a.shape
     if min(h, w) < MIN_SIDE or max(h, w) > MAX_SIDE:
         raise FusionInputError(f"slice size {h}x{w} is outside {MIN_SIDE}..{MAX_SIDE} pixels")
-    batch = batch_size or default_batch_size(h, w)
+    torch_device = resolve_device(device)
+    batch = batch_size or default_batch_size(h, w, torch_device.type)
     if batch < 1:
         raise FusionInputError(f"batch size must be >= 1, got {batch}")
-    torch_device = resolve_device(device)
     runner = _Runner(net, torch_device, resolve_precision(precision, torch_device), batch)
     out = np.zeros((n, h, w), dtype=np.float32)
     busy = np.flatnonzero((a.reshape(n, -1).max(1) > 0) | (b.reshape(n, -1).max(1) > 0))

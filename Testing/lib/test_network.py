@@ -1,11 +1,13 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from conftest import TINY, perturb
 from FusionCINNLib.errors import FusionInputError
 from FusionCINNLib.fusion.slices import fuse_batch
 from FusionCINNLib.network import PAPER_CONFIG, FusionNet, ModelConfig
 from FusionCINNLib.network.cinn import count_trainable_parameters
+from FusionCINNLib.network.fusion_net import neighbourhood_max
 
 
 @pytest.mark.parametrize("size", [(128, 128), (256, 256), (257, 311), (512, 512)])
@@ -65,6 +67,12 @@ def test_background_stays_black(tiny_model):
     background = (a == 0) & (b == 0)
     background[..., 36:94, 36:94] = False  # 3x3 support ring around anatomy
     assert fused[background].abs().max().item() == 0.0
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 64, 64), (1, 1, 33, 17), (1, 1, 3, 3)])
+def test_neighbourhood_max_equals_max_pooling(shape):
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(1)) - 0.5
+    assert torch.equal(neighbourhood_max(x), F.max_pool2d(x, 3, stride=1, padding=1))
 
 
 def test_bad_shapes_are_refused():

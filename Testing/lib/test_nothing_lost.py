@@ -16,7 +16,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import SimpleITK as sitk
 
 from bad_input_cases import (atlas_folder, ct_array, fuse, grey_picture, mri_array, partials, snapshot, train,
                              truncate, write_picture, write_volume)
@@ -197,3 +199,19 @@ def test_training_killed_with_sigkill_resumes_from_last_checkpoint(tmp_path):
     config = json.loads((tmp_path / "out_model" / "config.json").read_text())
     assert config["provenance"]["epochs_run"] == 6
     assert not partials(tmp_path)
+
+
+def test_written_nifti_gz_holds_the_exact_image_and_nothing_else(tmp_path):
+    voxels = np.random.default_rng(3).normal(size=(7, 20, 30)).astype(np.float32)
+    image = sitk.GetImageFromArray(voxels)
+    image.SetSpacing((0.5, 0.7, 2.0))
+    image.SetOrigin((-10.0, 4.5, 30.25))
+    angle = np.deg2rad(20)
+    image.SetDirection((np.cos(angle), -np.sin(angle), 0.0, np.sin(angle), np.cos(angle), 0.0, 0.0, 0.0, 1.0))
+    out = image_io.write_image(image, tmp_path / "fused.nii.gz")
+    assert out.read_bytes()[:2] == b"\x1f\x8b"
+    back = sitk.ReadImage(str(out))
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(back), voxels)
+    for get in ("GetSpacing", "GetOrigin", "GetDirection"):  # NIfTI stores float32 geometry
+        np.testing.assert_allclose(getattr(back, get)(), getattr(image, get)(), atol=1e-5)
+    assert [p.name for p in tmp_path.iterdir()] == ["fused.nii.gz"]
