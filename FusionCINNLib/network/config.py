@@ -20,6 +20,8 @@ class ModelConfig:
         coarsest block, fixed ``input_size``).
     hidden: subnet width of each of the 4 coupling stages and of the coarsest block (5 values).
     blocks: coupling blocks in each of the 4 stages and in the coarsest block (5 values).
+        The defaults ("slim") fuse a 512x512 slice about 3x faster on a CPU than the first model's
+        (16, 32, 48, 64, 64) x 2 blocks at equal or better quality (README, ablation).
     clamp: soft clamp of the affine coupling scales (log-scale in [-clamp, clamp]).
     ram_kernel: kernel size of the depth-wise relevance-activation-map convolution.
     input_size: side of the square input the "paper" variant is built for (pixels); None for "conv".
@@ -28,8 +30,8 @@ class ModelConfig:
     """
 
     variant: str = "conv"
-    hidden: Tuple[int, ...] = (16, 32, 48, 64, 64)
-    blocks: Tuple[int, ...] = (2, 2, 2, 2, 2)
+    hidden: Tuple[int, ...] = (8, 16, 32, 48, 48)
+    blocks: Tuple[int, ...] = (1, 1, 1, 1, 1)
     clamp: float = 2.0
     ram_kernel: int = 3
     input_size: Optional[int] = None

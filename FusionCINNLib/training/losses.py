@@ -2,6 +2,8 @@
 
     L = w_int * L1(F, max(A, B))                                     intensity target
       + w_grad * L1(|grad F|, max(|grad A|, |grad B|))               gradient (detail) target
+      + w_edge * L1(grad F, grad S), S = the source with the larger |grad| per pixel
+                                                                      edge direction and polarity
       + w_ssim * (2 - SSIM(F, A) - SSIM(F, B))                       structure to both sources
       + w_latent * MSE(z_F, f(max(A, B); c_F))                       inverse (latent-domain) term
       + w_ml * mean_{A|B, B|A}(||z||^2 / 2 - log|det J|) / D          maximum likelihood, per value
@@ -14,7 +16,7 @@ the ablation in the README's Method section.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Dict
+from typing import Dict, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +32,7 @@ class LossWeights:
 
     intensity: float = 1.0
     gradient: float = 1.0
+    edge: float = 10.0
     ssim: float = 1.0
     latent: float = 0.0
     likelihood: float = 1e-3
@@ -61,13 +64,26 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Ten
     return value.flatten(1).mean(1)
 
 
-def gradient_magnitude(x: torch.Tensor) -> torch.Tensor:
-    """Sobel gradient magnitude of (N, 1, H, W) images (replicate padding), same shape."""
+def sobel(x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Sobel derivatives (d/dx, d/dy) of (N, 1, H, W) images (replicate padding), each same shape."""
     kx = SOBEL_X.to(x.device, x.dtype)[None, None]
     padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
-    gx = F.conv2d(padded, kx)
-    gy = F.conv2d(padded, kx.transpose(-1, -2))
+    return F.conv2d(padded, kx), F.conv2d(padded, kx.transpose(-1, -2))
+
+
+def gradient_magnitude(x: torch.Tensor) -> torch.Tensor:
+    """Sobel gradient magnitude of (N, 1, H, W) images (replicate padding), same shape."""
+    gx, gy = sobel(x)
     return torch.sqrt(gx * gx + gy * gy + 1e-12)
+
+
+def edge_term(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean L1 distance between the Sobel gradient vector of ``fused`` and, per pixel, that of the
+    source with the larger gradient magnitude: edges keep their strength, direction and polarity
+    (what Qabf measures). All (N, 1, H, W)."""
+    (fx, fy), (ax, ay), (bx, by) = sobel(fused), sobel(a), sobel(b)
+    take_a = ax * ax + ay * ay >= bx * bx + by * by
+    return ((fx - torch.where(take_a, ax, bx)).abs() + (fy - torch.where(take_a, ay, by)).abs()).mean()
 
 
 def likelihood_term(z: torch.Tensor, log_det: torch.Tensor) -> torch.Tensor:
@@ -85,6 +101,7 @@ def fusion_loss(out: FusionOutputs, a: torch.Tensor, b: torch.Tensor, weights: L
         "intensity": (fused - target).abs().mean(),
         "gradient": (gradient_magnitude(fused) - torch.maximum(gradient_magnitude(a), gradient_magnitude(b))
                      ).abs().mean(),
+        "edge": edge_term(fused, a, b),
         "ssim": (2.0 - ssim(fused, a) - ssim(fused, b)).mean(),
         "likelihood": 0.5 * (likelihood_term(out.z_ab, out.log_det_ab) + likelihood_term(out.z_ba, out.log_det_ba)),
     }
