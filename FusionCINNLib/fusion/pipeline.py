@@ -17,6 +17,7 @@ from typing import Dict, Optional, Union
 
 import numpy as np
 import SimpleITK as sitk
+import torch
 
 from ..errors import FusionInputError
 from ..imaging.image_io import picture_from_image, picture_to_image
@@ -89,11 +90,13 @@ def check_memory(reference: sitk.Image, plane: str, batch_size: Optional[int], m
     hidden0 = model.config.hidden[0]
     voxels = reference.GetNumberOfPixels()
     batch = batch_size or default_batch_size(*shape, device_type)
-    needed = fusion_bytes(voxels, pixels, batch, hidden0, on_cpu)
+    workers = torch.get_num_threads() if on_cpu else 1  # each CPU worker holds one batch
+    needed = fusion_bytes(voxels, pixels, batch * workers, hidden0, on_cpu)
     free = available_memory_bytes()
     if free is None or needed <= free:
         return
-    fits = [n for n in (16, 8, 4, 2, 1) if n < batch and fusion_bytes(voxels, pixels, n, hidden0, on_cpu) <= free]
+    fits = [n for n in (16, 8, 4, 2, 1)
+            if n < batch and fusion_bytes(voxels, pixels, n * workers, hidden0, on_cpu) <= free]
     advice = f"use --batch-size {fits[0]} or a smaller volume" if fits else "crop or resample the volume"
     raise FusionInputError(f"{name}: needs about {gigabytes(needed)} of memory, {gigabytes(free)} free; {advice}")
 
