@@ -1,11 +1,13 @@
 """Fusion quality on the validation cases of the atlas: the ten metrics and ms per image, per pair
 type, for FusionCINN (default and paper variant) and the classical baselines.
 
-    .venv/bin/python benchmarks/quality.py [--model PATH] [--paper-model PATH] [--data DIR] [--markdown]
+    .venv/bin/python benchmarks/quality.py [--model PATH] [--paper-model PATH] [--pair-model PATH ...]
+                                           [--data DIR]
 
 The validation cases are those of ``fusioncinn train``'s split (seed 0, 20 % of cases, by case).
 PET/SPECT are scored on Y (BT.601); every fused image is rounded to 8 bits before scoring, as a
-saved PNG would be. Skips with a reason when the atlas folder is absent.
+saved PNG would be. After each pair type's table, every FusionCINN row is compared with the best
+classical baseline on VIF, Qabf, SCD and SSIM. Skips with a reason when the atlas folder is absent.
 """
 
 from __future__ import annotations
@@ -31,8 +33,14 @@ ATLAS = Path(__file__).resolve().parents[2] / "shared" / "data" / "aanlib"
 Fuser = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
+TARGET_METRICS = ("VIF", "Qabf", "SCD", "SSIM")
+
+
 def network_fuser(path: Path) -> Fuser:
-    net = load_model(path).net
+    return net_fuser(load_model(path).net)
+
+
+def net_fuser(net: torch.nn.Module) -> Fuser:
 
     def fuse(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return fuse_slices(net, a[None], b[None], device="cpu", batch_size=1)[0]
@@ -50,11 +58,27 @@ def score(method: Fuser, a: np.ndarray, b: np.ndarray) -> Dict[str, float]:
     return values
 
 
+def print_against_baselines(table: Dict[str, Dict[str, float]]) -> None:
+    """One line per FusionCINN row: its change (%) from the best classical baseline on each target metric."""
+    baselines = {name: row for name, row in table.items() if not name.startswith("FusionCINN")}
+    for name, row in table.items():
+        if name in baselines:
+            continue
+        parts = []
+        for metric in TARGET_METRICS:
+            best = max(baselines, key=lambda b: baselines[b][metric])
+            change = 100 * (row[metric] / baselines[best][metric] - 1)
+            parts.append(f"{metric} {change:+.1f} % (vs {best})")
+        print(f"{name} against the best baseline: " + "; ".join(parts))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ATLAS)
     parser.add_argument("--model", type=Path, default=None, help="default: the shipped model")
     parser.add_argument("--paper-model", type=Path, default=None, help="a trained paper-variant model")
+    parser.add_argument("--pair-model", type=Path, nargs="*", default=[],
+                        help="models trained for single pair types (row 'FusionCINN per pair type')")
     parser.add_argument("--val-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -80,16 +104,24 @@ def main() -> int:
     cases = sorted({f"{r.pair}:{r.case}" for r in val.records})
     print(f"validation cases: {', '.join(cases)} ({len(val.records)} pairs)\n")
     columns = list(METRIC_NAMES) + ["ms"]
+    pair_models = [load_model(path) for path in args.pair_model]
     for pair in pairs:
         index = [i for i, r in enumerate(val.records) if r.pair == pair]
         print(f"### {pair.upper()} ({len(index)} pairs)\n")
         print("| method | " + " | ".join(columns) + " |")
         print("|---|" + "---|" * len(columns))
-        for name, method in methods.items():
+        chosen = dict(methods)
+        own = [m for m in pair_models if m.pair_types == [pair]]
+        if own:
+            chosen["FusionCINN per pair type"] = net_fuser(own[0].net)
+        table: Dict[str, Dict[str, float]] = {}
+        for name, method in chosen.items():
             rows: List[Dict[str, float]] = [score(method, val.a[i], val.b[i]) for i in index]
-            means = {c: float(np.mean([r[c] for r in rows])) for c in columns}
-            print(f"| {name} | " + " | ".join(f"{means[c]:.4f}" if c != "ms" else f"{means[c]:.1f}"
-                                             for c in columns) + " |")
+            table[name] = {c: float(np.mean([r[c] for r in rows])) for c in columns}
+            print(f"| {name} | " + " | ".join(f"{table[name][c]:.4f}" if c != "ms" else f"{table[name][c]:.1f}"
+                                             for c in columns) + " |", flush=True)
+        print()
+        print_against_baselines(table)
         print()
     return 0
 

@@ -2,7 +2,8 @@
 default (fully convolutional) variant and the paper variant (fully connected coarsest block, 128x128
 tiles), with parameter counts and model file sizes.
 
-    .venv/bin/python benchmarks/speed.py [--model PATH] [--device cpu|cuda] [--repeats N]
+    .venv/bin/python benchmarks/speed.py [--model PATH] [--device cpu|cuda] [--repeats N] [--batches N ...]
+                                         [--no-paper]
 
 Without --model the default variant is the shipped model when there is one, else a freshly
 initialised network of the default architecture (the same cost: weights do not change speed).
@@ -61,6 +62,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16], help="batch sizes to time")
     parser.add_argument("--precision", default="auto", choices=("auto", "float32", "float16", "bfloat16"))
+    parser.add_argument("--no-paper", action="store_true", help="time the default variant only")
     args = parser.parse_args()
     shipped = available_models()
     if args.model or shipped:
@@ -69,7 +71,9 @@ def main() -> None:
         default_net = default.net
     else:
         default_net, default_name = FusionNet(ModelConfig()).eval(), "default (untrained)"
-    variants = [(default_name, default_net), ("paper (128 tiles)", FusionNet(PAPER_CONFIG).eval())]
+    variants = [(default_name, default_net)]
+    if not args.no_paper:
+        variants.append(("paper (128 tiles)", FusionNet(PAPER_CONFIG).eval()))
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else (platform.processor() or platform.machine())
     print(f"device: {args.device} ({device_name}), torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{os.cpu_count()} cores, precision {args.precision}")
