@@ -169,14 +169,17 @@ class _Runner:
         return out
 
 
-def cpu_workers(device: torch.device, batches: int) -> int:
-    """Worker threads for ``batches`` batches: on the CPU one per torch thread (each worker then runs
-    single-threaded), elsewhere 1. On 2 cores two single-threaded workers fused 512x512 slices about
-    1.5x faster than one worker with 2 threads, whose small low-resolution convolutions and
-    element-wise steps do not split well across threads."""
-    if device.type != "cpu":
+def worker_count(device: torch.device, dtype: torch.dtype, batches: int, requested: Optional[int] = None) -> int:
+    """Worker threads for ``batches`` batches: on the CPU in float32, ``requested`` or one per torch
+    thread (each worker then runs single-threaded); otherwise 1 (reduced precision is set on the
+    shared network per batch, so it runs one batch at a time). On 2 cores two single-threaded
+    workers fused 512x512 slices about 1.5x faster than one worker with 2 threads, whose small
+    low-resolution convolutions and element-wise steps do not split well across threads."""
+    if requested is not None and requested < 1:
+        raise FusionInputError(f"workers must be >= 1, got {requested}")
+    if device.type != "cpu" or dtype != torch.float32:
         return 1
-    return max(1, min(torch.get_num_threads(), batches))
+    return max(1, min(requested or torch.get_num_threads(), batches))
 
 
 def _fuse_sequentially(runner: "_Runner", a: np.ndarray, b: np.ndarray, out: np.ndarray, batches: list,
@@ -219,7 +222,7 @@ def fuse_slices(net: FusionNet, a: np.ndarray, b: np.ndarray, *, device: str = "
 
     Returns (N, H, W) float32 in [0, 1]. Runs under ``torch.inference_mode``; slices where both
     inputs are exactly 0 are returned as 0 without running the network (the same result).
-    ``workers``: CPU worker threads (default :func:`cpu_workers`); the result does not depend on it
+    ``workers``: CPU worker threads (see :func:`worker_count`); the result does not depend on it
     (within 1e-5)."""
     if a.shape != b.shape or a.ndim != 3:
         raise FusionInputError(f"slice stacks must be (N, H, W) of equal shape, got {a.shape} and {b.shape}")
@@ -234,11 +237,9 @@ def fuse_slices(net: FusionNet, a: np.ndarray, b: np.ndarray, *, device: str = "
     out = np.zeros((n, h, w), dtype=np.float32)
     busy = np.flatnonzero((a.reshape(n, -1).max(1) > 0) | (b.reshape(n, -1).max(1) > 0))
     batches = [busy[start:start + batch] for start in range(0, len(busy), batch)]
-    threads = workers or cpu_workers(runner.device, len(batches))
-    if threads < 1:
-        raise FusionInputError(f"workers must be >= 1, got {threads}")
+    threads = worker_count(runner.device, runner.dtype, len(batches), workers)
     with torch.inference_mode(), cuda_settings(runner.device, runner.dtype):
-        if threads > 1 and runner.device.type == "cpu":
+        if threads > 1:
             _fuse_in_threads(runner, a, b, out, batches, threads, progress, cancel)
         else:
             _fuse_sequentially(runner, a, b, out, batches, progress, cancel)

@@ -6,7 +6,7 @@ import torch
 from FusionCINNLib.errors import FusionCancelled, FusionInputError
 from FusionCINNLib.fusion.orientation import slice_axis
 from FusionCINNLib.fusion.pipeline import fuse_images, fuse_volumes
-from FusionCINNLib.fusion.slices import fuse_slices
+from FusionCINNLib.fusion.slices import fuse_slices, worker_count
 
 OBLIQUE = sitk.VersorRigid3DTransform((0.1, 0.2, 0.05, 0.97))
 
@@ -131,3 +131,14 @@ def test_constant_and_nan_volumes_are_refused(tiny_model):
     bad.CopyInformation(ct)
     with pytest.raises(FusionInputError, match="NaN"):
         fuse_volumes(bad, _volume(1), "ct-mri", tiny_model, register=False, name_a="nan.nii")
+
+
+def test_workers_only_for_float32_on_the_cpu():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert worker_count(cpu, torch.float32, batches=10, requested=3) == 3
+    assert worker_count(cpu, torch.float32, batches=2, requested=3) == 2
+    assert worker_count(cpu, torch.float32, batches=10) == min(10, torch.get_num_threads())
+    assert worker_count(cpu, torch.float16, batches=10, requested=3) == 1
+    assert worker_count(cuda, torch.float32, batches=10, requested=3) == 1
+    with pytest.raises(FusionInputError, match="workers must be >= 1"):
+        worker_count(cpu, torch.float32, batches=10, requested=0)
