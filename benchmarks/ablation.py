@@ -49,6 +49,8 @@ RUNS = {
     "slim, edge 5, no gradient": {"architecture": SLIM, "loss": {"edge": 5.0, "gradient": 0.0}},
     "slim, edge 10 (default)": {"architecture": SLIM, "loss": {"edge": 10.0}},
     "slim, edge 20": {"architecture": SLIM, "loss": {"edge": 20.0}},
+    "slim, edge 10, intensity 0.5": {"architecture": SLIM, "loss": {"edge": 10.0, "intensity": 0.5}},
+    "slim, edge 10, SSIM 2": {"architecture": SLIM, "loss": {"edge": 10.0, "ssim": 2.0}},
 }
 """Each run's changes from the default loss weights (LossWeights) and architecture (ModelConfig)."""
 
