@@ -42,23 +42,34 @@ class NiftiLayout:
     float_dtype: Optional[np.dtype]
 
 
+@dataclass(frozen=True)
+class _HeaderFields:
+    """Byte positions (and struct formats) of the fields read from one NIfTI header version."""
+
+    datatype_at: int
+    dims_at: int
+    dims_format: str
+    offset_at: int
+    offset_format: str
+    magic_at: int
+
+
+NIFTI_HEADERS = {348: _HeaderFields(70, 40, "8h", 108, "f", 344),   # NIfTI-1
+                 540: _HeaderFields(12, 16, "8q", 168, "q", 4)}     # NIfTI-2
+"""Header size (the first int of the file) -> where its fields are."""
+
+
 def nifti_layout(header: bytes) -> NiftiLayout:
     """The layout from the first 540 (or more) bytes of a NIfTI-1/NIfTI-2 file; ValueError if it is not one."""
-    for order in "<>":
-        if len(header) >= 348 and struct.unpack(order + "i", header[:4])[0] == 348:
-            datatype, bitpix = struct.unpack(order + "2h", header[70:74])
-            dims = struct.unpack(order + "8h", header[40:56])
-            offset = struct.unpack(order + "f", header[108:112])[0]
-            magic = header[344:348]
-            break
-        if len(header) >= 540 and struct.unpack(order + "i", header[:4])[0] == 540:
-            datatype, bitpix = struct.unpack(order + "2h", header[12:16])
-            dims = struct.unpack(order + "8q", header[16:80])
-            offset = struct.unpack(order + "q", header[168:176])[0]
-            magic = header[4:8]
-            break
-    else:
+    found = [(order, fields) for order in "<>" for size, fields in NIFTI_HEADERS.items()
+             if len(header) >= size and struct.unpack(order + "i", header[:4])[0] == size]
+    if not found:
         raise ValueError("no NIfTI-1/NIfTI-2 header")
+    order, fields = found[0]
+    datatype, bitpix = struct.unpack_from(order + "2h", header, fields.datatype_at)
+    dims = struct.unpack_from(order + fields.dims_format, header, fields.dims_at)
+    offset = struct.unpack_from(order + fields.offset_format, header, fields.offset_at)[0]
+    magic = header[fields.magic_at:fields.magic_at + 4]
     if magic[:3] not in (b"n+1", b"n+2"):
         raise ValueError(f"header magic {magic[:3]!r} is not a single-file NIfTI")
     rank = dims[0]
