@@ -17,7 +17,6 @@ from typing import Dict, Optional, Union
 
 import numpy as np
 import SimpleITK as sitk
-import torch
 
 from ..errors import FusionInputError
 from ..imaging.image_io import picture_from_image, picture_to_image
@@ -27,7 +26,7 @@ from ..network.model_files import FusionModel, default_model_path, load_model
 from ..pairs import modalities
 from ..progress import CancelCheck, ProgressCallback, report
 from .orientation import slice_axis
-from .slices import default_batch_size, fuse_slices, resolve_device
+from .slices import default_batch_size, fuse_slices, resolve_device, resolve_precision, worker_count
 
 ModelLike = Union[FusionModel, str, os.PathLike, None]
 REFERENCES = ("auto", "a", "b")
@@ -78,19 +77,19 @@ def _padded(side: int, multiple: int) -> int:
 
 
 def check_memory(reference: sitk.Image, plane: str, batch_size: Optional[int], model: FusionModel, device: str,
-                 name: str) -> None:
+                 precision: str, name: str) -> None:
     """FusionInputError, with the estimate and a batch size that fits, when fusing on ``reference``'s grid
     would need more memory than is free (see :mod:`FusionCINNLib.memory`)."""
     shape = list(reference.GetSize()[::-1])
-    shape.pop(slice_axis(reference, plane))
+    slices = shape.pop(slice_axis(reference, plane))
     multiple = model.config.input_size or model.config.multiple
     pixels = _padded(shape[0], multiple) * _padded(shape[1], multiple)
-    device_type = resolve_device(device).type
-    on_cpu = device_type == "cpu"
+    torch_device = resolve_device(device)
+    on_cpu = torch_device.type == "cpu"
     hidden0 = model.config.hidden[0]
     voxels = reference.GetNumberOfPixels()
-    batch = batch_size or default_batch_size(*shape, device_type)
-    workers = torch.get_num_threads() if on_cpu else 1  # each CPU worker holds one batch
+    batch = batch_size or default_batch_size(*shape, torch_device.type)
+    workers = worker_count(torch_device, resolve_precision(precision, torch_device), -(-slices // batch))
     needed = fusion_bytes(voxels, pixels, batch * workers, hidden0, on_cpu)
     free = available_memory_bytes()
     if free is None or needed <= free:
@@ -150,7 +149,7 @@ def fuse_volumes(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: Mod
     fixed, moving = (image_a, image_b) if side == "a" else (image_b, image_a)
     fixed_mod, moving_mod = (modality_a, modality_b) if side == "a" else (modality_b, modality_a)
     fixed_name, moving_name = (name_a, name_b) if side == "a" else (name_b, name_a)
-    check_memory(fixed, plane, batch_size, fusion_model, device, f"fusing {name_a} with {name_b}")
+    check_memory(fixed, plane, batch_size, fusion_model, device, precision, f"fusing {name_a} with {name_b}")
 
     start = time.perf_counter()
     array_fixed = sitk.GetArrayViewFromImage(fixed)
