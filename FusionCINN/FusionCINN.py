@@ -91,6 +91,7 @@ class FusionCINNParameterNode:
     outputVolume - the node to overwrite; None = create a new one.
     showPetOverlay - show the PET/SPECT in colour over the result.
     trainingData, trainingPair, trainingEpochs, trainingModelName - retraining.
+    trainingFineTune - start the retraining from the shipped model's weights (else from scratch).
     """
 
     ctVolume: vtkMRMLScalarVolumeNode
@@ -108,6 +109,7 @@ class FusionCINNParameterNode:
     trainingPair: Annotated[str, Choice(TRAINING_PAIRS)] = "ct-mri"
     trainingEpochs: Annotated[int, WithinRange(1, 100000)] = 20
     trainingModelName: str = "retrained"
+    trainingFineTune: bool = True
 
 
 #
@@ -448,7 +450,8 @@ class FusionCINNWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         p = self._parameterNode
         try:
             self._training = self.logic.startTraining(p.trainingData, p.trainingModelName, p.trainingPair,
-                                                      p.trainingEpochs, DEVICE_CHOICES[p.device])
+                                                      p.trainingEpochs, DEVICE_CHOICES[p.device],
+                                                      fineTune=p.trainingFineTune)
         except (ValueError, OSError) as err:
             slicer.util.errorDisplay(str(err))
             return

@@ -350,9 +350,20 @@ class FusionCINNLogic:
 
     # ------------------------------------------------------------------ training
 
+    def shippedModelFor(self, pair: str) -> Path:
+        """The shipped model a fine-tuning run on ``pair`` ("all": every pair type) starts from: the one
+        covering the pair(s) with the fewest other pair types. ValueError if none is shipped."""
+        wanted = self.PAIRS if pair == "all" else (pair,)
+        shipped = [e for e in self.availableModels() if e.shipped and all(e.covers(p) for p in wanted)]
+        if not shipped:
+            raise ValueError(f"no shipped model covers {pair}; train from scratch instead")
+        return min(shipped, key=lambda e: (len(e.pairTypes), e.name)).path
+
     def trainingCommand(self, dataFolder, modelName: str, pair: str = "ct-mri", epochs: int = 20,
-                        device: str = "auto", extraArgs: Sequence[str] = ()) -> Tuple[List[str], Path]:
-        """(command line, model folder) of a retraining run into ``userModelsDir/modelName``."""
+                        device: str = "auto", extraArgs: Sequence[str] = (), fineTune: bool = False
+                        ) -> Tuple[List[str], Path]:
+        """(command line, model folder) of a retraining run into ``userModelsDir/modelName``; with
+        ``fineTune`` the run starts from the shipped model's weights (:meth:`shippedModelFor`)."""
         from .training import trainCommand
 
         name = str(modelName).strip()
@@ -364,13 +375,15 @@ class FusionCINNLogic:
         out = self.userModelsDir / name
         if out.exists():
             raise ValueError(f"{out}: a model with this name exists; choose another name")
+        if fineTune:
+            extraArgs = ["--init", str(self.shippedModelFor(pair)), *extraArgs]
         return trainCommand(data, out, pair, epochs, self._device(device), extraArgs), out
 
     def startTraining(self, dataFolder, modelName: str, pair: str = "ct-mri", epochs: int = 20,
-                      device: str = "auto", extraArgs: Sequence[str] = ()):
+                      device: str = "auto", extraArgs: Sequence[str] = (), fineTune: bool = False):
         """Start a retraining run in a child process; returns a running :class:`TrainingProcess`."""
         from .training import TrainingProcess
 
-        command, out = self.trainingCommand(dataFolder, modelName, pair, epochs, device, extraArgs)
+        command, out = self.trainingCommand(dataFolder, modelName, pair, epochs, device, extraArgs, fineTune)
         out.parent.mkdir(parents=True, exist_ok=True)
         return TrainingProcess(command, cwd=out.parent, modelFolder=out).start()

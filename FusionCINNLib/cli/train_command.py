@@ -10,6 +10,7 @@ from ..atomic import remove_stale_partials
 from ..errors import FusionInputError
 from ..fusion.slices import DEVICES
 from ..network.config import PAPER_CONFIG, ModelConfig
+from ..network.model_files import load_model
 from ..training.data import PAIR_CHOICES
 from ..training.losses import LossWeights
 from ..training.trainer import Trainer, TrainingConfig
@@ -35,6 +36,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--patch", type=int, default=128, help="training patch side (pixels)")
     parser.add_argument("--val-every", type=int, default=5, help="validate every N epochs")
     parser.add_argument("--work-dir", type=Path, default=None, help="checkpoint folder (default OUT.training)")
+    parser.add_argument("--init", type=Path, default=None,
+                        help="fine-tune: start from this model's weights and architecture, e.g. a shipped model")
+    parser.add_argument("--lesions", type=float, default=0.0,
+                        help="fraction of training pairs given a synthetic focal lesion (0-1)")
     parser.add_argument("--variant", choices=("conv", "paper"), default="conv", help="network variant")
     parser.add_argument("--architecture", type=str, default=None,
                         help="JSON of architecture overrides, e.g. '{\"blocks\": [1,1,1,1,1]}'")
@@ -54,6 +59,8 @@ def _json_overrides(text: str, what: str) -> dict:
 
 
 def _architecture(args: argparse.Namespace) -> dict:
+    if args.init and args.variant == "conv" and not args.architecture:
+        return load_model(args.init).net.config.to_dict()
     architecture = (PAPER_CONFIG if args.variant == "paper" else ModelConfig()).to_dict()
     if args.architecture:
         architecture.update(_json_overrides(args.architecture, "architecture"))
@@ -83,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
         data=str(args.data), out=str(args.out), pair=args.pair, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, val_fraction=args.val_fraction, seed=args.seed, patch=args.patch, device=args.device,
         val_every=args.val_every, work_dir=str(args.work_dir) if args.work_dir else None,
-        architecture=_architecture(args), loss=_loss_weights(args))
+        architecture=_architecture(args), loss=_loss_weights(args), lesions=args.lesions,
+        init=str(args.init) if args.init else None)
     if args.val_every < 1 or args.patch < 1:
         raise FusionInputError("--val-every and --patch must be >= 1")
     if args.resume:

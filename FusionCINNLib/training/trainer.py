@@ -30,13 +30,14 @@ from ..errors import FusionInputError, FusionRuntimeError
 from ..fusion.slices import fuse_batch, resolve_device
 from ..network.config import ModelConfig
 from ..network.fusion_net import FusionNet
-from ..network.model_files import FusionModel, save_model
+from ..network.model_files import FusionModel, load_model, save_model
+from ..pairs import modalities
 from ..progress import CancelCheck, ConsoleProgressBar, ProgressCallback, report
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import PairArrays, augmented_patches, load_arrays, read_manifest, scan_pictures, split_by_case
 from .losses import LossWeights, fusion_loss
 
-LOSS_TERMS = ("total", "intensity", "gradient", "edge", "ssim", "latent", "likelihood")
+LOSS_TERMS = ("total", "intensity", "gradient", "edge", "ssim", "base", "qabf", "latent", "likelihood")
 
 
 @dataclass
@@ -59,6 +60,8 @@ class TrainingConfig:
     val_every: int = 5
     val_images: int = 48
     work_dir: Optional[str] = None
+    lesions: float = 0.0
+    init: Optional[str] = None
     architecture: Dict[str, Any] = field(default_factory=lambda: ModelConfig().to_dict())
     loss: Dict[str, float] = field(default_factory=lambda: LossWeights().to_dict())
 
@@ -76,12 +79,13 @@ class TrainingStep(nn.Module):
         self.net = net
         self.weights = weights
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def forward(self, a: torch.Tensor, b: torch.Tensor, functional: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Loss terms of one batch; ``functional`` (N,) bool: which pairs' a is PET/SPECT."""
         out = self.net(a, b)
         latent_target = None
         if self.weights.latent > 0:
             latent_target, _ = self.net.encode(torch.maximum(a, b), out.cond_fused)
-        return fusion_loss(out, a, b, self.weights, latent_target)
+        return fusion_loss(out, a, b, self.weights, latent_target, functional)
 
 
 def validation_score(means: Dict[str, float]) -> float:
@@ -130,6 +134,8 @@ class Trainer:
         self.architecture = ModelConfig.from_dict(config.architecture)
         if config.epochs < 1 or config.batch_size < 1 or config.lr <= 0:
             raise FusionInputError("--epochs and --batch-size must be >= 1 and --lr > 0")
+        if not 0.0 <= config.lesions <= 1.0:
+            raise FusionInputError(f"--lesions must be a fraction in [0, 1], got {config.lesions}")
         if config.batch_size < self.world:
             raise FusionInputError(f"--batch-size {config.batch_size} is smaller than the {self.world} processes")
 
@@ -141,6 +147,16 @@ class Trainer:
             pair = self.config.pair if self.config.pair != "all" else ""
             return read_manifest(data, pair)
         return scan_pictures(data, self.config.pair)
+
+    def _initial_model(self) -> Optional[FusionModel]:
+        """The model whose weights a fine-tuning run (``init``) starts from, checked against the architecture."""
+        if not self.config.init:
+            return None
+        model = load_model(self.config.init)
+        if model.net.config != self.architecture:
+            raise FusionInputError(f"{self.config.init}: --init model has architecture {model.net.config.to_dict()}, "
+                                   f"this run {self.architecture.to_dict()}; give the same --architecture")
+        return model
 
     def _setup_distributed(self) -> torch.device:
         device = resolve_device(self.config.device)
@@ -177,6 +193,7 @@ class Trainer:
         train_records, val_records = split_by_case(records, cfg.val_fraction, cfg.seed)
         if not train_records:
             raise FusionInputError(f"{cfg.data}: no training cases left after the validation split")
+        initial = self._initial_model()
         train = load_arrays(train_records)
         val = load_arrays(val_records) if val_records else None
         if self.architecture.input_size and cfg.patch != self.architecture.input_size:
@@ -185,7 +202,10 @@ class Trainer:
             raise FusionInputError(f"patch {cfg.patch} must be a multiple of {self.architecture.multiple} "
                                    f"and fit in the {train.a.shape[1]}x{train.a.shape[2]} slices")
 
-        net = FusionNet(self.architecture, seed=cfg.seed).to(device)
+        net = FusionNet(self.architecture, seed=cfg.seed)
+        if initial is not None:
+            net.load_state_dict(initial.net.state_dict())
+        net = net.to(device)
         step_module: nn.Module = TrainingStep(net, self.weights)
         if self.world > 1:
             step_module = nn.parallel.DistributedDataParallel(step_module)
@@ -226,9 +246,10 @@ class Trainer:
             sums = {k: 0.0 for k in LOSS_TERMS}
             for step in range(steps_per_epoch):
                 batch_index = order[(step * cfg.batch_size + np.arange(cfg.batch_size)) % len(order)]
-                a, b = augmented_patches(train, batch_index, cfg.patch, aug_gen)
+                a, b = augmented_patches(train, batch_index, cfg.patch, aug_gen, cfg.lesions)
+                functional = torch.tensor([modalities(train.records[i].pair)[0] != "ct" for i in batch_index])
                 a, b = a[self.rank::self.world].to(device), b[self.rank::self.world].to(device)
-                terms = step_module(a, b)
+                terms = step_module(a, b, functional[self.rank::self.world].to(device))
                 if not torch.isfinite(terms["total"]):
                     kept = (f"The last good checkpoint (after epoch {epoch}) is kept in {cfg.run_dir}" if epoch
                             else "No checkpoint was written yet")

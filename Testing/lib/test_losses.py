@@ -2,7 +2,9 @@
 
 import torch
 
-from FusionCINNLib.training.losses import edge_term, gradient_magnitude, sobel
+from FusionCINNLib.metrics.edge_transfer import qabf as qabf_metric
+from FusionCINNLib.training.losses import (base_term, edge_term, gradient_magnitude, qabf, saturation_weight,
+                                           sobel)
 
 
 def _step(n: int = 48, at: int = 12) -> torch.Tensor:
@@ -38,3 +40,44 @@ def test_edge_term_punishes_lost_edges_and_flipped_polarity():
     assert torch.isclose(lost, (gx.abs() + gy.abs()).mean())
     assert torch.isclose(edge_term(1.0 - a, a, flat), 2 * lost)
     assert edge_term(0.5 * a, a, flat) < lost
+
+
+def test_differentiable_qabf_equals_the_metric():
+    generator = torch.Generator().manual_seed(3)
+    a, b, noise = (torch.rand(1, 1, 40, 48, generator=generator, dtype=torch.float64) for _ in range(3))
+    for fused in (noise, 0.5 * (a + b), torch.maximum(a, b)):
+        expected = qabf_metric(fused[0, 0].numpy() * 255, a[0, 0].numpy() * 255, b[0, 0].numpy() * 255)
+        assert abs(float(qabf(fused, a, b)) - expected) < 1e-6
+
+
+def test_qabf_gradient_is_finite_on_flat_images_and_raises_lost_edges():
+    fused = torch.zeros(1, 1, 32, 32, requires_grad=True)
+    edges = _step(32, 16)
+    value = qabf(fused, edges, torch.zeros_like(edges))
+    value.sum().backward()
+    assert float(value) < 0.01 and torch.isfinite(fused.grad).all()
+    assert float(qabf(edges, edges, torch.zeros_like(edges))) > 0.97
+
+
+def test_base_term_takes_the_brighter_source_and_ignores_fine_detail():
+    a = torch.full((1, 1, 48, 48), 0.8)
+    stripes = 0.1 * torch.tensor([1.0, -1.0]).repeat(24)[None, None, None, :]
+    b = 0.5 + stripes
+    assert base_term(a, a, b) < 1e-6
+    assert base_term(a + stripes, a, b) < 0.01  # the stripes alone are 0.1 off everywhere
+    assert abs(float(base_term(0.5 * (a + b), a, b)) - 0.15) < 0.01
+
+
+def test_saturated_pixels_can_drop_the_other_sources_detail():
+    a = torch.zeros(1, 1, 48, 48)
+    a[..., 12:36, 12:36] = 1.0  # a hot focus, clipped by its window
+    b = 0.4 + 0.2 * _step(48, 24)  # MRI structure through the focus
+    filled = torch.maximum(a, b)
+    darkened = filled - 0.2 * a * (1 - _step(48, 24))  # the MRI's edge shown by darkening part of the focus
+    pixel_weight = saturation_weight(a, None, 0.0)
+    assert float(pixel_weight.sum()) == 48 * 48 - 24 * 24 and saturation_weight(a, None, 1.0) == 1.0
+    assert torch.equal(saturation_weight(a, torch.tensor([True]), 0.0), pixel_weight)
+    assert torch.all(saturation_weight(a, torch.tensor([False]), 0.0) == 1.0)  # CT bone keeps the MRI detail
+    assert edge_term(filled, a, b) > edge_term(filled, a, b, pixel_weight)  # the MRI edge inside the focus
+    assert edge_term(filled, a, b, pixel_weight) < edge_term(darkened, a, b, pixel_weight)
+    assert qabf(filled, a, b, pixel_weight) > qabf(darkened, a, b, pixel_weight)

@@ -14,7 +14,7 @@ from FusionCINNLib.errors import FusionCancelled, FusionInputError, FusionRuntim
 from FusionCINNLib.network.model_files import load_model
 from FusionCINNLib.training import trainer as trainer_module
 from FusionCINNLib.training.checkpoint import load_checkpoint
-from FusionCINNLib.training.data import scan_pictures, split_by_case
+from FusionCINNLib.training.data import insert_lesions, scan_pictures, split_by_case
 from FusionCINNLib.training.trainer import Trainer, TrainingConfig
 
 
@@ -131,3 +131,34 @@ def test_ddp_two_processes_gloo(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     model = load_model(out)
     assert "2 process(es)" in model.provenance["hardware"]
+
+
+def test_fine_tuning_starts_from_the_init_model_and_checks_its_architecture(tmp_path):
+    start = load_model(Trainer(_config(tmp_path / "first", epochs=1)).run()).net.state_dict()
+    tuned = load_model(Trainer(_config(tmp_path / "tuned", epochs=1, lr=1e-12,
+                                       init=str(tmp_path / "first" / "model"))).run())
+    fresh = load_model(Trainer(_config(tmp_path / "fresh", epochs=1, lr=1e-12)).run()).net.state_dict()
+    assert all(torch.allclose(tuned.net.state_dict()[k], start[k], atol=1e-6) for k in start)
+    assert not all(torch.allclose(fresh[k], start[k], atol=1e-6) for k in start)
+    assert tuned.provenance["training"]["init"] == str(tmp_path / "first" / "model")
+    wider = replace(TINY, hidden=(4, 4, 8, 8, 16)).to_dict()
+    with pytest.raises(FusionInputError, match="first.model: --init model has architecture"):
+        Trainer(_config(tmp_path / "bad", architecture=wider, init=str(tmp_path / "first" / "model"))).run()
+
+
+def test_synthetic_lesions_brighten_a_ball_on_anatomy_and_leave_inputs_alone():
+    a = torch.full((6, 1, 40, 40), 0.2)
+    b = torch.zeros(6, 1, 40, 40)
+    b[..., 10:30, 10:30] = 0.6
+    a_in, b_in = a.clone(), b.clone()
+    same_a, same_b = insert_lesions(a, b, 0.0, torch.Generator().manual_seed(0))
+    assert torch.equal(same_a, a) and torch.equal(same_b, b)
+    lesion_a, lesion_b = insert_lesions(a, b, 1.0, torch.Generator().manual_seed(0))
+    again_a, _ = insert_lesions(a, b, 1.0, torch.Generator().manual_seed(0))
+    assert torch.equal(a, a_in) and torch.equal(b, b_in) and torch.equal(lesion_a, again_a)
+    assert float(lesion_a.max()) <= 1.0 and torch.all(lesion_b <= b)
+    for i in range(6):
+        gain = lesion_a[i, 0] - a[i, 0]
+        peak = np.unravel_index(int(gain.argmax()), gain.shape)
+        assert float(gain.max()) >= 0.3 and b[i, 0][peak] > 0.1  # centred on anatomy
+        assert 20 <= int((gain > 0.5 * gain.max()).sum()) <= 600  # a ball of radius 3-12 px, not the patch

@@ -60,6 +60,21 @@ def test_training_names_are_checked(tmp_path):
         logic.trainingCommand(tmp_path / "nowhere", "new")
 
 
+def test_fine_tuning_starts_from_the_shipped_model_covering_the_pairs(tmp_path, monkeypatch, tiny_model):
+    from FusionCINNLib.network.model_files import save_model
+
+    shipped = tmp_path / "shipped"
+    save_model(tiny_model, shipped / "fusioncinn-all")
+    monkeypatch.setenv("FUSIONCINN_MODELS", str(shipped))
+    logic = FusionCINNLogic(userModelsDir=tmp_path / "models")
+    command, _ = logic.trainingCommand(tmp_path, "tuned", "all", 3, "cpu", fineTune=True)
+    assert command[command.index("--init") + 1] == str(shipped / "fusioncinn-all")
+    assert "--init" not in logic.trainingCommand(tmp_path, "scratch", "all", 3, "cpu")[0]
+    monkeypatch.setenv("FUSIONCINN_MODELS", str(tmp_path / "empty"))
+    with pytest.raises(ValueError, match="no shipped model covers pet-mri"):
+        logic.trainingCommand(tmp_path, "tuned", "pet-mri", 3, "cpu", fineTune=True)
+
+
 def test_training_runs_in_a_child_process_and_the_model_joins_the_list(tmp_path):
     data = _write_pairs(tmp_path / "pairs")
     logic = FusionCINNLogic(userModelsDir=tmp_path / "models")
