@@ -7,16 +7,20 @@
       + w_ssim * (2 - SSIM(F, A) - SSIM(F, B))                       structure to both sources
       + w_base * L1(G * F, max(G * A, G * B)), G = Gaussian, sigma 2 px   intensity target of the base layer
       + w_qabf * (1 - Qabf(F; A, B))                                  edge transfer (Xydeas-Petrovic)
+      + w_vif * (2 - VIF(A, F) - VIF(B, F))                           visual information (Sheikh-Bovik)
       + w_latent * MSE(z_F, f(max(A, B); c_F))                       inverse (latent-domain) term
       + w_ml * mean_{A|B, B|A}(||z||^2 / 2 - log|det J|) / D          maximum likelihood, per value
 
 F is the fused image (after the background mask), images in [0, 1]. The first three form the
 paper's forward (image) term, whose target the paper leaves undefined; the weights are chosen by
-the ablation in the README's Method section. Where a PET/SPECT source is saturated (A >= 1 - 0.5/255:
-a hot focus clipped by its intensity window) the gradient, edge and Qabf terms are weighted by
-w_saturated: the fused image must sit at the top of the range there, so the MRI's detail could
-only show by darkening the hot focus (a hot lesion would turn into a ring). Saturated CT (bone)
-keeps full weight: there the MRI's detail is wanted.
+the ablation in the README's Method section. Saturated pixels (A >= 1 - 0.5/255, clipped by the
+source's intensity window) carry no detail of A, and are weighted by what they are:
+- PET/SPECT (a hot focus): the gradient, edge and Qabf terms, and SSIM(F, B) and VIF(B, F), get
+  weight w_hot_detail there (SSIM and VIF: the windows centred there). The
+  fused image must stay at the top of the range, so the MRI's detail could only show by darkening
+  the focus, and a hot lesion would turn into a ring (which reads as necrosis).
+- CT (bone): the intensity term gets weight w_bone_intensity there, so the MRI's detail inside
+  the bone (marrow, scalp, dura) can show as it does in a Laplacian-pyramid fusion.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Dict, Optional, Tuple, Union
 import torch
 import torch.nn.functional as F
 
+from ..metrics.similarity import VIF_EPS, VIF_NOISE_VARIANCE, VIF_SCALES
 from ..network.fusion_net import FusionOutputs
 
 PixelWeight = Union[float, torch.Tensor]
@@ -37,8 +42,9 @@ SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) /
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Weights of the loss terms, and ``saturated``, the weight of the gradient-based terms in saturated
-    pixels (see the module docstring)."""
+    """Weights of the loss terms, and two per-pixel weights in saturated pixels: ``hot_detail`` for the
+    gradient-based terms and SSIM(F, B) where PET/SPECT is saturated, ``bone_intensity`` for the intensity term where
+    CT is (see the module docstring)."""
 
     intensity: float = 1.0
     gradient: float = 1.0
@@ -46,9 +52,11 @@ class LossWeights:
     ssim: float = 1.0
     base: float = 0.0
     qabf: float = 0.0
+    vif: float = 0.0
     latent: float = 0.0
     likelihood: float = 1e-3
-    saturated: float = 1.0
+    hot_detail: float = 1.0
+    bone_intensity: float = 1.0
 
     def to_dict(self) -> Dict[str, float]:
         return asdict(self)
@@ -62,8 +70,10 @@ def _gaussian_window(size: int = 11, sigma: float = 1.5, device=None, dtype=None
     return (g[:, None] * g[None, :])[None, None]
 
 
-def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
-    """Mean SSIM (Wang et al. 2004; 11x11 Gaussian window, sigma 1.5) of (N, 1, H, W) images, per image (N,)."""
+def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, pixel_weight: PixelWeight = 1.0
+         ) -> torch.Tensor:
+    """Mean SSIM (Wang et al. 2004; 11x11 Gaussian window, sigma 1.5) of (N, 1, H, W) images, per image (N,).
+    A (N, 1, H, W) ``pixel_weight`` weights each window by the value at its centre."""
     window = _gaussian_window(device=x.device, dtype=x.dtype)
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
 
@@ -75,7 +85,11 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Ten
     syy = blur(y * y) - mu_y ** 2
     sxy = blur(x * y) - mu_x * mu_y
     value = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (sxx + syy + c2))
-    return value.flatten(1).mean(1)
+    if not isinstance(pixel_weight, torch.Tensor):
+        return value.flatten(1).mean(1)
+    half = window.shape[-1] // 2
+    centre = pixel_weight[..., half:-half, half:-half]
+    return (value * centre).flatten(1).sum(1) / centre.flatten(1).sum(1).clamp_min(1e-12)
 
 
 def sobel(x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -149,20 +163,68 @@ def qabf(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, pixel_weight: Pi
     return total / weights.clamp_min(1e-12)
 
 
+def _filter_valid(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Separable filtering of (N, 1, H, W) keeping fully covered pixels: (N, 1, H - k + 1, W - k + 1)."""
+    k = kernel.to(x.device, x.dtype)
+    return F.conv2d(F.conv2d(x, k.view(1, 1, -1, 1)), k.view(1, 1, 1, -1))
+
+
+def vifp(reference: torch.Tensor, distorted: torch.Tensor, pixel_weight: PixelWeight = 1.0) -> torch.Tensor:
+    """Pixel-domain multi-scale VIF (Sheikh & Bovik) of (N, 1, H, W) images on the 0-255 scale, per image
+    (N,), differentiable; with the default ``pixel_weight`` equal to
+    :func:`FusionCINNLib.metrics.similarity.vifp` (same windows, noise variance and flat-region rules),
+    else each first-scale window's information is weighted by the value at its centre (H, W >= 41)."""
+    ref, dist = reference, distorted
+    weight = pixel_weight if isinstance(pixel_weight, torch.Tensor) else None
+    num = den = 0.0
+    for scale in range(1, VIF_SCALES + 1):
+        size = 2 ** (VIF_SCALES - scale + 1) + 1
+        coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+        window = torch.exp(-coords ** 2 / (2 * (size / 5.0) ** 2))
+        window = window / window.sum()
+        if scale > 1:
+            ref = _filter_valid(ref, window)[..., ::2, ::2]
+            dist = _filter_valid(dist, window)[..., ::2, ::2]
+            weight = None if weight is None else _filter_valid(weight, window)[..., ::2, ::2]
+        mu1, mu2 = _filter_valid(ref, window), _filter_valid(dist, window)
+        sigma1_sq = (_filter_valid(ref * ref, window) - mu1 * mu1).clamp_min(0.0)
+        sigma2_sq = (_filter_valid(dist * dist, window) - mu2 * mu2).clamp_min(0.0)
+        sigma12 = _filter_valid(ref * dist, window) - mu1 * mu2
+        g = sigma12 / (sigma1_sq + VIF_EPS)
+        sv_sq = sigma2_sq - g * sigma12
+        flat_ref = sigma1_sq < VIF_EPS
+        flat_dist = sigma2_sq < VIF_EPS
+        negative = g < 0
+        sv_sq = torch.where(flat_ref | negative, sigma2_sq, sv_sq)
+        sv_sq = torch.where(flat_dist & ~flat_ref & ~negative, torch.zeros_like(sv_sq), sv_sq)
+        g = torch.where(flat_ref | flat_dist | negative, torch.zeros_like(g), g)
+        sigma1_sq = torch.where(flat_ref, torch.zeros_like(sigma1_sq), sigma1_sq)
+        sv_sq = sv_sq.clamp_min(VIF_EPS)
+        gained = torch.log10(1.0 + g * g * sigma1_sq / (sv_sq + VIF_NOISE_VARIANCE))
+        possible = torch.log10(1.0 + sigma1_sq / VIF_NOISE_VARIANCE)
+        if weight is not None:
+            half = (size - 1) // 2
+            centre = weight[..., half:weight.shape[-2] - half, half:weight.shape[-1] - half]
+            gained, possible = gained * centre, possible * centre
+        num = num + gained.flatten(1).sum(1)
+        den = den + possible.flatten(1).sum(1)
+    return torch.where(den > 0, num / den.clamp_min(1e-12), torch.ones_like(den))
+
+
 def likelihood_term(z: torch.Tensor, log_det: torch.Tensor) -> torch.Tensor:
     """Negative log-likelihood per value under a standard normal prior (constant dropped), mean over N."""
     dims = z[0].numel()
     return ((0.5 * z.flatten(1).pow(2).sum(1) - log_det) / dims).mean()
 
 
-def saturation_weight(a: torch.Tensor, functional: Optional[torch.Tensor], weight: float) -> PixelWeight:
-    """Per-pixel weight of the gradient-based terms for (N, 1, H, W) sources ``a``: ``weight`` where a is
-    saturated in the pairs flagged by ``functional`` ((N,) bool: a is PET/SPECT; None: every pair), else 1."""
+def saturation_weight(a: torch.Tensor, selected: Optional[torch.Tensor], weight: float) -> PixelWeight:
+    """Per-pixel weight for (N, 1, H, W) sources ``a``: ``weight`` where a is saturated in the pairs
+    flagged by ``selected`` ((N,) bool; None: every pair), else 1."""
     if weight == 1.0:
         return 1.0
     saturated = a >= SATURATED
-    if functional is not None:
-        saturated = saturated & functional.to(torch.bool).view(-1, 1, 1, 1)
+    if selected is not None:
+        saturated = saturated & selected.to(torch.bool).view(-1, 1, 1, 1)
     return torch.where(saturated, weight, 1.0).to(a.dtype)
 
 
@@ -170,18 +232,22 @@ def fusion_loss(out: FusionOutputs, a: torch.Tensor, b: torch.Tensor, weights: L
                 latent_target: Optional[torch.Tensor] = None, functional: Optional[torch.Tensor] = None
                 ) -> Dict[str, torch.Tensor]:
     """Every term (unweighted) and their weighted sum under "total". ``functional``: (N,) bool, which
-    pairs' source a is PET/SPECT (None: all), for the saturated-pixel weight."""
+    pairs' source a is PET/SPECT, the others' being CT (None: all PET/SPECT)."""
     fused = out.fused
     target = torch.maximum(a, b)
-    pixel_weight = saturation_weight(a, functional, weights.saturated)
+    pixel_weight = saturation_weight(a, functional, weights.hot_detail)
+    is_ct = None if functional is None else ~functional.to(torch.bool)
+    bone_weight = saturation_weight(a, is_ct, weights.bone_intensity) if is_ct is not None else 1.0
     terms = {
-        "intensity": (fused - target).abs().mean(),
+        "intensity": (bone_weight * (fused - target).abs()).mean(),
         "gradient": (pixel_weight * (gradient_magnitude(fused) - torch.maximum(gradient_magnitude(a),
                                                                             gradient_magnitude(b))).abs()).mean(),
         "edge": edge_term(fused, a, b, pixel_weight),
-        "ssim": (2.0 - ssim(fused, a) - ssim(fused, b)).mean(),
+        "ssim": (2.0 - ssim(fused, a) - ssim(fused, b, pixel_weight=pixel_weight)).mean(),
         "base": base_term(fused, a, b) if weights.base > 0 else torch.zeros((), device=fused.device),
         "qabf": (1.0 - qabf(fused, a, b, pixel_weight)).mean() if weights.qabf > 0 else torch.zeros((), device=fused.device),
+        "vif": (2.0 - vifp(255.0 * a, 255.0 * fused) - vifp(255.0 * b, 255.0 * fused, pixel_weight)).mean()
+        if weights.vif > 0 else torch.zeros((), device=fused.device),
         "likelihood": 0.5 * (likelihood_term(out.z_ab, out.log_det_ab) + likelihood_term(out.z_ba, out.log_det_ba)),
     }
     terms["latent"] = (F.mse_loss(out.z_fused, latent_target) if latent_target is not None

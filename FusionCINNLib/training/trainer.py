@@ -37,7 +37,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .data import PairArrays, augmented_patches, load_arrays, read_manifest, scan_pictures, split_by_case
 from .losses import LossWeights, fusion_loss
 
-LOSS_TERMS = ("total", "intensity", "gradient", "edge", "ssim", "base", "qabf", "latent", "likelihood")
+LOSS_TERMS = ("total", "intensity", "gradient", "edge", "ssim", "base", "qabf", "vif", "latent", "likelihood")
 
 
 @dataclass
@@ -131,6 +131,7 @@ class Trainer:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.weights = LossWeights(**config.loss)
+        self._init_provenance: Optional[Dict[str, Any]] = None
         self.architecture = ModelConfig.from_dict(config.architecture)
         if config.epochs < 1 or config.batch_size < 1 or config.lr <= 0:
             raise FusionInputError("--epochs and --batch-size must be >= 1 and --lr > 0")
@@ -194,6 +195,7 @@ class Trainer:
         if not train_records:
             raise FusionInputError(f"{cfg.data}: no training cases left after the validation split")
         initial = self._initial_model()
+        self._init_provenance = dict(initial.provenance) if initial is not None else None
         train = load_arrays(train_records)
         val = load_arrays(val_records) if val_records else None
         if self.architecture.input_size and cfg.patch != self.architecture.input_size:
@@ -313,5 +315,7 @@ class Trainer:
             "train_pairs": len(train_records),
             "validation": (best.get("metrics") or {}),
         }
+        if self._init_provenance is not None:
+            provenance["init_model"] = {"path": cfg.init, "provenance": self._init_provenance}
         net = net.cpu().eval()
         return save_model(FusionModel(net, pairs, provenance), cfg.out)

@@ -3,8 +3,10 @@
 import torch
 
 from FusionCINNLib.metrics.edge_transfer import qabf as qabf_metric
-from FusionCINNLib.training.losses import (base_term, edge_term, gradient_magnitude, qabf, saturation_weight,
-                                           sobel)
+from FusionCINNLib.metrics.similarity import vifp as vifp_metric
+from FusionCINNLib.network.fusion_net import FusionOutputs
+from FusionCINNLib.training.losses import (LossWeights, base_term, edge_term, fusion_loss, gradient_magnitude, qabf,
+                                           saturation_weight, sobel, vifp)
 
 
 def _step(n: int = 48, at: int = 12) -> torch.Tensor:
@@ -81,3 +83,40 @@ def test_saturated_pixels_can_drop_the_other_sources_detail():
     assert edge_term(filled, a, b) > edge_term(filled, a, b, pixel_weight)  # the MRI edge inside the focus
     assert edge_term(filled, a, b, pixel_weight) < edge_term(darkened, a, b, pixel_weight)
     assert qabf(filled, a, b, pixel_weight) > qabf(darkened, a, b, pixel_weight)
+
+
+def _outputs(fused: torch.Tensor) -> FusionOutputs:
+    z = torch.zeros(fused.shape[0], 4, 2, 2)
+    log_det = torch.zeros(fused.shape[0])
+    return FusionOutputs(fused, fused, z, z, z, log_det, log_det, [])
+
+
+def test_saturated_bone_lets_the_mri_detail_show_and_a_hot_focus_stays_filled():
+    a = torch.zeros(1, 1, 48, 48)
+    a[..., 12:36, 12:36] = 1.0  # saturated: bone in a CT, a hot focus in a PET
+    b = 0.4 + 0.2 * _step(48, 24)
+    filled = torch.maximum(a, b)
+    detailed = filled - 0.2 * a * (1 - _step(48, 24))  # the MRI's edge shown inside the saturated area
+    weights = LossWeights(hot_detail=0.0, bone_intensity=0.0)
+    ct, pet = torch.tensor([False]), torch.tensor([True])
+    assert fusion_loss(_outputs(detailed), a, b, weights, functional=ct)["intensity"] < \
+        fusion_loss(_outputs(detailed), a, b, LossWeights(), functional=ct)["intensity"]
+    assert fusion_loss(_outputs(detailed), a, b, weights, functional=pet)["intensity"] == \
+        fusion_loss(_outputs(detailed), a, b, LossWeights(), functional=pet)["intensity"]
+    assert fusion_loss(_outputs(filled), a, b, weights, functional=pet)["edge"] < \
+        fusion_loss(_outputs(filled), a, b, weights, functional=ct)["edge"]
+
+
+def test_differentiable_vif_equals_the_metric_and_has_finite_gradients():
+    generator = torch.Generator().manual_seed(5)
+    smooth = torch.sin(torch.linspace(0, 6, 72)).repeat(64, 1)[None, None].double() * 100 + 120
+    noise = torch.rand(1, 1, 64, 72, generator=generator, dtype=torch.float64) * 255
+    band = torch.zeros(1, 1, 64, 72, dtype=torch.float64)
+    band[..., 20:40, :] = 100  # flat regions in the reference and in the distorted image
+    for reference, distorted in ((smooth, noise), (smooth, 0.5 * (smooth + noise)), (band, smooth),
+                                 (smooth, band), (smooth, 1.5 * smooth)):
+        distorted = distorted.clone().requires_grad_(True)
+        value = vifp(reference, distorted)
+        value.sum().backward()
+        assert abs(float(value) - vifp_metric(reference[0, 0].numpy(), distorted[0, 0].detach().numpy())) < 1e-9
+        assert torch.isfinite(distorted.grad).all()

@@ -141,6 +141,7 @@ def test_fine_tuning_starts_from_the_init_model_and_checks_its_architecture(tmp_
     assert all(torch.allclose(tuned.net.state_dict()[k], start[k], atol=1e-6) for k in start)
     assert not all(torch.allclose(fresh[k], start[k], atol=1e-6) for k in start)
     assert tuned.provenance["training"]["init"] == str(tmp_path / "first" / "model")
+    assert tuned.provenance["init_model"]["provenance"]["epochs_run"] == 1  # the chain of provenance
     wider = replace(TINY, hidden=(4, 4, 8, 8, 16)).to_dict()
     with pytest.raises(FusionInputError, match="first.model: --init model has architecture"):
         Trainer(_config(tmp_path / "bad", architecture=wider, init=str(tmp_path / "first" / "model"))).run()
