@@ -5,7 +5,6 @@
       + w_edge * L1(grad F, grad S), S = the source with the larger |grad| per pixel
                                                                       edge direction and polarity
       + w_ssim * (2 - SSIM(F, A) - SSIM(F, B))                       structure to both sources
-      + w_base * L1(G * F, max(G * A, G * B)), G = Gaussian, sigma 2 px   intensity target of the base layer
       + w_qabf * (1 - Qabf(F; A, B))                                  edge transfer (Xydeas-Petrovic)
       + w_vif * (2 - VIF(A, F) - VIF(B, F))                           visual information (Sheikh-Bovik)
       + w_latent * MSE(z_F, f(max(A, B); c_F))                       inverse (latent-domain) term
@@ -43,14 +42,13 @@ SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) /
 @dataclass(frozen=True)
 class LossWeights:
     """Weights of the loss terms, and two per-pixel weights in saturated pixels: ``hot_detail`` for the
-    gradient-based terms and SSIM(F, B) where PET/SPECT is saturated, ``bone_intensity`` for the intensity term where
-    CT is (see the module docstring)."""
+    gradient-based terms, SSIM(F, B) and VIF(B, F) where PET/SPECT is saturated, ``bone_intensity`` for
+    the intensity term where CT is (see the module docstring)."""
 
     intensity: float = 1.0
     gradient: float = 1.0
     edge: float = 10.0
     ssim: float = 1.0
-    base: float = 0.0
     qabf: float = 0.0
     vif: float = 0.0
     latent: float = 0.0
@@ -114,18 +112,6 @@ def edge_term(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, pixel_weigh
     take_a = ax * ax + ay * ay >= bx * bx + by * by
     distance = (fx - torch.where(take_a, ax, bx)).abs() + (fy - torch.where(take_a, ay, by)).abs()
     return (pixel_weight * distance).mean()
-
-
-def base_term(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Mean L1 distance between the Gaussian-blurred (sigma 2 px) fused image and the per-pixel maximum of
-    the blurred sources: the brighter source sets the base intensity of a region, while the fine detail
-    inside it is left to the gradient, edge and Qabf terms. All (N, 1, H, W)."""
-    window = _gaussian_window(9, 2.0, fused.device, fused.dtype)
-
-    def blur(t: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(F.pad(t, (4, 4, 4, 4), mode="replicate"), window)
-
-    return (blur(fused) - torch.maximum(blur(a), blur(b))).abs().mean()
 
 
 QABF_G = (0.9994, -15.0, 0.5)
@@ -244,7 +230,6 @@ def fusion_loss(out: FusionOutputs, a: torch.Tensor, b: torch.Tensor, weights: L
                                                                             gradient_magnitude(b))).abs()).mean(),
         "edge": edge_term(fused, a, b, pixel_weight),
         "ssim": (2.0 - ssim(fused, a) - ssim(fused, b, pixel_weight=pixel_weight)).mean(),
-        "base": base_term(fused, a, b) if weights.base > 0 else torch.zeros((), device=fused.device),
         "qabf": (1.0 - qabf(fused, a, b, pixel_weight)).mean() if weights.qabf > 0 else torch.zeros((), device=fused.device),
         "vif": (2.0 - vifp(255.0 * a, 255.0 * fused) - vifp(255.0 * b, 255.0 * fused, pixel_weight)).mean()
         if weights.vif > 0 else torch.zeros((), device=fused.device),

@@ -37,7 +37,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .data import PairArrays, augmented_patches, load_arrays, read_manifest, scan_pictures, split_by_case
 from .losses import LossWeights, fusion_loss
 
-LOSS_TERMS = ("total", "intensity", "gradient", "edge", "ssim", "base", "qabf", "vif", "latent", "likelihood")
+LOSS_TERMS = ("total", "intensity", "gradient", "edge", "ssim", "qabf", "vif", "latent", "likelihood")
 
 
 @dataclass

@@ -5,7 +5,7 @@ import torch
 from FusionCINNLib.metrics.edge_transfer import qabf as qabf_metric
 from FusionCINNLib.metrics.similarity import vifp as vifp_metric
 from FusionCINNLib.network.fusion_net import FusionOutputs
-from FusionCINNLib.training.losses import (LossWeights, base_term, edge_term, fusion_loss, gradient_magnitude, qabf,
+from FusionCINNLib.training.losses import (LossWeights, edge_term, fusion_loss, gradient_magnitude, qabf,
                                            saturation_weight, sobel, vifp)
 
 
@@ -59,15 +59,6 @@ def test_qabf_gradient_is_finite_on_flat_images_and_raises_lost_edges():
     value.sum().backward()
     assert float(value) < 0.01 and torch.isfinite(fused.grad).all()
     assert float(qabf(edges, edges, torch.zeros_like(edges))) > 0.97
-
-
-def test_base_term_takes_the_brighter_source_and_ignores_fine_detail():
-    a = torch.full((1, 1, 48, 48), 0.8)
-    stripes = 0.1 * torch.tensor([1.0, -1.0]).repeat(24)[None, None, None, :]
-    b = 0.5 + stripes
-    assert base_term(a, a, b) < 1e-6
-    assert base_term(a + stripes, a, b) < 0.01  # the stripes alone are 0.1 off everywhere
-    assert abs(float(base_term(0.5 * (a + b), a, b)) - 0.15) < 0.01
 
 
 def test_saturated_pixels_can_drop_the_other_sources_detail():
