@@ -2,7 +2,7 @@
 type, for FusionCINN (default and paper variant) and the classical baselines.
 
     .venv/bin/python benchmarks/quality.py [--model PATH] [--paper-model PATH] [--pair-model PATH ...]
-                                           [--data DIR]
+                                           [--compare PATH ...] [--data DIR]
 
 The validation cases are those of ``fusioncinn train``'s split (seed 0, 20 % of cases, by case).
 PET/SPECT are scored on Y (BT.601); every fused image is rounded to 8 bits before scoring, as a
@@ -79,6 +79,8 @@ def main() -> int:
     parser.add_argument("--paper-model", type=Path, default=None, help="a trained paper-variant model")
     parser.add_argument("--pair-model", type=Path, nargs="*", default=[],
                         help="models trained for single pair types (row 'FusionCINN per pair type')")
+    parser.add_argument("--compare", type=Path, nargs="*", default=[],
+                        help="other models, one row each (row 'FusionCINN <folder name>')")
     parser.add_argument("--val-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -96,6 +98,8 @@ def main() -> int:
         print("note: no trained model found; FusionCINN rows skipped")
     if args.paper_model is not None:
         methods["FusionCINN paper variant"] = network_fuser(args.paper_model)
+    for path in args.compare:
+        methods[f"FusionCINN {path.name}"] = network_fuser(path)
     methods["average"] = fuse_average
     methods["DWT max-abs (Haar, 3)"] = lambda a, b: fuse_dwt_max_abs(a, b, levels=3)
     methods["Laplacian pyramid (4)"] = lambda a, b: fuse_laplacian_pyramid(a, b, levels=4)
