@@ -15,9 +15,9 @@ paper's forward (image) term, whose target the paper leaves undefined; the weigh
 the ablation in the README's Method section. Saturated pixels (A >= 1 - 0.5/255, clipped by the
 source's intensity window) carry no detail of A, and are weighted by what they are:
 - PET/SPECT (a hot focus): the gradient, edge and Qabf terms, and SSIM(F, B) and VIF(B, F), get
-  weight w_hot_detail there (SSIM and VIF: the windows centred there). The
-  fused image must stay at the top of the range, so the MRI's detail could only show by darkening
-  the focus, and a hot lesion would turn into a ring (which reads as necrosis).
+  weight w_hot_detail there (SSIM and VIF: the windows centred there). The fused image must stay
+  at the top of the range, so the MRI's detail could only show by darkening the focus, and a hot
+  lesion would turn into a ring (which reads as necrosis).
 - CT (bone): the intensity term gets weight w_bone_intensity there, so the MRI's detail inside
   the bone (marrow, scalp, dura) can show as it does in a Laplacian-pyramid fusion.
 """
@@ -139,13 +139,13 @@ def qabf(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, pixel_weight: Pi
     total, weights = 0.0, 0.0
     for source in (a, b):
         g_s, o_s = _strength_orientation(source)
-        g_s = g_s * pixel_weight
         strength = torch.minimum(g_s, g_f) / torch.maximum(g_s, g_f)
         orientation = 1.0 - (o_s - o_f).abs() / (math.pi / 2)
         q_g = QABF_G[0] / (1.0 + torch.exp(QABF_G[1] * (strength - QABF_G[2])))
         q_a = QABF_A[0] / (1.0 + torch.exp(QABF_A[1] * (orientation - QABF_A[2])))
-        total = total + (q_g * q_a * g_s).flatten(1).sum(1)
-        weights = weights + g_s.flatten(1).sum(1)
+        weight = g_s * pixel_weight
+        total = total + (q_g * q_a * weight).flatten(1).sum(1)
+        weights = weights + weight.flatten(1).sum(1)
     return total / weights.clamp_min(1e-12)
 
 
@@ -224,19 +224,19 @@ def fusion_loss(out: FusionOutputs, a: torch.Tensor, b: torch.Tensor, weights: L
     pixel_weight = saturation_weight(a, functional, weights.hot_detail)
     is_ct = None if functional is None else ~functional.to(torch.bool)
     bone_weight = saturation_weight(a, is_ct, weights.bone_intensity) if is_ct is not None else 1.0
+    zero = torch.zeros((), device=fused.device)
+    detail_target = torch.maximum(gradient_magnitude(a), gradient_magnitude(b))
     terms = {
         "intensity": (bone_weight * (fused - target).abs()).mean(),
-        "gradient": (pixel_weight * (gradient_magnitude(fused) - torch.maximum(gradient_magnitude(a),
-                                                                            gradient_magnitude(b))).abs()).mean(),
+        "gradient": (pixel_weight * (gradient_magnitude(fused) - detail_target).abs()).mean(),
         "edge": edge_term(fused, a, b, pixel_weight),
         "ssim": (2.0 - ssim(fused, a) - ssim(fused, b, pixel_weight=pixel_weight)).mean(),
-        "qabf": (1.0 - qabf(fused, a, b, pixel_weight)).mean() if weights.qabf > 0 else torch.zeros((), device=fused.device),
+        "qabf": (1.0 - qabf(fused, a, b, pixel_weight)).mean() if weights.qabf > 0 else zero,
         "vif": (2.0 - vifp(255.0 * a, 255.0 * fused) - vifp(255.0 * b, 255.0 * fused, pixel_weight)).mean()
-        if weights.vif > 0 else torch.zeros((), device=fused.device),
+        if weights.vif > 0 else zero,
         "likelihood": 0.5 * (likelihood_term(out.z_ab, out.log_det_ab) + likelihood_term(out.z_ba, out.log_det_ba)),
     }
-    terms["latent"] = (F.mse_loss(out.z_fused, latent_target) if latent_target is not None
-                       else torch.zeros((), device=fused.device))
+    terms["latent"] = F.mse_loss(out.z_fused, latent_target) if latent_target is not None else zero
     w = weights.to_dict()
     terms["total"] = sum(w[name] * terms[name] for name in terms)
     return terms
