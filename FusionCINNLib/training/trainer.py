@@ -194,8 +194,10 @@ class Trainer:
         train_records, val_records = split_by_case(records, cfg.val_fraction, cfg.seed)
         if not train_records:
             raise FusionInputError(f"{cfg.data}: no training cases left after the validation split")
-        initial = self._initial_model()
-        self._init_provenance = dict(initial.provenance) if initial is not None else None
+        resumed = load_checkpoint(cfg.run_dir) if self.resume else None
+        initial = self._initial_model() if resumed is None else None
+        self._init_provenance = (resumed[0].get("init_provenance") if resumed is not None
+                                 else dict(initial.provenance) if initial is not None else None)
         train = load_arrays(train_records)
         val = load_arrays(val_records) if val_records else None
         if self.architecture.input_size and cfg.patch != self.architecture.input_size:
@@ -225,7 +227,6 @@ class Trainer:
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lr_factor)
         start_epoch, history, best = 0, [], {"score": -math.inf, "epoch": None, "state": None, "metrics": None}
         wall_before = 0.0
-        resumed = load_checkpoint(cfg.run_dir) if self.resume else None
         if resumed is not None:
             state, path = resumed
             net.load_state_dict(state["model"])
@@ -285,7 +286,8 @@ class Trainer:
                 self._log_csv(row)
                 save_checkpoint({"model": net.state_dict(), "optimizer": optimiser.state_dict(),
                                  "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "history": history,
-                                 "best": best, "wall_seconds": row["seconds"], "config": asdict(cfg)},
+                                 "best": best, "wall_seconds": row["seconds"], "config": asdict(cfg),
+                                 "init_provenance": self._init_provenance},
                                 cfg.run_dir)
             if self.world > 1:
                 dist.barrier()

@@ -147,6 +147,24 @@ def test_fine_tuning_starts_from_the_init_model_and_checks_its_architecture(tmp_
         Trainer(_config(tmp_path / "bad", architecture=wider, init=str(tmp_path / "first" / "model"))).run()
 
 
+def test_resumed_fine_tuning_needs_no_init_model(tmp_path):
+    first = Trainer(_config(tmp_path / "first", epochs=1)).run()
+    config = _config(tmp_path / "tuned", epochs=2, init=str(first))
+    calls = {"n": 0}
+
+    def cancel_in_epoch_two():
+        calls["n"] += 1
+        return calls["n"] > 7
+
+    with pytest.raises(FusionCancelled):
+        Trainer(config, cancel=cancel_in_epoch_two).run()
+    for path in first.iterdir():
+        path.unlink()
+    first.rmdir()  # the starting model is gone; its provenance is in the checkpoint
+    tuned = load_model(Trainer(config, resume=True).run())
+    assert tuned.provenance["init_model"]["provenance"]["epochs_run"] == 1
+
+
 def test_synthetic_lesions_brighten_a_ball_on_anatomy_and_leave_inputs_alone():
     a = torch.full((6, 1, 40, 40), 0.2)
     b = torch.zeros(6, 1, 40, 40)
