@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from FusionCINNLib.baselines import fuse_dwt_max_abs  # noqa: E402
 from FusionCINNLib.fusion.orientation import slice_axis  # noqa: E402
 from FusionCINNLib.fusion.pipeline import fuse_volumes, resolve_model  # noqa: E402
+from FusionCINNLib.fusion.slices import busy_slices  # noqa: E402
 from FusionCINNLib.geometry.resampling import background_value, resample_to_reference  # noqa: E402
 from FusionCINNLib.imaging.image_io import read_image, write_image  # noqa: E402
 from FusionCINNLib.imaging.intensity import window_for  # noqa: E402
@@ -55,8 +56,8 @@ def dwt_reference_seconds(ct: sitk.Image, mri: sitk.Image, transform: sitk.Trans
     start = time.perf_counter()
     for k in range(len(a)):
         fuse_dwt_max_abs(a[k], b[k], levels=3)
-    busy = int(np.count_nonzero((a.reshape(len(a), -1).max(1) > 0) | (b.reshape(len(b), -1).max(1) > 0)))
-    return time.perf_counter() - start, busy
+    seconds = time.perf_counter() - start
+    return seconds, len(busy_slices(a, b))
 
 
 def write_phantom(folder: str, ct_size: tuple, mri_size: tuple) -> None:

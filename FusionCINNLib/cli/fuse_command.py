@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--pair", required=True, choices=sorted(PAIRS), help="what A and B are")
     parser.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
     parser.add_argument("--device", default="auto", choices=DEVICES, help="where the network runs")
-    parser.add_argument("--batch-size", type=int, default=None, help="slices per batch (default: 1 at 512x512 per CPU worker thread, 64 at 512x512 on CUDA)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="slices per batch (default: 1 at 512x512 per CPU worker thread, 64 at 512x512 on CUDA)")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
                         help="subnet precision (auto: float16 on CUDA, float32 on CPU)")
     parser.add_argument("--axis", default="axial", choices=sorted(PLANES), help="slice plane for volumes")

@@ -215,6 +215,13 @@ def _fuse_in_threads(runner: "_Runner", a: np.ndarray, b: np.ndarray, out: np.nd
             raise
 
 
+def busy_slices(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Indices of the slices of (N, H, W) stacks a and b where either holds a value above 0 (the
+    others are air in both inputs and fuse to 0 without the network)."""
+    n = len(a)
+    return np.flatnonzero((a.reshape(n, -1).max(1) > 0) | (b.reshape(n, -1).max(1) > 0))
+
+
 def fuse_slices(net: FusionNet, a: np.ndarray, b: np.ndarray, *, device: str = "auto",
                 batch_size: Optional[int] = None, precision: str = "auto", workers: Optional[int] = None,
                 progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCheck] = None) -> np.ndarray:
@@ -235,7 +242,7 @@ def fuse_slices(net: FusionNet, a: np.ndarray, b: np.ndarray, *, device: str = "
         raise FusionInputError(f"batch size must be >= 1, got {batch}")
     runner = _Runner(net, torch_device, resolve_precision(precision, torch_device), batch)
     out = np.zeros((n, h, w), dtype=np.float32)
-    busy = np.flatnonzero((a.reshape(n, -1).max(1) > 0) | (b.reshape(n, -1).max(1) > 0))
+    busy = busy_slices(a, b)
     batches = [busy[start:start + batch] for start in range(0, len(busy), batch)]
     threads = worker_count(runner.device, runner.dtype, len(batches), workers)
     with torch.inference_mode(), cuda_settings(runner.device, runner.dtype):

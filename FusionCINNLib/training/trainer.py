@@ -239,6 +239,7 @@ class Trainer:
         elif self.resume and self.rank == 0:
             print(f"no checkpoint in {cfg.run_dir}; starting from scratch")
 
+        functional = torch.tensor([modalities(r.pair)[0] != "ct" for r in train.records])
         started = time.monotonic()
         bar = ConsoleProgressBar("training", delay_s=0.0) if (self.console and self.rank == 0) else None
         net.train()
@@ -250,9 +251,9 @@ class Trainer:
             for step in range(steps_per_epoch):
                 batch_index = order[(step * cfg.batch_size + np.arange(cfg.batch_size)) % len(order)]
                 a, b = augmented_patches(train, batch_index, cfg.patch, aug_gen, cfg.lesions)
-                functional = torch.tensor([modalities(train.records[i].pair)[0] != "ct" for i in batch_index])
+                is_functional = functional[batch_index][self.rank::self.world].to(device)
                 a, b = a[self.rank::self.world].to(device), b[self.rank::self.world].to(device)
-                terms = step_module(a, b, functional[self.rank::self.world].to(device))
+                terms = step_module(a, b, is_functional)
                 if not torch.isfinite(terms["total"]):
                     kept = (f"The last good checkpoint (after epoch {epoch}) is kept in {cfg.run_dir}" if epoch
                             else "No checkpoint was written yet")
