@@ -131,6 +131,19 @@ def split_by_case(records: Sequence[PairRecord], val_fraction: float, seed: int
     return train, val
 
 
+def split_for_pair(records: Sequence[PairRecord], pair: str, val_fraction: float, seed: int
+                   ) -> Tuple[List[PairRecord], List[PairRecord]]:
+    """(train, val) of ``pair``'s records ('all': every record), split by :func:`split_by_case` over
+    ``records`` of every pair type: a case is a validation case whichever pair types a run trains on,
+    so a model trained on one pair type is never trained on another run's validation cases."""
+    train, val = split_by_case(records, val_fraction, seed)
+
+    def selected(part: List[PairRecord]) -> List[PairRecord]:
+        return [r for r in part if pair == "all" or r.pair == pair]
+
+    return selected(train), selected(val)
+
+
 def _volume_slices(record: PairRecord) -> Tuple[np.ndarray, np.ndarray]:
     modality_a, modality_b = modalities(record.pair)
     image_a, image_b = read_image(record.path_a), read_image(record.path_b)

@@ -34,7 +34,8 @@ from ..network.model_files import FusionModel, load_model, save_model
 from ..pairs import modalities
 from ..progress import CancelCheck, ConsoleProgressBar, ProgressCallback, report
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data import PairArrays, augmented_patches, load_arrays, read_manifest, scan_pictures, split_by_case
+from .data import (PairArrays, PairRecord, augmented_patches, load_arrays, read_manifest, scan_pictures,
+                   split_for_pair)
 from .losses import LossWeights, fusion_loss
 
 LOSS_TERMS = ("total", "intensity", "gradient", "edge", "ssim", "qabf", "vif", "latent", "likelihood")
@@ -140,14 +141,19 @@ class Trainer:
         if config.batch_size < self.world:
             raise FusionInputError(f"--batch-size {config.batch_size} is smaller than the {self.world} processes")
 
-    def _records(self):
-        data = Path(self.config.data)
+    def _records(self) -> List[PairRecord]:
+        """Every record of the data, of all its pair types (the validation split is made over all of them)."""
+        data, pair = Path(self.config.data), self.config.pair
         if not data.exists():
             raise FusionInputError(f"{data}: training data not found")
         if data.is_file():
-            pair = self.config.pair if self.config.pair != "all" else ""
-            return read_manifest(data, pair)
-        return scan_pictures(data, self.config.pair)
+            records = read_manifest(data, pair if pair != "all" else "")
+            if not any(pair in ("all", r.pair) for r in records):
+                raise FusionInputError(f"{data}: no {pair} rows in the manifest")
+            return records
+        selected = scan_pictures(data, pair)
+        one_pair_folder = (data / "a").is_dir() and (data / "b").is_dir()
+        return selected if pair == "all" or one_pair_folder else scan_pictures(data, "all")
 
     def _initial_model(self) -> Optional[FusionModel]:
         """The model whose weights a fine-tuning run (``init``) starts from, checked against the architecture."""
@@ -191,7 +197,7 @@ class Trainer:
         if self.rank == 0:
             cfg.run_dir.mkdir(parents=True, exist_ok=True)
         records = self._records()
-        train_records, val_records = split_by_case(records, cfg.val_fraction, cfg.seed)
+        train_records, val_records = split_for_pair(records, cfg.pair, cfg.val_fraction, cfg.seed)
         if not train_records:
             raise FusionInputError(f"{cfg.data}: no training cases left after the validation split")
         resumed = load_checkpoint(cfg.run_dir) if self.resume else None

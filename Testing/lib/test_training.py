@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from FusionCINNLib.errors import FusionCancelled, FusionInputError, FusionRuntim
 from FusionCINNLib.network.model_files import load_model
 from FusionCINNLib.training import trainer as trainer_module
 from FusionCINNLib.training.checkpoint import load_checkpoint
-from FusionCINNLib.training.data import insert_lesions, scan_pictures, split_by_case
+from FusionCINNLib.training.data import insert_lesions, scan_pictures, split_by_case, split_for_pair
 from FusionCINNLib.training.trainer import Trainer, TrainingConfig
 
 
@@ -48,6 +49,27 @@ def test_split_is_by_case(tmp_path):
     assert val and train
     assert not {r.case for r in train} & {r.case for r in val}
     assert {r.pair for r in val} == {"ct-mri", "pet-mri"}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_one_pair_type_run_keeps_the_validation_cases_of_an_all_pairs_run(tmp_path, seed):
+    root = _atlas(tmp_path / "d", cases=tuple(range(1, 9)), slices=1)
+    for path in (root / "CT-MRI").glob("*/[678]000.png"):
+        path.unlink()
+    records = scan_pictures(root, "all")
+    _, val_all = split_for_pair(records, "all", 0.2, seed)
+    train_ct, val_ct = split_for_pair(records, "ct-mri", 0.2, seed)
+    assert {r.pair for r in train_ct + val_ct} == {"ct-mri"}
+    assert {r.case for r in val_ct} == {r.case for r in val_all if r.pair == "ct-mri"}
+    assert not {r.case for r in train_ct} & {r.case for r in val_all}
+
+
+def test_one_pair_type_run_validates_on_the_all_pairs_split(tmp_path):
+    config = _config(tmp_path, pair="ct-mri", epochs=1)
+    model = load_model(Trainer(config).run())
+    _, val_all = split_by_case(scan_pictures(Path(config.data), "all"), config.val_fraction, config.seed)
+    assert model.pair_types == ["ct-mri"]
+    assert model.provenance["val_cases"] == sorted({f"ct-mri:{r.case}" for r in val_all if r.pair == "ct-mri"})
 
 
 def test_training_writes_model_checkpoint_and_history(tmp_path):
