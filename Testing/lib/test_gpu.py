@@ -47,10 +47,13 @@ def test_float16_subnets_stay_within_one_grey_level():
 def test_out_of_memory_halves_batch_then_falls_back_to_cpu(capsys):
     a, b = _slices(n=4, size=512)
     cpu = fuse_slices(_net(), a, b, device="cpu")
+    net = _net().to("cuda")
     torch.cuda.empty_cache()
-    torch.cuda.set_per_process_memory_fraction(0.0005)
+    # Room for the weights already there and 1 MiB more, on any card: no 512x512 batch fits.
+    cap = (torch.cuda.memory_reserved() + 2 ** 20) / torch.cuda.get_device_properties(0).total_memory
+    torch.cuda.set_per_process_memory_fraction(cap)
     try:
-        result = fuse_slices(_net(), a, b, device="cuda", batch_size=4, precision="float32")
+        result = fuse_slices(net, a, b, device="cuda", batch_size=4, precision="float32")
     finally:
         torch.cuda.set_per_process_memory_fraction(1.0)
     err = capsys.readouterr().err
