@@ -328,6 +328,13 @@ def _train_binary_manifest(work: Path, model: Path) -> List[str]:
     return train(work / "pairs.csv", work)
 
 
+def _train_manifest_of_another_pair(work: Path, model: Path) -> List[str]:
+    write_volume(work / "pet.nii.gz", ct_array(0))
+    write_volume(work / "mri.nii.gz", mri_array(1))
+    (work / "pairs.csv").write_text("a,b,pair\npet.nii.gz,mri.nii.gz,pet-mri\n")
+    return train(work / "pairs.csv", work)
+
+
 def _train_nan_loss(work: Path, model: Path) -> List[str]:
     return train(atlas_folder(work, pictures=3), work, "--lr", "1e30", "--val-fraction", "0")
 
@@ -415,6 +422,8 @@ CASES: List[Case] = [
     Case("train: a name in a/ but not b/", _train_unmatched, 2, r"2001\.png is in only one of a/ and b/"),
     Case("train: NaN voxels in a manifest volume", _train_nan_volume, 2, r"ct\.nii\.gz: 5 voxels are NaN or Inf"),
     Case("train: manifest that is not UTF-8 text", _train_binary_manifest, 2, r"pairs\.csv: not a UTF-8 CSV"),
+    Case("train: manifest without a row of the --pair type", _train_manifest_of_another_pair, 2,
+         r"pairs\.csv: no ct-mri rows in the manifest"),
     Case("train: loss turns NaN (--lr 1e30)", _train_nan_loss, 1, r"loss became nan .*(last good checkpoint|No checkpoint was written yet)"),
     # evaluate
     Case("evaluate: folder missing", lambda w, m: evaluate(w), 2, r"fused: no such folder"),
