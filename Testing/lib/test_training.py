@@ -51,12 +51,17 @@ def test_split_is_by_case(tmp_path):
     assert {r.pair for r in val} == {"ct-mri", "pet-mri"}
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_one_pair_type_run_keeps_the_validation_cases_of_an_all_pairs_run(tmp_path, seed):
-    root = _atlas(tmp_path / "d", cases=tuple(range(1, 9)), slices=1)
+def _uneven_atlas(root):
+    """CT-MRI cases 1-5, PET-MRI cases 1-8: a per-type split of CT-MRI alone differs from the all-types one."""
+    root = _atlas(root, cases=tuple(range(1, 9)), slices=1)
     for path in (root / "CT-MRI").glob("*/[678]000.png"):
         path.unlink()
-    records = scan_pictures(root, "all")
+    return root
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_one_pair_type_run_keeps_the_validation_cases_of_an_all_pairs_run(tmp_path, seed):
+    records = scan_pictures(_uneven_atlas(tmp_path / "d"), "all")
     _, val_all = split_for_pair(records, "all", 0.2, seed)
     train_ct, val_ct = split_for_pair(records, "ct-mri", 0.2, seed)
     assert {r.pair for r in train_ct + val_ct} == {"ct-mri"}
@@ -65,7 +70,8 @@ def test_one_pair_type_run_keeps_the_validation_cases_of_an_all_pairs_run(tmp_pa
 
 
 def test_one_pair_type_run_validates_on_the_all_pairs_split(tmp_path):
-    config = _config(tmp_path, pair="ct-mri", epochs=1)
+    config = _config(tmp_path, data=str(_uneven_atlas(tmp_path / "uneven")), pair="ct-mri", epochs=1,
+                     val_fraction=0.2, batch_size=2)
     model = load_model(Trainer(config).run())
     _, val_all = split_by_case(scan_pictures(Path(config.data), "all"), config.val_fraction, config.seed)
     assert model.pair_types == ["ct-mri"]
