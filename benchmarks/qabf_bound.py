@@ -23,10 +23,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from quality import ATLAS, TARGET_METRICS, net_fuser, score  # noqa: E402
+from quality import ATLAS, TARGET_METRICS, net_fuser, score, validation_arrays  # noqa: E402
 from FusionCINNLib.baselines import fuse_laplacian_pyramid  # noqa: E402
 from FusionCINNLib.network.model_files import default_model_path, load_model  # noqa: E402
-from FusionCINNLib.training.data import load_arrays, scan_pictures, split_by_case  # noqa: E402
 from FusionCINNLib.training.losses import qabf, ssim, vifp  # noqa: E402
 
 
@@ -63,19 +62,15 @@ def main() -> int:
         print(f"skipped: atlas data not found at {args.data}")
         return 0
     torch.set_num_threads(1)
-    _, val_records = split_by_case(scan_pictures(args.data, "all"), 0.2, 0)
-    val = load_arrays(val_records)
-    index = [i for i, r in enumerate(val.records) if r.pair == "ct-mri"][::args.every]
+    val = validation_arrays(args.data, "ct-mri")
     network = net_fuser(load_model(args.model or default_model_path("ct-mri")).net)
     rows: Dict[str, List[Dict[str, float]]] = {"Laplacian pyramid (4)": [], "model": [], "optimised pixels": []}
-    for i in index:
-        a, b = val.a[i], val.b[i]
-        with torch.no_grad():
-            start = network(a, b)
+    for a, b in zip(val.a[::args.every], val.b[::args.every]):
+        start = network(a, b)
         rows["Laplacian pyramid (4)"].append(score(lambda x, y: fuse_laplacian_pyramid(x, y, levels=4), a, b))
         rows["model"].append(score(lambda x, y: start, a, b))
         rows["optimised pixels"].append(score(lambda x, y: optimise_pixels(start, x, y, args.weights, args.steps), a, b))
-    print(f"{len(index)} CT-MRI pairs; objective weights Qabf {args.weights[0]}, VIF {args.weights[1]}, "
+    print(f"{len(val.a[::args.every])} CT-MRI pairs; objective weights Qabf {args.weights[0]}, VIF {args.weights[1]}, "
           f"SSIM {args.weights[2]}; {args.steps} steps\n")
     print("| fused | " + " | ".join(TARGET_METRICS) + " |\n|---|" + "---|" * len(TARGET_METRICS))
     for name, values in rows.items():

@@ -21,11 +21,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from quality import ATLAS, Fuser, network_fuser  # noqa: E402
+from quality import ATLAS, Fuser, network_fuser, validation_arrays  # noqa: E402
 
 from FusionCINNLib.baselines import fuse_laplacian_pyramid  # noqa: E402
 from FusionCINNLib.metrics.edge_transfer import _preservation, _strength_orientation  # noqa: E402
-from FusionCINNLib.training.data import load_arrays, scan_pictures, split_by_case  # noqa: E402
 
 REGIONS: Dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "bright CT": lambda a, b: a > 127,
@@ -62,10 +61,8 @@ def main() -> int:
         print(f"skipped: atlas data not found at {args.data}")
         return 0
     torch.set_grad_enabled(False)
-    _, val_records = split_by_case(scan_pictures(args.data, "all"), 0.2, 0)
-    val = load_arrays(val_records)
-    index = [i for i, r in enumerate(val.records) if r.pair == "ct-mri"][::args.every]
-    pairs = [(val.a[i], val.b[i]) for i in index]
+    val = validation_arrays(args.data, "ct-mri")
+    pairs = list(zip(val.a[::args.every], val.b[::args.every]))
     methods: Dict[str, Fuser] = {"Laplacian pyramid (4)": lambda a, b: fuse_laplacian_pyramid(a, b, levels=4)}
     methods.update({str(path): network_fuser(path) for path in args.models})
     print(f"{len(pairs)} CT-MRI validation pairs\n")

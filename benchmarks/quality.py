@@ -27,13 +27,19 @@ from FusionCINNLib.baselines import fuse_average, fuse_dwt_max_abs, fuse_laplaci
 from FusionCINNLib.fusion.slices import fuse_slices  # noqa: E402
 from FusionCINNLib.metrics import METRIC_NAMES, compute_metrics  # noqa: E402
 from FusionCINNLib.network.model_files import available_models, load_model  # noqa: E402
-from FusionCINNLib.training.data import load_arrays, scan_pictures, split_by_case  # noqa: E402
+from FusionCINNLib.training.data import PairArrays, load_arrays, scan_pictures, split_for_pair  # noqa: E402
 
 ATLAS = Path(__file__).resolve().parents[2] / "shared" / "data" / "aanlib"
 Fuser = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 TARGET_METRICS = ("VIF", "Qabf", "SCD", "SSIM")
+
+
+def validation_arrays(data: Path, pair: str = "all", val_fraction: float = 0.2, seed: int = 0) -> PairArrays:
+    """The validation slices of ``pair`` ('all': every type) in ``fusioncinn train``'s split of ``data``."""
+    _, records = split_for_pair(scan_pictures(data, "all"), pair, val_fraction, seed)
+    return load_arrays(records)
 
 
 def network_fuser(path: Path) -> Fuser:
@@ -88,8 +94,7 @@ def main() -> int:
         print(f"skipped: atlas data not found at {args.data}")
         return 0
     torch.set_grad_enabled(False)
-    _, val_records = split_by_case(scan_pictures(args.data, "all"), args.val_fraction, args.seed)
-    val = load_arrays(val_records)
+    val = validation_arrays(args.data, "all", args.val_fraction, args.seed)
     methods: Dict[str, Fuser] = {}
     model = args.model or (available_models()[0] if available_models() else None)
     if model is not None:
