@@ -13,7 +13,7 @@ from ..network.config import PAPER_CONFIG, ModelConfig
 from ..network.model_files import load_model
 from ..training.data import PAIR_CHOICES
 from ..training.losses import LossWeights
-from ..training.trainer import Trainer, TrainingConfig
+from ..training.trainer import KEEP_CHOICES, Trainer, TrainingConfig
 from . import interrupts
 
 
@@ -38,6 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--work-dir", type=Path, default=None, help="checkpoint folder (default OUT.training)")
     parser.add_argument("--init", type=Path, default=None,
                         help="fine-tune: start from this model's weights and architecture, e.g. a shipped model")
+    parser.add_argument("--freeze-cinn", action="store_true",
+                        help="train only the refinement (architecture refine > 0); the cINN keeps --init's weights")
+    parser.add_argument("--keep", choices=KEEP_CHOICES, default="best",
+                        help="export the best-validated epoch's weights (default) or the last epoch's")
     parser.add_argument("--lesions", type=float, default=0.0,
                         help="fraction of training pairs given a synthetic focal lesion (0-1)")
     parser.add_argument("--variant", choices=("conv", "paper"), default="conv", help="network variant")
@@ -59,9 +63,11 @@ def _json_overrides(text: str, what: str) -> dict:
 
 
 def _architecture(args: argparse.Namespace) -> dict:
-    if args.init and args.variant == "conv" and not args.architecture:
-        return load_model(args.init).net.config.to_dict()
-    architecture = (PAPER_CONFIG if args.variant == "paper" else ModelConfig()).to_dict()
+    """--init's architecture (a fine-tune), else the variant's; then the --architecture overrides."""
+    if args.init:
+        architecture = load_model(args.init).net.config.to_dict()
+    else:
+        architecture = (PAPER_CONFIG if args.variant == "paper" else ModelConfig()).to_dict()
     if args.architecture:
         architecture.update(_json_overrides(args.architecture, "architecture"))
     try:
@@ -91,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr, val_fraction=args.val_fraction, seed=args.seed, patch=args.patch, device=args.device,
         val_every=args.val_every, work_dir=str(args.work_dir) if args.work_dir else None,
         architecture=_architecture(args), loss=_loss_weights(args), lesions=args.lesions,
-        init=str(args.init) if args.init else None)
+        init=str(args.init) if args.init else None, freeze_cinn=args.freeze_cinn, keep=args.keep)
     if args.val_every < 1 or args.patch < 1:
         raise FusionInputError("--val-every and --patch must be >= 1")
     if args.resume:

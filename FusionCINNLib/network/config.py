@@ -27,6 +27,8 @@ class ModelConfig:
     input_size: side of the square input the "paper" variant is built for (pixels); None for "conv".
     background_threshold: pixels whose 3x3 neighbourhood max of both sources is below this
         (in [0, 1] units) are background in the fused image (soft ramp from 0 to the threshold).
+    refine: channels of the residual refinement CNN after the inverse pass (network/refinement.py);
+        0: none, the paper's network.
     """
 
     variant: str = "conv"
@@ -36,6 +38,7 @@ class ModelConfig:
     ram_kernel: int = 3
     input_size: Optional[int] = None
     background_threshold: float = 4.0 / 255.0
+    refine: int = 0
     extra: Dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -47,6 +50,8 @@ class ModelConfig:
             raise FusionInputError(f"the paper variant needs input_size, a multiple of {2 ** LEVELS}")
         if self.variant == "conv" and self.input_size is not None:
             raise FusionInputError("the conv variant takes any size; input_size must be None")
+        if isinstance(self.refine, bool) or not isinstance(self.refine, int) or self.refine < 0:
+            raise FusionInputError(f"refine must be a channel count >= 0 (0: no refinement), got {self.refine!r}")
 
     def to_dict(self) -> Dict[str, Any]:
         """JSON-ready dict (tuples become lists)."""

@@ -5,7 +5,9 @@
     z_F = (z_A|B + z_B|A) / 2 + RAM(z_A|B) * z_B|A       latent fusion
     c_F = max-abs(c_A, c_B)                              fused condition
     x_F = f^-1(z_F; c_F)                                 inverse synthesis
-    fused = x_F * background mask                        background stays clean where both sources are ~0
+    m = background mask                                  0 where both sources are ~0: background stays clean
+    fused = x_F m                                        the paper's network (config.refine = 0), or
+    fused = clip(x_F m + m R([x_F m, A, B]), 0, 1)       with the refinement CNN R (config.refine > 0)
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ from .cinn import build_cinn
 from .config import LEVELS, ModelConfig
 from .haar import HaarDWT, max_abs_fuse
 from .latent_fusion import RelevanceActivationMap
+from .refinement import Refinement
 
 LATENT_CHANNELS = 4 ** LEVELS
 
 
 @dataclass
 class FusionOutputs:
-    """Everything one fusion pass computes; image tensors are (N, 1, H, W), latents (N, 1024, H/32, W/32)."""
+    """Everything one fusion pass computes; image tensors are (N, 1, H, W), latents (N, 1024, H/32, W/32).
+    ``raw`` is the inverse pass's output x_F (before refinement and background mask)."""
 
     fused: torch.Tensor
     raw: torch.Tensor
@@ -59,6 +63,7 @@ class FusionNet(nn.Module):
         self.dwt = HaarDWT(LEVELS)
         self.inn = build_cinn(config, seed)
         self.ram = RelevanceActivationMap(LATENT_CHANNELS, config.ram_kernel)
+        self.refine = Refinement(config.refine) if config.refine else None
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raise FusionInputError unless x is (N, 1, H, W) with sides this network accepts."""
@@ -111,5 +116,8 @@ class FusionNet(nn.Module):
         z_fused = self.ram(z_ab, z_ba)
         cond_fused = max_abs_fuse(coeffs_a, coeffs_b)
         raw = self.decode(z_fused, cond_fused)
-        fused = raw * self.background_mask(a, b)
+        mask = self.background_mask(a, b)
+        fused = raw * mask
+        if self.refine is not None:
+            fused = (fused + mask * self.refine(fused, a, b)).clamp(0.0, 1.0)
         return FusionOutputs(fused, raw, z_ab, z_ba, z_fused, log_det_ab, log_det_ba, cond_fused)

@@ -16,7 +16,7 @@ import math
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -38,6 +38,8 @@ from .data import (PairArrays, PairRecord, augmented_patches, load_arrays, read_
                    split_for_pair)
 from .losses import LossWeights, fusion_loss
 
+KEEP_CHOICES = ("best", "last")
+"""Which weights a run exports: those of its best-validated epoch (``validation_score``), or its last epoch's."""
 LOSS_TERMS = ("total", "intensity", "gradient", "edge", "ssim", "qabf", "vif", "latent", "likelihood")
 
 
@@ -63,6 +65,8 @@ class TrainingConfig:
     work_dir: Optional[str] = None
     lesions: float = 0.0
     init: Optional[str] = None
+    freeze_cinn: bool = False
+    keep: str = "best"
     architecture: Dict[str, Any] = field(default_factory=lambda: ModelConfig().to_dict())
     loss: Dict[str, float] = field(default_factory=lambda: LossWeights().to_dict())
 
@@ -140,6 +144,11 @@ class Trainer:
             raise FusionInputError(f"--lesions must be a fraction in [0, 1], got {config.lesions}")
         if config.batch_size < self.world:
             raise FusionInputError(f"--batch-size {config.batch_size} is smaller than the {self.world} processes")
+        if config.keep not in KEEP_CHOICES:
+            raise FusionInputError(f"--keep must be one of {KEEP_CHOICES}, got {config.keep!r}")
+        if config.freeze_cinn and not (self.architecture.refine and config.init):
+            raise FusionInputError("--freeze-cinn trains only the refinement: it needs --init (a trained model) "
+                                   "and an architecture with refine > 0")
 
     def _records(self) -> List[PairRecord]:
         """Every record of the data, of all its pair types (the validation split is made over all of them)."""
@@ -156,13 +165,17 @@ class Trainer:
         return selected if pair == "all" or one_pair_folder else scan_pictures(data, "all")
 
     def _initial_model(self) -> Optional[FusionModel]:
-        """The model whose weights a fine-tuning run (``init``) starts from, checked against the architecture."""
+        """The model whose weights a fine-tuning run (``init``) starts from, checked against the architecture:
+        the same, or the same without a refinement (this run's refinement then starts as the identity)."""
         if not self.config.init:
             return None
         model = load_model(self.config.init)
-        if model.net.config != self.architecture:
-            raise FusionInputError(f"{self.config.init}: --init model has architecture {model.net.config.to_dict()}, "
-                                   f"this run {self.architecture.to_dict()}; give the same --architecture")
+        found = model.net.config
+        adds_refinement = found.refine == 0 and replace(found, refine=self.architecture.refine) == self.architecture
+        if found != self.architecture and not adds_refinement:
+            raise FusionInputError(f"{self.config.init}: --init model has architecture {found.to_dict()}, "
+                                   f"this run {self.architecture.to_dict()}; give the same --architecture "
+                                   "(or add only a refinement)")
         return model
 
     def _setup_distributed(self) -> torch.device:
@@ -214,7 +227,10 @@ class Trainer:
 
         net = FusionNet(self.architecture, seed=cfg.seed)
         if initial is not None:
-            net.load_state_dict(initial.net.state_dict())
+            net.load_state_dict(initial.net.state_dict(), strict=initial.net.config == self.architecture)
+        if cfg.freeze_cinn:
+            for module in (net.inn, net.ram):
+                module.requires_grad_(False)
         net = net.to(device)
         step_module: nn.Module = TrainingStep(net, self.weights)
         if self.world > 1:
@@ -302,13 +318,20 @@ class Trainer:
             bar.close()
         if self.rank != 0:
             return Path(cfg.out)
-        return self._export(net, best, history, train_records, val_records, wall_before + time.monotonic() - started)
+        if cfg.keep == "last":
+            last = evaluate_net(net, val, device, cfg.val_images) if val is not None else None
+            chosen = {"epoch": len(history), "metrics": last, "state": None}
+        else:
+            chosen = best
+        return self._export(net, chosen, best, history, train_records, val_records,
+                            wall_before + time.monotonic() - started)
 
-    def _export(self, net: FusionNet, best: Dict[str, Any], history: List[Dict[str, Any]],
+    def _export(self, net: FusionNet, chosen: Dict[str, Any], best: Dict[str, Any], history: List[Dict[str, Any]],
                 train_records, val_records, seconds: float) -> Path:
+        """Save the ``chosen`` epoch's weights (its ``state``; None: the net as it is) with their provenance."""
         cfg = self.config
-        if best.get("state") is not None:
-            net.load_state_dict(best["state"])
+        if chosen.get("state") is not None:
+            net.load_state_dict(chosen["state"])
         pairs = sorted({r.pair for r in train_records})
         provenance = {
             "trained": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -316,13 +339,14 @@ class Trainer:
             "training": {k: v for k, v in asdict(cfg).items() if k not in ("architecture",)},
             "epochs_run": len(history),
             "best_epoch": best.get("epoch") or len(history),
+            "exported_epoch": chosen.get("epoch") or len(history),
             "wall_seconds": round(seconds, 1),
             "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                         f"torch {torch.__version__}, {self.world} process(es)",
             "train_cases": sorted({f"{r.pair}:{r.case}" for r in train_records}),
             "val_cases": sorted({f"{r.pair}:{r.case}" for r in val_records}),
             "train_pairs": len(train_records),
-            "validation": (best.get("metrics") or {}),
+            "validation": (chosen.get("metrics") or {}),
         }
         if self._init_provenance is not None:
             provenance["init_model"] = {"path": cfg.init, "provenance": self._init_provenance}

@@ -424,6 +424,12 @@ CASES: List[Case] = [
     Case("train: manifest that is not UTF-8 text", _train_binary_manifest, 2, r"pairs\.csv: not a UTF-8 CSV"),
     Case("train: manifest without a row of the --pair type", _train_manifest_of_another_pair, 2,
          r"pairs\.csv: no ct-mri rows in the manifest"),
+    Case("train: --freeze-cinn without a refinement to train",
+         lambda w, m: train(atlas_folder(w), w, "--init", str(m), "--freeze-cinn"), 2,
+         r"--freeze-cinn trains only the refinement: it needs --init"),
+    Case("train: --init model of another architecture",
+         lambda w, m: train(atlas_folder(w), w, "--init", str(m), "--architecture", '{"hidden": [8, 8, 8, 8, 8]}'), 2,
+         r"--init model has architecture .* give the same --architecture"),
     Case("train: loss turns NaN (--lr 1e30)", _train_nan_loss, 1, r"loss became nan .*(last good checkpoint|No checkpoint was written yet)"),
     # evaluate
     Case("evaluate: folder missing", lambda w, m: evaluate(w), 2, r"fused: no such folder"),

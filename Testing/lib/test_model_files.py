@@ -48,6 +48,20 @@ def test_config_that_does_not_match_weights(tiny_model_dir, tmp_path):
         load_model(folder)
 
 
+def test_refined_model_round_trips_and_a_config_claiming_a_refinement_needs_its_weights(tmp_path):
+    torch.manual_seed(0)
+    refined = FusionModel(FusionNet(ModelConfig(hidden=(4, 4, 8, 8, 8), refine=4)), ["ct-mri"])
+    loaded = load_model(save_model(refined, tmp_path / "refined"))
+    assert loaded.config.refine == 4
+    assert torch.equal(loaded.net.refine.layers[0].weight, refined.net.refine.layers[0].weight)
+    plain = save_model(FusionModel(FusionNet(ModelConfig(hidden=(4, 4, 8, 8, 8))), ["ct-mri"]), tmp_path / "plain")
+    config = json.loads((plain / "config.json").read_text())
+    config["architecture"]["refine"] = 4
+    (plain / "config.json").write_text(json.dumps(config))
+    with pytest.raises(FusionInputError, match=r"weights.pt: does not match its config: 8 missing tensors \(first refine"):
+        load_model(plain)
+
+
 class _RunsCode:
     def __reduce__(self):
         return (exec, ("open('PWNED_MARKER', 'w').write('x')",))

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -67,6 +69,30 @@ def test_background_stays_black(tiny_model):
     background = (a == 0) & (b == 0)
     background[..., 36:94, 36:94] = False  # 3x3 support ring around anatomy
     assert fused[background].abs().max().item() == 0.0
+
+
+def test_untrained_refinement_is_the_identity_and_a_trained_one_changes_only_anatomy(tiny_model):
+    refined = FusionNet(replace(TINY, refine=4)).eval()
+    refined.load_state_dict(tiny_model.net.state_dict(), strict=False)
+    a, b = torch.zeros(2, 1, 128, 128), torch.zeros(2, 1, 128, 128)
+    a[..., 40:80, 40:80] = torch.rand(2, 1, 40, 40)
+    b[..., 50:90, 50:90] = torch.rand(2, 1, 40, 40)
+    with torch.inference_mode():
+        plain = fuse_batch(tiny_model.net, a, b)
+        assert torch.equal(fuse_batch(refined, a, b), plain)
+        perturb(refined.refine, seed=3, scale=0.3)
+        out = refined(a, b)
+    assert (out.fused - plain).abs().max() > 0.05
+    assert out.fused.min() >= 0 and out.fused.max() <= 1
+    background = (a == 0) & (b == 0)
+    background[..., 36:94, 36:94] = False
+    assert out.fused[background].abs().max().item() == 0.0
+
+
+def test_refinement_width_must_be_a_count():
+    for bad in (-1, 2.5, True):
+        with pytest.raises(FusionInputError, match="refine"):
+            ModelConfig(refine=bad)
 
 
 @pytest.mark.parametrize("shape", [(2, 1, 64, 64), (1, 1, 33, 17), (1, 1, 3, 3)])

@@ -1,3 +1,4 @@
+import csv
 import json
 import os
 import subprocess
@@ -109,6 +110,25 @@ def test_resumed_run_matches_uninterrupted_run(tmp_path):
         assert torch.equal(a[key], b[key]), key
 
 
+def test_keep_exports_the_best_validated_or_the_last_epoch(tmp_path, monkeypatch):
+    scores = iter([3.0, 2.0, 1.0, 0.5])  # validation gets worse every epoch: the best is epoch 1
+    monkeypatch.setattr(trainer_module, "validation_score", lambda means: next(scores))
+    config = _config(tmp_path, epochs=3)
+    best = load_model(Trainer(config).run())
+    state = load_checkpoint(config.run_dir)[0]
+    last_config = replace(config, out=str(tmp_path / "last"), work_dir=str(config.run_dir), keep="last")
+    last = load_model(Trainer(last_config, resume=True).run())
+    assert (best.provenance["exported_epoch"], last.provenance["exported_epoch"]) == (1, 3)
+    assert all(torch.equal(best.net.state_dict()[k], v) for k, v in state["best"]["state"].items())
+    assert all(torch.equal(last.net.state_dict()[k], v) for k, v in state["model"].items())
+    assert not all(torch.equal(best.net.state_dict()[k], v) for k, v in state["model"].items())
+    with open(config.run_dir / "history.csv", newline="") as handle:
+        final_vif = float(list(csv.DictReader(handle))[-1]["val_VIF"])
+    assert last.provenance["validation"]["mean"]["VIF"] == pytest.approx(final_vif)
+    with pytest.raises(FusionInputError, match="--keep must be one of"):
+        Trainer(replace(config, keep="first"))
+
+
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     config = _config(tmp_path, epochs=3)
     real_loss = trainer_module.fusion_loss
@@ -173,6 +193,23 @@ def test_fine_tuning_starts_from_the_init_model_and_checks_its_architecture(tmp_
     wider = replace(TINY, hidden=(4, 4, 8, 8, 16)).to_dict()
     with pytest.raises(FusionInputError, match="first.model: --init model has architecture"):
         Trainer(_config(tmp_path / "bad", architecture=wider, init=str(tmp_path / "first" / "model"))).run()
+
+
+def test_refinement_stage_trains_only_the_refinement_on_a_frozen_cinn(tmp_path):
+    first = Trainer(_config(tmp_path / "first", epochs=1)).run()
+    start = load_model(first).net.state_dict()
+    refined_arch = replace(TINY, refine=4).to_dict()
+    refined = load_model(Trainer(_config(tmp_path / "refined", epochs=1, init=str(first), freeze_cinn=True,
+                                         architecture=refined_arch)).run())
+    state = refined.net.state_dict()
+    assert refined.config.refine == 4
+    assert all(torch.equal(state[k], start[k]) for k in start)
+    assert state["refine.layers.6.weight"].abs().sum() > 0  # started at zero, trained
+    with pytest.raises(FusionInputError, match="--freeze-cinn trains only the refinement"):
+        Trainer(_config(tmp_path / "no-refine", init=str(first), freeze_cinn=True))
+    wider = replace(TINY, refine=8).to_dict()
+    with pytest.raises(FusionInputError, match="refined.model: --init model has architecture"):
+        Trainer(_config(tmp_path / "wider", init=str(tmp_path / "refined" / "model"), architecture=wider)).run()
 
 
 def test_resumed_fine_tuning_needs_no_init_model(tmp_path):
