@@ -1,14 +1,18 @@
-"""How a hot PET lesion shows in the fused PET-MRI: the phantom's lesion, fused by each model.
+"""How a small focal finding shows in the fused image: a phantom focus, fused by each model.
 
-    .venv/bin/python benchmarks/lesion.py MODEL [MODEL ...]
+    .venv/bin/python benchmarks/lesion.py [--focus {pet-lesion,ct-calcification}] MODEL [MODEL ...]
 
 MODEL is a model folder or a training folder (``NAME.training``: its newest checkpoint). The
-phantom (seed 0) PET is resampled onto the MRI grid with the phantom's true alignment (no
-registration, so only the network differs between rows), both are normalised with their
-modality windows, and the 17 axial slices centred on the lesion are fused. Printed per model:
-the mean fused value (0-1) within 4 mm of the lesion centre (core), 6-8 mm (rim) and 10-13 mm
-(shell, cut by the 17 slices), core/rim (1 = a filled lesion, below 1 = a ring) and core/shell
-(the lesion's contrast; the MRI alone gives 0.77). The inputs' own rows come first.
+phantom (seed 0) source (PET, or CT) is resampled onto the MRI grid with the phantom's true
+alignment (no registration, so only the network differs between rows), both are normalised with
+their modality windows, and the 17 axial slices centred on the focus are fused. The foci:
+- pet-lesion: the hot PET lesion (7 mm sphere, darker than its surroundings in the MRI); rings
+  within 4 mm of its centre (core), 6-8 mm (rim), 10-13 mm (shell, cut by the 17 slices);
+- ct-calcification: the CT calcification (2.5 mm sphere, 800 HU, dark in the MRI); rings within
+  1.5 mm (core), 2-3 mm (rim), 4-6 mm (shell).
+Printed per model: the mean fused value (0-1) in each ring, core/rim (1 = a filled focus, below 1
+= a ring) and core/shell (the focus's contrast; below 1 = darker than its surroundings, as in the
+MRI alone). The inputs' own rows come first.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Tuple
 
 import numpy as np
 import SimpleITK as sitk
@@ -34,19 +38,26 @@ from FusionCINNLib.phantom import make_head_phantom  # noqa: E402
 from FusionCINNLib.training.checkpoint import load_checkpoint  # noqa: E402
 
 HALF_SLICES = 8
-RINGS_MM = {"core": (0.0, 4.0), "rim": (6.0, 8.0), "shell": (10.0, 13.0)}
+FOCI = {
+    # focus: (source modality, landmark index (calcification, lesion, ...), rings in mm)
+    "pet-lesion": ("pet", 1, {"core": (0.0, 4.0), "rim": (6.0, 8.0), "shell": (10.0, 13.0)}),
+    "ct-calcification": ("ct", 0, {"core": (0.0, 1.5), "rim": (2.0, 3.0), "shell": (4.0, 6.0)}),
+}
 
 
-def lesion_stacks():
-    """(PET, MRI, distance in mm from the lesion centre), each (17, H, W), on the MRI grid."""
+def lesion_stacks(focus: str = "pet-lesion"):
+    """(source, MRI, distance in mm from the focus centre), each (17, H, W), on the MRI grid."""
+    modality, landmark, _ = FOCI[focus]
     phantom = make_head_phantom(0)
-    mri, pet = phantom.image("mri"), phantom.image("pet")
-    pet_on_mri = resample_to_reference(pet, mri, phantom.ground_truth("mri", "pet"), background_value(pet, "pet"))
-    lesion = phantom.landmarks_in("mri")[1]  # landmark order: calcification, lesion, ...
-    i, j, k = mri.TransformPhysicalPointToIndex(tuple(float(v) for v in lesion))
-    pet_values = sitk.GetArrayViewFromImage(pet_on_mri)
+    mri, source = phantom.image("mri"), phantom.image(modality)
+    on_mri = resample_to_reference(source, mri, phantom.ground_truth("mri", modality),
+                                   background_value(source, modality))
+    centre = phantom.landmarks_in("mri")[landmark]
+    i, j, k = mri.TransformPhysicalPointToIndex(tuple(float(v) for v in centre))
+    source_values = sitk.GetArrayViewFromImage(on_mri)
     mri_values = sitk.GetArrayViewFromImage(mri)
-    a = window_for(sitk.GetArrayViewFromImage(pet), "pet").normalise(pet_values)[k - HALF_SLICES:k + HALF_SLICES + 1]
+    window = window_for(sitk.GetArrayViewFromImage(source), modality)
+    a = window.normalise(source_values)[k - HALF_SLICES:k + HALF_SLICES + 1]
     b = window_for(mri_values, "mri").normalise(mri_values)[k - HALF_SLICES:k + HALF_SLICES + 1]
     zyx = np.indices(a.shape).astype(float)
     spacing = mri.GetSpacing()
@@ -55,9 +66,9 @@ def lesion_stacks():
     return a, b, distance
 
 
-def profile(values: np.ndarray, distance: np.ndarray) -> Dict[str, float]:
-    """Mean of ``values`` in each ring of RINGS_MM, and the core/rim and core/shell ratios."""
-    means = {name: float(values[(distance >= lo) & (distance < hi)].mean()) for name, (lo, hi) in RINGS_MM.items()}
+def profile(values: np.ndarray, distance: np.ndarray, rings: Dict[str, Tuple[float, float]]) -> Dict[str, float]:
+    """Mean of ``values`` in each ring (mm from the centre), and the core/rim and core/shell ratios."""
+    means = {name: float(values[(distance >= lo) & (distance < hi)].mean()) for name, (lo, hi) in rings.items()}
     means["core/rim"] = means["core"] / means["rim"]
     means["core/shell"] = means["core"] / means["shell"]
     return means
@@ -76,15 +87,17 @@ def network(path: Path) -> torch.nn.Module:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", type=Path, nargs="+")
+    parser.add_argument("--focus", choices=sorted(FOCI), default="pet-lesion")
     args = parser.parse_args()
-    a, b, distance = lesion_stacks()
-    rows = {"PET alone": a, "MRI alone": b, "max(PET, MRI)": np.maximum(a, b)}
+    a, b, distance = lesion_stacks(args.focus)
+    source = FOCI[args.focus][0].upper()
+    rows = {f"{source} alone": a, "MRI alone": b, f"max({source}, MRI)": np.maximum(a, b)}
     for path in args.models:
         rows[str(path)] = fuse_slices(network(path), a, b, device="cpu")
     print("| input / model | core | rim | shell | core/rim | core/shell |")
     print("|---|---|---|---|---|---|")
     for name, values in rows.items():
-        p = profile(values, distance)
+        p = profile(values, distance, FOCI[args.focus][2])
         print(f"| {name} | " + " | ".join(f"{p[k]:.3f}" for k in ("core", "rim", "shell", "core/rim", "core/shell"))
               + " |", flush=True)
     return 0

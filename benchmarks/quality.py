@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from FusionCINNLib.baselines import fuse_average, fuse_dwt_max_abs, fuse_laplacian_pyramid  # noqa: E402
 from FusionCINNLib.fusion.slices import fuse_slices  # noqa: E402
 from FusionCINNLib.metrics import METRIC_NAMES, compute_metrics  # noqa: E402
-from FusionCINNLib.network.model_files import available_models, load_model  # noqa: E402
+from FusionCINNLib.network.model_files import available_models, default_model_path, load_model  # noqa: E402
 from FusionCINNLib.training.data import PairArrays, load_arrays, scan_pictures, split_for_pair  # noqa: E402
 
 ATLAS = Path(__file__).resolve().parents[2] / "shared" / "data" / "aanlib"
@@ -81,7 +81,8 @@ def print_against_baselines(table: Dict[str, Dict[str, float]]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ATLAS)
-    parser.add_argument("--model", type=Path, default=None, help="default: the shipped model")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="default: per pair type, the shipped model the CLI uses for it")
     parser.add_argument("--paper-model", type=Path, default=None, help="a trained paper-variant model")
     parser.add_argument("--pair-model", type=Path, nargs="*", default=[],
                         help="models trained for single pair types (row 'FusionCINN per pair type')")
@@ -96,10 +97,9 @@ def main() -> int:
     torch.set_grad_enabled(False)
     val = validation_arrays(args.data, "all", args.val_fraction, args.seed)
     methods: Dict[str, Fuser] = {}
-    model = args.model or (available_models()[0] if available_models() else None)
-    if model is not None:
-        methods["FusionCINN"] = network_fuser(model)
-    else:
+    if args.model is not None:
+        methods["FusionCINN"] = network_fuser(args.model)
+    elif not available_models():
         print("note: no trained model found; FusionCINN rows skipped")
     if args.paper_model is not None:
         methods["FusionCINN paper variant"] = network_fuser(args.paper_model)
@@ -117,9 +117,13 @@ def main() -> int:
     for pair in pairs:
         index = [i for i, r in enumerate(val.records) if r.pair == pair]
         print(f"### {pair.upper()} ({len(index)} pairs)\n")
+        chosen = dict(methods)
+        if args.model is None and available_models():
+            shipped = default_model_path(pair)
+            print(f"FusionCINN: {shipped.name}, the model the CLI and the module use for {pair}\n")
+            chosen = {"FusionCINN": network_fuser(shipped), **chosen}
         print("| method | " + " | ".join(columns) + " |")
         print("|---|" + "---|" * len(columns))
-        chosen = dict(methods)
         own = [m for m in pair_models if m.pair_types == [pair]]
         if own:
             chosen["FusionCINN per pair type"] = net_fuser(own[0].net)
