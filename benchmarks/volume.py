@@ -36,7 +36,7 @@ from FusionCINNLib.geometry.resampling import background_value, resample_to_refe
 from FusionCINNLib.imaging.image_io import read_image, write_image  # noqa: E402
 from FusionCINNLib.imaging.intensity import window_for  # noqa: E402
 from FusionCINNLib.network import FusionNet, ModelConfig  # noqa: E402
-from FusionCINNLib.network.model_files import FusionModel, available_models  # noqa: E402
+from FusionCINNLib.network.model_files import FusionModel, available_models, default_model_path  # noqa: E402
 from FusionCINNLib.phantom import make_head_phantom  # noqa: E402
 
 
@@ -77,9 +77,8 @@ def main() -> None:
     parser.add_argument("--ct-size", type=int, nargs=3, default=(512, 512, 300))
     parser.add_argument("--mri-size", type=int, nargs=3, default=(256, 256, 180))
     args = parser.parse_args()
-    shipped = available_models()
-    if args.model or shipped:
-        model = resolve_model(args.model or shipped[0], "ct-mri")
+    if args.model or available_models():
+        model = resolve_model(args.model or default_model_path("ct-mri"), "ct-mri")
     else:
         model = FusionModel(FusionNet(ModelConfig()).eval(), ["ct-mri"])
         print("note: no trained model; timing an untrained network of the default architecture")
