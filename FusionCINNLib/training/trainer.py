@@ -248,6 +248,7 @@ class Trainer:
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lr_factor)
         start_epoch, history, best = 0, [], {"score": -math.inf, "epoch": None, "state": None, "metrics": None}
+        final_validation: Optional[Dict[str, Any]] = None
         wall_before = 0.0
         if resumed is not None:
             state, path = resumed
@@ -299,6 +300,7 @@ class Trainer:
             if self.rank == 0:
                 if validate:
                     result = evaluate_net(net, val, device, cfg.val_images)
+                    final_validation = result if epoch + 1 == cfg.epochs else None
                     row["val_score"] = result["score"]
                     row.update({f"val_{k}": v for k, v in result["mean"].items()})
                     if result["score"] > best["score"]:
@@ -319,8 +321,9 @@ class Trainer:
         if self.rank != 0:
             return Path(cfg.out)
         if cfg.keep == "last":
-            last = evaluate_net(net, val, device, cfg.val_images) if val is not None else None
-            chosen = {"epoch": len(history), "metrics": last, "state": None}
+            if final_validation is None and val is not None:  # resumed after the last epoch
+                final_validation = evaluate_net(net, val, device, cfg.val_images)
+            chosen = {"epoch": len(history), "metrics": final_validation, "state": None}
         else:
             chosen = best
         return self._export(net, chosen, best, history, train_records, val_records,

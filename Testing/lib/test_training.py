@@ -111,7 +111,7 @@ def test_resumed_run_matches_uninterrupted_run(tmp_path):
 
 
 def test_keep_exports_the_best_validated_or_the_last_epoch(tmp_path, monkeypatch):
-    scores = iter([3.0, 2.0, 1.0, 0.5])  # validation gets worse every epoch: the best is epoch 1
+    scores = iter([3.0, 2.0, 1.0, 0.5, 3.0, 2.0, 1.0])  # validation gets worse every epoch: the best is epoch 1
     monkeypatch.setattr(trainer_module, "validation_score", lambda means: next(scores))
     config = _config(tmp_path, epochs=3)
     best = load_model(Trainer(config).run())
@@ -125,6 +125,12 @@ def test_keep_exports_the_best_validated_or_the_last_epoch(tmp_path, monkeypatch
     with open(config.run_dir / "history.csv", newline="") as handle:
         final_vif = float(list(csv.DictReader(handle))[-1]["val_VIF"])
     assert last.provenance["validation"]["mean"]["VIF"] == pytest.approx(final_vif)
+    direct = replace(config, out=str(tmp_path / "direct"), work_dir=str(tmp_path / "direct.training"), keep="last")
+    direct_model = load_model(Trainer(direct).run())  # the last epoch's validation is reused, not run again
+    with open(tmp_path / "direct.training" / "history.csv", newline="") as handle:
+        direct_vif = float(list(csv.DictReader(handle))[-1]["val_VIF"])
+    assert direct_model.provenance["exported_epoch"] == 3
+    assert direct_model.provenance["validation"]["mean"]["VIF"] == pytest.approx(direct_vif)
     with pytest.raises(FusionInputError, match="--keep must be one of"):
         Trainer(replace(config, keep="first"))
 
