@@ -97,9 +97,11 @@ def main() -> int:
     torch.set_grad_enabled(False)
     val = validation_arrays(args.data, "all", args.val_fraction, args.seed)
     methods: Dict[str, Fuser] = {}
+    use_shipped = args.model is None and bool(available_models())
+    shipped: Dict[Path, Fuser] = {}  # the CLI's model per pair type, loaded once (one serves several types)
     if args.model is not None:
         methods["FusionCINN"] = network_fuser(args.model)
-    elif not available_models():
+    elif not use_shipped:
         print("note: no trained model found; FusionCINN rows skipped")
     if args.paper_model is not None:
         methods["FusionCINN paper variant"] = network_fuser(args.paper_model)
@@ -118,10 +120,12 @@ def main() -> int:
         index = [i for i, r in enumerate(val.records) if r.pair == pair]
         print(f"### {pair.upper()} ({len(index)} pairs)\n")
         chosen = dict(methods)
-        if args.model is None and available_models():
-            shipped = default_model_path(pair)
-            print(f"FusionCINN: {shipped.name}, the model the CLI and the module use for {pair}\n")
-            chosen = {"FusionCINN": network_fuser(shipped), **chosen}
+        if use_shipped:
+            folder = default_model_path(pair)
+            if folder not in shipped:
+                shipped[folder] = network_fuser(folder)
+            print(f"FusionCINN: {folder.name}, the model the CLI and the module use for {pair}\n")
+            chosen = {"FusionCINN": shipped[folder], **chosen}
         print("| method | " + " | ".join(columns) + " |")
         print("|---|" + "---|" * len(columns))
         own = [m for m in pair_models if m.pair_types == [pair]]
