@@ -16,9 +16,14 @@ Method:
   moves the anatomy by about one unit, so the optimizer needs no parameter scales and its
   step is a physical shift. A level ends when the step is tiny, the metric stops improving
   over a window of iterations, or its iteration budget is spent.
-- Initialisation: grid centres ("geometry"), intensity centres of mass ("moments") or the
-  physical coordinates as they are ("identity"). An optional affine stage refines the rigid
-  result on the two finest levels.
+- Initialisation ("auto", the default): the physical coordinates as the headers give them
+  ("identity"), the grid centres matched ("geometry") and the intensity centres of mass matched
+  ("moments") are each optimised on the coarsest level, and the finer levels continue from the
+  one with the best metric. A clinical CT often covers part of the head (a temporal-bone or
+  sinus field of view), where only the header coordinates are right. Images whose fields of view
+  do not overlap at all in physical space are refused: their headers cannot both be right, and a
+  guess could land anywhere. Each initialisation can also be asked for alone. An optional affine
+  stage refines the rigid result on the two finest levels.
 SimpleITK runs its filters and metric on its own threads (the global default: all cores).
 
 The returned transform maps *reference* physical points (LPS mm) to *moving* points: the ITK
@@ -42,7 +47,12 @@ from .pyramid import (build_pyramid, centre_of_mass, check_extent, foreground_ma
 from .resampling import background_value, check_image, check_modality, resample_to_reference
 from .transforms import as_affine, invert_linear, rescale_linear
 
-INITIALISATIONS = ("geometry", "moments", "identity")
+INITIALISATIONS = ("auto", "identity", "geometry", "moments")
+AUTO_CANDIDATES = ("identity", "geometry", "moments")
+"""Initialisations tried by "auto", in order of trust: the headers' coordinates first."""
+CLEARLY_BETTER = 0.05
+"""A later "auto" candidate replaces an earlier one only when its coarse metric is lower by more than this
+fraction: on a near tie (a flat metric, little anatomy in the field of view) the header's coordinates win."""
 
 HISTOGRAM_BINS = 32
 MIN_BINS = 12
@@ -140,6 +150,44 @@ def _initial_transform(fixed: List[sitk.Image], moving: List[sitk.Image], fixed_
     return transform
 
 
+def physical_bounds(image: sitk.Image) -> Tuple[np.ndarray, np.ndarray]:
+    """(lowest, highest) corner (LPS mm, D values each) of the box holding the image's voxels, edges included."""
+    size = image.GetSize()
+    corners = np.array(np.meshgrid(*[(-0.5, n - 0.5) for n in size], indexing="ij")).reshape(len(size), -1).T
+    points = np.array([image.TransformContinuousIndexToPhysicalPoint(tuple(map(float, c))) for c in corners])
+    return points.min(axis=0), points.max(axis=0)
+
+
+def overlap_gap(one: sitk.Image, other: sitk.Image) -> float:
+    """Distance (mm) between the physical boxes of two images as their headers place them; 0 when they overlap."""
+    low_one, high_one = physical_bounds(one)
+    low_other, high_other = physical_bounds(other)
+    gaps = np.maximum(0.0, np.maximum(low_other - high_one, low_one - high_other))
+    return float(np.linalg.norm(gaps))
+
+
+def _candidates(fixed: List[sitk.Image], moving: List[sitk.Image], fixed_image: sitk.Image,
+                moving_image: sitk.Image, initialisation: str) -> List[Tuple[str, sitk.Transform]]:
+    """(name, initial transform) pairs to try: one for a named initialisation, up to three for "auto".
+
+    "auto" drops a candidate that maps the fixed image's centre within a voxel of an earlier one's,
+    and "moments" when an image has no foreground."""
+    if initialisation != "auto":
+        return [(initialisation, _initial_transform(fixed, moving, fixed_image, moving_image, initialisation))]
+    centre = tuple(float(v) for v in geometric_centre(fixed_image))
+    tolerance = max(fixed[0].GetSpacing())
+    chosen: List[Tuple[str, sitk.Transform]] = []
+    for name in AUTO_CANDIDATES:
+        try:
+            transform = _initial_transform(fixed, moving, fixed_image, moving_image, name)
+        except FusionInputError:
+            continue
+        target = np.array(transform.TransformPoint(centre))
+        if all(np.linalg.norm(target - np.array(t.TransformPoint(centre))) > tolerance for _, t in chosen):
+            chosen.append((name, transform))
+    return chosen
+
+
 def _run_level(fixed: sitk.Image, moving: sitk.Image, mask: sitk.Image, transform: sitk.Transform,
                level: int, step: float, monitor: _Monitor, label: str) -> float:
     """Optimise ``transform`` in place on one pyramid level; return the final metric value.
@@ -179,9 +227,13 @@ def _run_level(fixed: sitk.Image, moving: sitk.Image, mask: sitk.Image, transfor
     return float(method.GetMetricValue())
 
 
+Stage = Tuple[str, int]
+"""("rigid" or "affine", pyramid level)."""
+
+
 def _optimise(fixed: List[sitk.Image], moving: List[sitk.Image], mask: sitk.Image, spacings: List[float],
-              transform: sitk.Transform, affine: bool, monitor: _Monitor) -> Tuple[sitk.Transform, float]:
-    """Run the rigid (and affine) levels in the unit frame; return the transform in mm and the last metric value.
+              transform: sitk.Transform, stages: List[Stage], monitor: _Monitor) -> Tuple[sitk.Transform, float]:
+    """Run ``stages`` in the unit frame from ``transform``; return the transform in mm and the last metric value.
 
     The unit frame is physical space divided by the RMS radius of the fixed image's anatomy (``mask``)
     around the rotation centre.
@@ -192,9 +244,6 @@ def _optimise(fixed: List[sitk.Image], moving: List[sitk.Image], mask: sitk.Imag
     mask = scaled_geometry(mask, 1.0 / radius)
     transform = rescale_linear(transform, 1.0 / radius)
     levels = len(spacings)
-    stages = [("rigid", level) for level in range(levels)]
-    if affine:
-        stages += [("affine", level) for level in range(levels - 2, levels)]
     metric = 0.0
     for kind, level in stages:
         if kind == "affine" and transform.GetName() != "AffineTransform":
@@ -205,15 +254,39 @@ def _optimise(fixed: List[sitk.Image], moving: List[sitk.Image], mask: sitk.Imag
     return rescale_linear(transform, radius), metric
 
 
+def _best_start(fixed: List[sitk.Image], moving: List[sitk.Image], mask: sitk.Image, spacings: List[float],
+                candidates: List[Tuple[str, sitk.Transform]], monitor: _Monitor) -> sitk.Transform:
+    """The candidate, optimised on the coarsest level, with the best (lowest) metric value; an earlier one
+    (more trusted) is kept unless a later one is ``CLEARLY_BETTER``.
+
+    The metric's sample points are the same for every candidate, so the values compare. A candidate
+    whose optimisation fails (too few samples inside the moving image) is dropped unless it is the only one."""
+    best: Optional[Tuple[float, sitk.Transform]] = None
+    for _, start in candidates:
+        try:
+            transform, metric = _optimise(fixed, moving, mask, spacings, start, [("rigid", 0)], monitor)
+        except FusionRuntimeError:
+            if len(candidates) == 1:
+                raise
+            monitor.stage += 1
+            continue
+        if best is None or metric < best[0] - CLEARLY_BETTER * abs(best[0]):
+            best = (metric, transform)
+    if best is None:
+        raise FusionRuntimeError(f"registration failed from every initialisation ({', '.join(n for n, _ in candidates)})")
+    return best[1]
+
+
 def register_volumes(reference: sitk.Image, moving: sitk.Image, *, reference_modality: str,
-                     moving_modality: str, affine: bool = False, initialisation: str = "geometry",
+                     moving_modality: str, affine: bool = False, initialisation: str = "auto",
                      progress: Optional[ProgressCallback] = None,
                      cancel: Optional[CancelCheck] = None) -> RegistrationResult:
     """Register ``moving`` to ``reference`` (2D or 3D, any scalar or RGB pixel type) and return the transform.
 
     Modalities are "ct" (HU, clamped to [-1000, 2000] for the metric), "mri", "pet" or "spect".
-    ``initialisation`` is "geometry" (grid centres), "moments" (intensity centres of mass) or
-    "identity" (trust the physical coordinates). ``progress(fraction, message)`` is called each
+    ``initialisation`` is "auto" (the best of the three below, see the module notes; refuses images
+    that do not overlap in physical space), "identity" (trust the physical coordinates), "geometry"
+    (grid centres) or "moments" (intensity centres of mass). ``progress(fraction, message)`` is called each
     iteration; ``cancel()`` returning True raises FusionCancelled. Bad inputs raise
     FusionInputError; an optimisation that cannot run raises FusionRuntimeError.
     """
@@ -230,6 +303,10 @@ def register_volumes(reference: sitk.Image, moving: sitk.Image, *, reference_mod
                                f"{', '.join(INITIALISATIONS)}")
     check_extent(reference, "reference image")
     check_extent(moving, "moving image")
+    gap = overlap_gap(reference, moving)
+    if initialisation == "auto" and gap > 0:
+        raise FusionInputError(f"the two images do not overlap: their headers place them {gap:.0f} mm apart, so "
+                               "their coordinates cannot both be right; put them in one frame of reference first")
     report(progress, 0.0, "registration: preparing images", cancel)
 
     inputs = [(reference, reference_modality, "reference image"), (moving, moving_modality, "moving image")]
@@ -240,9 +317,14 @@ def register_volumes(reference: sitk.Image, moving: sitk.Image, *, reference_mod
     spacings = level_spacings(fixed_image, moving_image)
     fixed = build_pyramid(fixed_image, fixed_modality, spacings, fixed_label)
     mov = build_pyramid(moving_image, moving_modality_, spacings, moving_label)
-    transform = _initial_transform(fixed, mov, fixed_image, moving_image, initialisation)
-    monitor = _Monitor(progress, cancel, len(spacings) + (2 if affine else 0))
-    transform, metric = _optimise(fixed, mov, foreground_mask(fixed[0]), spacings, transform, affine, monitor)
+    candidates = _candidates(fixed, mov, fixed_image, moving_image, initialisation)
+    stages: List[Stage] = [("rigid", level) for level in range(1, len(spacings))]
+    if affine:
+        stages += [("affine", level) for level in range(len(spacings) - 2, len(spacings))]
+    monitor = _Monitor(progress, cancel, len(candidates) + len(stages))
+    mask = foreground_mask(fixed[0])
+    start_transform = _best_start(fixed, mov, mask, spacings, candidates, monitor)
+    transform, metric = _optimise(fixed, mov, mask, spacings, start_transform, stages, monitor)
     if swap:
         transform = invert_linear(transform)
     report(progress, 1.0, "registration: done", cancel)

@@ -150,4 +150,42 @@ def test_bad_inputs_raise_one_line_input_errors(aligned):
                              moving_modality=moving_modality)
         assert "\n" not in str(err.value)
     with pytest.raises(FusionInputError, match="unknown initialisation"):
-        register_volumes(volume, aligned.mri, reference_modality="ct", moving_modality="mri", initialisation="auto")
+        register_volumes(volume, aligned.mri, reference_modality="ct", moving_modality="mri", initialisation="nearest")
+
+
+def _crop(image: sitk.Image, size_mm, where: str) -> sitk.Image:
+    """A box of ``size_mm`` (i, j, k) cut from ``image`` at one side ("right", "left", "top", "bottom") or the
+    centre; the crop keeps its physical position (its header coordinates are right)."""
+    size = [min(n, int(round(mm / s))) for n, mm, s in zip(image.GetSize(), size_mm, image.GetSpacing())]
+    start = [(n - m) // 2 for n, m in zip(image.GetSize(), size)]
+    margin = 3
+    if where in ("right", "left"):
+        start[0] = margin if where == "right" else image.GetSize()[0] - size[0] - margin
+    elif where in ("bottom", "top"):
+        start[2] = margin if where == "bottom" else image.GetSize()[2] - size[2] - margin
+    return sitk.RegionOfInterest(image, size, start)
+
+
+def _box_points(image: sitk.Image) -> np.ndarray:
+    """The 8 points at 20 % and 80 % of the image's extent along each axis (LPS mm)."""
+    grid = np.stack(np.meshgrid([0.2, 0.8], [0.2, 0.8], [0.2, 0.8]), -1).reshape(-1, 3)
+    return np.array([image.TransformContinuousIndexToPhysicalPoint([f * (n - 1) for f, n in zip(fractions,
+                                                                                                image.GetSize())])
+                     for fractions in grid])
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_an_off_centre_ct_field_of_view_stays_where_its_header_puts_it(misaligned, side):
+    """A 99x99x60 mm CT of one side of the head against the whole-head MRI: matching grid centres put it
+    about 120 mm off; starting from the header's coordinates keeps it within a few mm."""
+    crop = _crop(misaligned.ct, (99.0, 99.0, 60.0), side)
+    result = register_volumes(crop, misaligned.mri, reference_modality="ct", moving_modality="mri")
+    errors = target_errors(result.transform, misaligned.ground_truth("ct", "mri"), _box_points(crop))
+    assert errors.mean() < 8.0, f"TRE {errors.mean():.1f} mm"
+
+
+def test_images_that_do_not_overlap_in_physical_space_are_refused(misaligned):
+    far = sitk.Image(misaligned.mri)
+    far.SetOrigin(tuple(np.array(far.GetOrigin()) + (1000.0, 0.0, 0.0)))
+    with pytest.raises(FusionInputError, match=r"do not overlap: their headers place them \d+ mm apart"):
+        register_volumes(misaligned.ct, far, reference_modality="ct", moving_modality="mri")
