@@ -131,8 +131,25 @@ def _run_single(args: argparse.Namespace, model: FusionModel) -> int:
             raise FusionInputError(f"{args.save_transform}: no registration ran, so there is no transform to save")
         from ..geometry.transforms import save_transform
         save_transform(result.transform, args.save_transform)
-    print(f"wrote {args.output} (on the grid of {'A' if result.reference == 'a' else 'B'})")
+    print(f"wrote {args.output} ({result_note(result, args.pair, args.a, args.b)})")
     return 0
+
+
+UNITS = {"ct": "Hounsfield units", "mri": "the MRI's units", "pet": "the PET's units", "spect": "the SPECT's units"}
+
+
+def result_note(result: FusionResult, pair: str, path_a: Path, path_b: Path) -> str:
+    """Which input's grid (size, voxel size in mm) the fused image is on, and its units."""
+    side = result.reference
+    source = path_a if side == "a" else path_b
+    image = result.image
+    grid = (f"{'x'.join(str(n) for n in image.GetSize())} voxels of "
+            f"{'x'.join(f'{s:.4g}' for s in image.GetSpacing())} mm")
+    if image.GetDimension() == 2:
+        units = "8-bit colour" if image.GetNumberOfComponentsPerPixel() > 1 else "8-bit grey"
+    else:
+        units = f"values in {UNITS[modalities(pair)[0 if side == 'a' else 1]]}"
+    return f"on the grid of {side.upper()}, {source.name}: {grid}; {units}"
 
 
 def _print_summary(output: Path, done: List[str], failures: List[Tuple[str, str]], total: int, state: str) -> None:

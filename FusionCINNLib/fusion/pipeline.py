@@ -100,13 +100,19 @@ def check_memory(reference: sitk.Image, plane: str, batch_size: Optional[int], m
     raise FusionInputError(f"{name}: needs about {gigabytes(needed)} of memory, {gigabytes(free)} free; {advice}")
 
 
+VOXEL_VOLUME_RTOL = 1e-4
+"""Voxel volumes within this relative difference are equal for ``choose_reference``: a 1.8 mm DICOM CT and
+a NIfTI MRI at 1.7999999523 mm (float32) are the same size, not a finer MRI."""
+
+
 def choose_reference(image_a: sitk.Image, image_b: sitk.Image, reference: str) -> str:
-    """'a' or 'b'. 'auto' picks the finer grid (smaller voxel volume), 'a' on a tie."""
+    """'a' or 'b'. 'auto' picks the finer grid (smaller voxel volume), 'a' on a tie (within ``VOXEL_VOLUME_RTOL``)."""
     if reference not in REFERENCES:
         raise FusionInputError(f"unknown reference {reference!r}; expected one of {REFERENCES}")
     if reference != "auto":
         return reference
-    return "a" if np.prod(image_a.GetSpacing()) <= np.prod(image_b.GetSpacing()) else "b"
+    volume_a, volume_b = float(np.prod(image_a.GetSpacing())), float(np.prod(image_b.GetSpacing()))
+    return "a" if volume_a <= volume_b * (1.0 + VOXEL_VOLUME_RTOL) else "b"
 
 
 def fuse_pictures(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: ModelLike = None, *,
@@ -138,7 +144,7 @@ def fuse_volumes(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: Mod
     grids differ; without it the grids must already match. Progress: registration 0-40 %,
     fusion 40-100 %."""
     from ..geometry.registration import register_volumes
-    from ..geometry.resampling import background_value, resample_to_reference, same_grid
+    from ..geometry.resampling import background_value, grids_match, resample_to_reference
 
     modality_a, modality_b = modalities(pair)
     _check_scalar_volume(image_a, name_a)
@@ -162,13 +168,16 @@ def fuse_volumes(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: Mod
 
     transform, metric = None, None
     report(progress, 0.0, "checking geometry", cancel)
-    if not same_grid(fixed, moving):
+    if not grids_match(fixed, moving):
         if not register:
             raise FusionInputError(f"{name_a}, {name_b}: the volumes are on different grids (size, spacing, "
                                    "origin or direction); drop --no-register or resample them first")
         start = time.perf_counter()
-        result = register_volumes(fixed, moving, reference_modality=fixed_mod, moving_modality=moving_mod,
-                                  progress=lambda f, m: report(progress, 0.4 * f, m, cancel), cancel=cancel)
+        try:
+            result = register_volumes(fixed, moving, reference_modality=fixed_mod, moving_modality=moving_mod,
+                                      progress=lambda f, m: report(progress, 0.4 * f, m, cancel), cancel=cancel)
+        except FusionInputError as err:
+            raise FusionInputError(f"{name_a}, {name_b}: {err}") from None
         transform, metric = result.transform, result.metric_value
         seconds["register"] = time.perf_counter() - start
         start = time.perf_counter()

@@ -15,7 +15,7 @@ import SimpleITK as sitk
 from ..errors import FusionInputError
 from .transforms import load_transform, save_transform
 
-__all__ = ["MODALITIES", "background_value", "check_image", "check_modality", "identity_transform",
+__all__ = ["MODALITIES", "background_value", "check_image", "check_modality", "grids_match", "identity_transform",
            "load_transform", "resample_to_reference", "same_grid", "save_transform"]
 
 MODALITIES = ("ct", "mri", "pet", "spect")
@@ -70,6 +70,26 @@ def same_grid(a: sitk.Image, b: sitk.Image, tol: float = 1e-6) -> bool:
         if not np.allclose(get(a), get(b), rtol=0.0, atol=tol):
             return False
     return True
+
+
+SPACING_RTOL = 1e-5
+"""Relative tolerance on voxel sizes and direction cosines in :func:`grids_match`: NIfTI stores them as float32
+(1.8 mm is read back as 1.7999999523 mm), DICOM and NRRD as decimal text."""
+ORIGIN_VOXEL_FRACTION = 1e-3
+"""Origins match in :func:`grids_match` when they differ by less than this fraction of the smallest voxel size."""
+
+
+def grids_match(a: sitk.Image, b: sitk.Image) -> bool:
+    """True when ``a`` and ``b`` are on the same grid up to the rounding of their file formats: same size,
+    spacing within ``SPACING_RTOL`` (relative), direction within ``SPACING_RTOL``, origin within
+    ``ORIGIN_VOXEL_FRACTION`` of a voxel."""
+    if a.GetDimension() != b.GetDimension() or tuple(a.GetSize()) != tuple(b.GetSize()):
+        return False
+    spacing_a, spacing_b = np.array(a.GetSpacing()), np.array(b.GetSpacing())
+    origin_tol = ORIGIN_VOXEL_FRACTION * float(min(spacing_a.min(), spacing_b.min()))
+    return (np.allclose(spacing_a, spacing_b, rtol=SPACING_RTOL, atol=0.0)
+            and np.allclose(a.GetDirection(), b.GetDirection(), rtol=0.0, atol=SPACING_RTOL)
+            and np.allclose(a.GetOrigin(), b.GetOrigin(), rtol=0.0, atol=origin_tol))
 
 
 def identity_transform(dimension: int) -> sitk.Transform:

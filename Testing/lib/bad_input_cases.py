@@ -246,6 +246,16 @@ def _grids_differ(work: Path, model: Path) -> List[str]:
     return fuse(ct, mri, work / "out.nii.gz", model, "ct-mri", "--no-register")
 
 
+def _far_apart(work: Path, model: Path) -> List[str]:
+    """An MRI whose header places it 1000 mm from the CT: no overlap, so no header can be trusted."""
+    ct = write_volume(work / "ct.nii.gz", ct_array(0))
+    image = sitk.GetImageFromArray(mri_array(1))
+    image.SetSpacing((1.0, 1.0, 2.5))
+    image.SetOrigin((1000.0, 0.0, 0.0))
+    sitk.WriteImage(image, str(work / "mri_far.nii.gz"))
+    return fuse(ct, work / "mri_far.nii.gz", work / "out.nii.gz", model, "ct-mri")
+
+
 def _too_large(work: Path, model: Path) -> List[str]:
     shape = (24, 128, 128)
     ct = write_volume(work / "ct.nii.gz", ct_array(0, shape))
@@ -401,6 +411,8 @@ CASES: List[Case] = [
     Case("CT given as the MRI (swapped A and B)", _swapped, 2, r"ct\.nii\.gz: looks like a CT in Hounsfield units"),
     Case("the same file as A and B", _same_file, 2, r"the two inputs are the same image"),
     Case("non-matching grids with --no-register", _grids_differ, 2, r"different grids"),
+    Case("volumes whose headers place them 1000 mm apart (no overlap)", _far_apart, 2,
+         r"ct\.nii\.gz, \S*mri_far\.nii\.gz: the two images do not overlap: their headers place them \d+ mm apart"),
     Case("volume too large for free memory (30 MB free, simulated)", _too_large, 2,
          r"needs about .* GB of memory, .* GB free; use --batch-size \d+", free_memory_mb=30),
     Case("output file is one of the inputs", _output_is_input, 2, r"mri\.nii\.gz: is also an input"),
