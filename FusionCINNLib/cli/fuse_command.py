@@ -44,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="whose grid the result is on (auto: the finer grid)")
     parser.add_argument("--no-register", action="store_true",
                         help="do not register volumes (their grids must then match)")
+    parser.add_argument("--ct-offset", type=float, default=None, metavar="HU",
+                        help="add HU to every value of the CT (A) before use: -1024 for a CT stored in raw "
+                             "scanner values without its rescale intercept (ct-mri only)")
     parser.add_argument("--save-transform", type=Path, default=None,
                         help="write the registration transform as an ITK .tfm (single pair only)")
     parser.set_defaults(func=run)
@@ -104,6 +107,10 @@ def _fuse_pair(path_a: Path, path_b: Path, output: Path, model: FusionModel, arg
                show_progress: bool) -> FusionResult:
     _check_output_path(output, (path_a, path_b))
     image_a, image_b = read_image(path_a), read_image(path_b)
+    if args.ct_offset is not None:
+        if not _is_scalar_volume(image_a):
+            raise FusionInputError(f"{path_a}: --ct-offset applies to a scalar CT volume, not a 2D or colour image")
+        image_a = sitk.Cast(image_a, sitk.sitkFloat32) + float(args.ct_offset)
     volume = image_a.GetDimension() == 3 or image_b.GetDimension() == 3
     _check_output_extension(output, picture=not volume)
     _check_inputs(image_a, image_b, args.pair, str(path_a), str(path_b))
@@ -202,6 +209,8 @@ def run(args: argparse.Namespace) -> int:
     batch = args.a.is_dir() and args.b.is_dir() and not (_is_dicom_folder(args.a) and _is_dicom_folder(args.b))
     if args.a.is_dir() != args.b.is_dir() and not (_is_dicom_folder(args.a) or _is_dicom_folder(args.b)):
         raise FusionInputError(f"{args.a}, {args.b}: give two files or two folders, not one of each")
+    if args.ct_offset is not None and args.pair != "ct-mri":
+        raise FusionInputError(f"--ct-offset applies to a CT; --pair is {args.pair}")
     if args.batch_size is not None and args.batch_size < 1:
         raise FusionInputError(f"--batch-size must be >= 1, got {args.batch_size}")
     if not batch:

@@ -121,9 +121,9 @@ def test_modality_rules_never_refuse_real_looking_scans():
         check_declared_modality(sitk.GetArrayViewFromImage(phantom.image(modality)), modality, modality)
     ct = ct_array(0)
     masked_soft_tissue = np.where(ct > 0, np.clip(ct, 0, 90), 0)  # skull-stripped CT, background 0
-    raw_unrescaled = ct + 1024  # stored values without the rescale intercept
+    masked_with_bone = np.where(ct > -500, ct, 0)  # head mask applied, skull kept, background 0
     fat_no_air = np.where(ct < -500, -100.0, ct)
-    for values in (ct, masked_soft_tissue, raw_unrescaled, fat_no_air):
+    for values in (ct, masked_soft_tissue, masked_with_bone, fat_no_air):
         check_declared_modality(values, "ct", "ct")
     pet = mri_array(2) * 20
     pet[0, 0, :5] = -300  # a few negative voxels, as filtered back-projection gives

@@ -33,3 +33,18 @@ def test_float32_rounding_of_the_voxel_size_does_not_flip_the_reference_grid(tmp
     assert "on the grid of A, ct.mha: 56x48x8 voxels of 1.8x1.8x1.8 mm; values in Hounsfield units" in stdout
     assert sitk.ReadImage(str(out)).GetSize() == sitk.ReadImage(str(ct)).GetSize()
     assert float(sitk.GetArrayFromImage(sitk.ReadImage(str(out))).min()) <= -99.0  # the CT window's low end
+
+
+def test_a_raw_ct_is_refused_and_fuses_in_hu_with_an_explicit_offset(tmp_path, tiny_model_dir, capsys):
+    """A CT stored without its rescale intercept (air near 0, brain near 1064) was windowed as HU: brain at
+    0.72 of the window instead of 0.08. It is refused; --ct-offset -1024 fuses it in HU."""
+    raw = write_volume(tmp_path / "ct_raw.nii.gz", ct_array(0) + 1024)
+    mri = write_volume(tmp_path / "mri.nii.gz", mri_array(1))
+    out = tmp_path / "out.nii.gz"
+    code, _, err = _run(fuse(raw, mri, out, tiny_model_dir, "ct-mri"), capsys)
+    assert code == 2 and "raw scanner values" in err and not out.exists()
+    code, stdout, err = _run(fuse(raw, mri, out, tiny_model_dir, "ct-mri", "--ct-offset", "-1024"), capsys)
+    assert code == 0, err
+    assert "values in Hounsfield units" in stdout
+    fused = sitk.GetArrayFromImage(sitk.ReadImage(str(out)))
+    assert float(np.median(fused[ct_array(0) < -500])) < -90.0  # air at the CT window's low end, in HU
