@@ -34,12 +34,13 @@ PARTIAL = re.compile(r"^\..*\.(\d+)\.[^.]+\.partial(\..*)?$")
 
 
 def _final_suffix(path: Path) -> str:
-    """The full extension of ``path`` ('.nii.gz' for 'x.nii.gz') so writers pick the right format."""
-    name = path.name
+    """The full extension of ``path``, lower-case ('.nii.gz' for 'x.NII.GZ'), so writers that choose the
+    format by extension (SimpleITK, case-sensitive) pick the right one."""
+    name = path.name.lower()
     for double in (".nii.gz", ".tar.gz"):
-        if name.lower().endswith(double):
-            return name[-len(double):]
-    return path.suffix
+        if name.endswith(double):
+            return double
+    return Path(name).suffix
 
 
 def _size_limit_reached(partial: Path) -> Optional[str]:
@@ -131,6 +132,46 @@ def atomic_output(path: PathLike) -> Iterator[Path]:
         raise
 
 
+@contextlib.contextmanager
+def atomic_output_files(path: PathLike) -> Iterator[Path]:
+    """For formats of a header and a data file (.mhd + .zraw, .nhdr + .raw.gz): yield a path with ``path``'s
+    name, lower-case extension, inside a hidden temporary folder beside ``path``. On success every file the
+    writer made there is renamed into ``path``'s folder, the data files first and the header (the commit
+    point) last, so the header never names a missing or temporary data file and a rewrite replaces the
+    previous data file. On any error or interrupt the folder is deleted."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise FusionRuntimeError(f"{target}: output folder {folder} does not exist")
+    work: Optional[Path] = None
+    try:
+        work = Path(tempfile.mkdtemp(prefix=f".{target.name[:40]}.{os.getpid()}.", suffix=".partial", dir=folder))
+        header = work / (target.name[:len(target.name) - len(_final_suffix(target))] + _final_suffix(target))
+        yield header
+        written = sorted(work.iterdir(), key=lambda p: p == header)
+        if header not in written:
+            raise FusionRuntimeError(f"{target}: the writer produced no header file")
+        for item in written:
+            cut = _size_limit_reached(item)
+            if cut is not None:
+                raise FusionRuntimeError(f"{target}: the write was cut short ({cut})")
+            with open(item, "rb+") as handle:
+                os.fsync(handle.fileno())
+        for item in written:
+            os.replace(item, target if item == header else folder / item.name)
+        _fsync_folder(folder)
+    except Exception as err:
+        full = disk_full_error(target, err, work) if work is not None else None
+        if full is not None:
+            raise full from err
+        if isinstance(err, OSError):
+            raise FusionRuntimeError(f"{target}: could not write ({err.strerror or err})") from err
+        raise
+    finally:
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -151,8 +192,11 @@ def remove_stale_partials(folder: PathLike) -> List[Path]:
     removed = []
     for path in folder.iterdir():
         match = PARTIAL.match(path.name)
-        if match and path.is_file() and not _alive(int(match.group(1))):
+        if match and not _alive(int(match.group(1))):
             with contextlib.suppress(OSError):
-                path.unlink()
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
                 removed.append(path)
     return removed

@@ -75,6 +75,8 @@ def _check_output_path(output: Path, inputs: Sequence[Path]) -> None:
         if _same_path(output, path):
             raise FusionInputError(f"{output}: is also an input; choose another output name (inputs are never "
                                    "overwritten)")
+    if output.is_dir():
+        raise FusionInputError(f"{output}: is an existing folder; give a file name for the fused image")
     folder = output.parent
     if not folder.is_dir():
         raise FusionInputError(f"{output}: output folder {folder} does not exist")

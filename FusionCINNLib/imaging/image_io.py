@@ -14,7 +14,7 @@ from typing import List, Optional, Union
 import numpy as np
 import SimpleITK as sitk
 
-from ..atomic import atomic_output, disk_full_error
+from ..atomic import atomic_output, atomic_output_files, disk_full_error
 from ..errors import FusionInputError, FusionRuntimeError
 from ..memory import require_memory
 from .colour import is_grey, rgb_to_ycbcr, ycbcr_to_rgb
@@ -26,10 +26,16 @@ from .native_messages import last_message, native_stderr
 PathLike = Union[str, os.PathLike]
 PICTURE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 VOLUME_EXTENSIONS = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+HEADER_AND_DATA_EXTENSIONS = (".nhdr", ".mhd")
 FORMAT_NAMES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP",
                 ".nii": "NIfTI", ".nii.gz": "NIfTI", ".nrrd": "NRRD", ".nhdr": "NRRD", ".mha": "MetaImage",
                 ".mhd": "MetaImage", ".dcm": "DICOM"}
 READ_ERRORS = (RuntimeError, MemoryError, OverflowError)
+IMAGE_IOS = {".png": "PNGImageIO", ".jpg": "JPEGImageIO", ".jpeg": "JPEGImageIO", ".tif": "TIFFImageIO",
+             ".tiff": "TIFFImageIO", ".bmp": "BMPImageIO", ".nii": "NiftiImageIO", ".nii.gz": "NiftiImageIO",
+             ".nrrd": "NrrdImageIO", ".nhdr": "NrrdImageIO", ".mha": "MetaImageIO", ".mhd": "MetaImageIO"}
+"""The reader of each extension, named when the file's extension is not lower-case (ITK's MetaImage reader
+does not recognise 'T.MHA'); extensions are case-insensitive for the user."""
 
 
 def extension(path: PathLike) -> str:
@@ -93,6 +99,8 @@ def _read_file(path: Path) -> sitk.Image:
     kind = FORMAT_NAMES.get(ext, "image")
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
+    if path.name != path.name.lower() and ext in IMAGE_IOS:
+        reader.SetImageIO(IMAGE_IOS[ext])
     with native_stderr() as messages:
         try:
             reader.ReadImageInformation()
@@ -160,14 +168,22 @@ def _write_nifti_gz(image: sitk.Image, path: Path, tmp: Path) -> None:
 def write_image(image: sitk.Image, path: PathLike, compress: bool = True) -> Path:
     """Write ``image`` atomically (temporary file in the same folder, checked complete, then renamed).
 
-    ``compress``: compress formats that can be (.nii.gz always is, .nii never). A full disk is a
-    FusionRuntimeError 'disk full while writing'; no partial file is left."""
+    ``compress``: compress formats that can be (.nii.gz always is, .nii never). Extensions are
+    case-insensitive. A header + data pair (.mhd, .nhdr) is written in a temporary folder and its data
+    file is named after ``path`` (``t.mhd`` + ``t.zraw``). A full disk is a FusionRuntimeError 'disk full
+    while writing'; no partial file is left."""
     path = Path(path)
+    if extension(path) in HEADER_AND_DATA_EXTENSIONS:
+        with atomic_output_files(path) as header:
+            _write_with_itk(image, path, header, compress)
+        return path
     with atomic_output(path) as tmp:
         if extension(path) == ".nii.gz":
             _write_nifti_gz(image, path, tmp)
         else:
             _write_with_itk(image, path, tmp, compress)
+        if tmp.stat().st_size == 0:
+            raise FusionRuntimeError(f"{path}: the writer produced an empty file; nothing was written")
     return path
 
 

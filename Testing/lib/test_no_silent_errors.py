@@ -11,6 +11,7 @@ import SimpleITK as sitk
 
 from bad_input_cases import ct_array, fuse, mri_array, outputs, partials, write_volume
 from FusionCINNLib.cli.main import main
+from FusionCINNLib.imaging.image_io import read_image
 
 
 def _run(argv, capsys):
@@ -48,3 +49,62 @@ def test_a_raw_ct_is_refused_and_fuses_in_hu_with_an_explicit_offset(tmp_path, t
     assert "values in Hounsfield units" in stdout
     fused = sitk.GetArrayFromImage(sitk.ReadImage(str(out)))
     assert float(np.median(fused[ct_array(0) < -500])) < -90.0  # air at the CT window's low end, in HU
+
+
+def _volume_pair(work: Path):
+    return write_volume(work / "ct.nii.gz", ct_array(0)), write_volume(work / "mri.nii.gz", mri_array(1))
+
+
+def test_output_extensions_are_case_insensitive(tmp_path, tiny_model_dir, capsys):
+    """-o t.MHA gave a 0-byte file, exit 0 and .partial files left; -o x.NII.GZ failed after the work."""
+    ct, mri = _volume_pair(tmp_path)
+    for name in ("t.MHA", "x.NII.GZ", "y.Nrrd"):
+        out = tmp_path / name
+        code, _, err = _run(fuse(ct, mri, out, tiny_model_dir, "ct-mri", "--no-register"), capsys)
+        assert code == 0, err
+        image = read_image(out)
+        assert image.GetSize() == sitk.ReadImage(str(ct)).GetSize()
+        assert float(sitk.GetArrayFromImage(image).std()) > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["ct.nii.gz", "mri.nii.gz", "t.MHA", "x.NII.GZ",
+                                                                  "y.Nrrd"])
+
+
+def test_header_and_data_outputs_name_their_data_file_after_the_output(tmp_path, tiny_model_dir, capsys):
+    """.mhd/.nhdr headers named their data file after the temporary name, and each rewrite orphaned one."""
+    ct, mri = _volume_pair(tmp_path)
+    for name, data in (("t.mhd", "t.zraw"), ("u.nhdr", "u.raw.gz")):
+        for _ in range(2):
+            code, _, err = _run(fuse(ct, mri, tmp_path / name, tiny_model_dir, "ct-mri", "--no-register"), capsys)
+            assert code == 0, err
+        header = (tmp_path / name).read_text(errors="replace")
+        assert data in header and ".partial" not in header
+        assert sitk.ReadImage(str(tmp_path / name)).GetSize() == sitk.ReadImage(str(ct)).GetSize()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["ct.nii.gz", "mri.nii.gz", "t.mhd", "t.zraw",
+                                                                  "u.nhdr", "u.raw.gz"])
+    assert not partials(tmp_path)
+
+
+def test_an_interrupted_header_and_data_write_leaves_nothing(tmp_path, monkeypatch):
+    """Ctrl-C after the writer made the data file: no header, no data file, no temporary folder."""
+    from FusionCINNLib.imaging import image_io
+
+    def data_then_interrupt(image, path, compress):
+        Path(path).with_suffix(".zraw").write_bytes(b"data")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(image_io.sitk, "WriteImage", data_then_interrupt)
+    try:
+        image_io.write_image(sitk.Image([4, 4, 4], sitk.sitkFloat32), tmp_path / "t.mhd")
+    except KeyboardInterrupt:
+        pass
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_existing_folder_as_output_is_refused_before_any_work(tmp_path, tiny_model_dir, capsys, monkeypatch):
+    from FusionCINNLib.cli import fuse_command
+
+    ct, mri = _volume_pair(tmp_path)
+    (tmp_path / "out.nii.gz").mkdir()
+    monkeypatch.setattr(fuse_command, "read_image", lambda path: (_ for _ in ()).throw(AssertionError("read")))
+    code, _, err = _run(fuse(ct, mri, tmp_path / "out.nii.gz", tiny_model_dir, "ct-mri"), capsys)
+    assert code == 2 and "out.nii.gz: is an existing folder" in err
