@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Sequence
+from typing import List, Sequence, Tuple
 
 import struct
 
@@ -25,6 +25,8 @@ from .native_messages import last_message, native_stderr
 IGNORED_NAMES = ("dicomdir",)
 SIDECAR_SUFFIXES = (".txt", ".json", ".xml", ".md", ".csv", ".pdf", ".htm", ".html", ".ini", ".log")
 SPACING_TOLERANCE = 0.1
+MAX_TILT_DEGREES = 0.5
+"""Slices stacked more than this off their normal (gantry tilt) are refused."""
 SHORT_VRS = (b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT", b"PN", b"SH", b"SL",
              b"SS", b"ST", b"TM", b"UI", b"UL", b"US")
 UNDEFINED = 0xFFFFFFFF
@@ -104,6 +106,21 @@ def _floats(text: str) -> List[float]:
     return [float(v) for v in text.replace(" ", "").split("\\") if v]
 
 
+def _check_not_tilted(positions: np.ndarray, normal: np.ndarray, folder: Path) -> None:
+    """FusionInputError when the slices (positions (N, 3), LPS mm) are stacked obliquely to their normal:
+    a gantry-tilted series, which ITK would read as a rectangular grid, dropping the shear (the last
+    slice ends up tens of mm from where its ImagePositionPatient puts it)."""
+    span = positions[-1] - positions[0]
+    length = float(np.linalg.norm(span))
+    if length == 0:
+        return
+    angle = float(np.degrees(np.arccos(np.clip(abs(span @ normal) / length, 0.0, 1.0))))
+    if angle > MAX_TILT_DEGREES:
+        raise FusionInputError(f"{folder}: gantry-tilted series (slices stacked {angle:.1f} degrees off their normal); "
+                               "resample it to a rectangular grid first (e.g. Slicer's DICOM import regularises "
+                               "tilted series)")
+
+
 def _check_even_spacing(reader: sitk.ImageSeriesReader, files: Sequence[str], folder: Path) -> None:
     try:
         orientation = _floats(reader.GetMetaData(0, "0020|0037"))
@@ -113,6 +130,7 @@ def _check_even_spacing(reader: sitk.ImageSeriesReader, files: Sequence[str], fo
     if len(files) < 3 or len(orientation) != 6 or positions.shape != (len(files), 3):
         return
     normal = np.cross(orientation[:3], orientation[3:])
+    _check_not_tilted(positions, normal, folder)
     steps = np.abs(np.diff(positions @ normal))
     median = float(np.median(steps))
     worst = int(np.argmax(np.abs(steps - median)))
@@ -145,4 +163,23 @@ def read_dicom_series(folder: Path) -> sitk.Image:
             detail = last_message(messages) or str(err).strip().splitlines()[-1][:200]
             raise FusionInputError(f"{folder}: unreadable DICOM series ({detail})") from None
     _check_even_spacing(reader, files, folder)
+    if len(set(_rescales(reader, len(files)))) > 1:
+        reader.SetOutputPixelType(sitk.sitkFloat32)
+        with native_stderr() as messages:
+            try:
+                image = reader.Execute()
+            except (RuntimeError, MemoryError) as err:
+                detail = last_message(messages) or str(err).strip().splitlines()[-1][:200]
+                raise FusionInputError(f"{folder}: unreadable DICOM series ({detail})") from None
     return image
+
+
+def _rescales(reader: sitk.ImageSeriesReader, count: int) -> List[Tuple[str, str]]:
+    """(RescaleSlope, RescaleIntercept) text of each slice ('' when absent).
+
+    ITK gives the series the pixel type the first slice's rescale needs: with slope 1 and intercept 0
+    there, a PET whose later slices have other slopes is read as uint16 and its values above 65535 wrap.
+    So a series whose slices are rescaled differently is read again as float32."""
+    def tag(index: int, key: str) -> str:
+        return reader.GetMetaData(index, key).strip() if reader.HasMetaDataKey(index, key) else ""
+    return [(tag(i, "0028|1053"), tag(i, "0028|1052")) for i in range(count)]

@@ -123,24 +123,40 @@ def write_volume(path: Path, array: np.ndarray, spacing=SPACING, vector: bool = 
     return path
 
 
-def write_dicom_series(folder: Path, array: np.ndarray, spacing=SPACING) -> Path:
-    """A CT-like DICOM series (int16, one file per slice) written with SimpleITK."""
+def write_dicom_series(folder: Path, array: np.ndarray, spacing=SPACING, tilt_degrees: float = 0.0,
+                       modality: str = "CT", dtype: type = np.int16) -> Path:
+    """A CT-like DICOM series (one file per slice) written with SimpleITK. ``tilt_degrees``: each slice shifted
+    along P by tan(tilt) x the slice spacing (a gantry-tilted series, axial orientation kept)."""
     folder.mkdir(parents=True, exist_ok=True)
-    volume = sitk.GetImageFromArray(array.astype(np.int16))
+    volume = sitk.GetImageFromArray(array.astype(dtype))
     volume.SetSpacing(spacing)
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
     uid = "1.2.826.0.1.3680043.2.1125.7"
+    shear = np.tan(np.radians(tilt_degrees)) * spacing[2]
     for index in range(volume.GetDepth()):
         slice_image = volume[:, :, index]
-        position = "\\".join(f"{v:.4f}" for v in volume.TransformIndexToPhysicalPoint((0, 0, index)))
-        for tag, value in (("0020|000e", uid + ".1"), ("0020|000d", uid + ".2"), ("0008|0060", "CT"),
+        point = np.array(volume.TransformIndexToPhysicalPoint((0, 0, index))) + (0.0, shear * index, 0.0)
+        position = "\\".join(f"{v:.4f}" for v in point)
+        for tag, value in (("0020|000e", uid + ".1"), ("0020|000d", uid + ".2"), ("0008|0060", modality),
                            ("0008|0018", f"{uid}.3.{index}"), ("0020|0032", position), ("0020|0013", str(index + 1)),
                            ("0020|0037", "1\\0\\0\\0\\1\\0"), ("0018|0050", str(spacing[2]))):
             slice_image.SetMetaData(tag, value)
+        if modality != "CT":
+            slice_image.SetMetaData("0028|1053", "1")
+            slice_image.SetMetaData("0028|1052", "0")
         writer.SetFileName(str(folder / f"slice{index:03d}.dcm"))
         writer.Execute(slice_image)
     return folder
+
+
+def set_rescale_slope(path: Path, slope: str) -> Path:
+    """Change the one-character RescaleSlope of a DICOM file written by ``write_dicom_series`` (implicit VR,
+    value "1 ") without rescaling its stored values, as a scanner with per-slice slopes writes them."""
+    data = path.read_bytes()
+    at = data.index(b"\x28\x00\x53\x10\x02\x00\x00\x00") + 8
+    path.write_bytes(data[:at] + slope.encode("ascii").ljust(2) + data[at + 2:])
+    return path
 
 
 def write_bytes(path: Path, data: bytes) -> Path:
@@ -214,6 +230,11 @@ def _dicom_with(change: Callable[[Path], object]) -> Builder:
         mri = write_volume(work / "mri.nii.gz", mri_array(1))
         return fuse(series, mri, work / "out.nii.gz", model)
     return build
+
+
+def _tilted_dicom(work: Path, model: Path) -> List[str]:
+    series = write_dicom_series(work / "ct_series", ct_array(0), tilt_degrees=20.0)
+    return fuse(series, write_volume(work / "mri.nii.gz", mri_array(1)), work / "out.nii.gz", model)
 
 
 def _batch_mismatched(work: Path, model: Path) -> List[str]:
@@ -385,6 +406,8 @@ CASES: List[Case] = [
          r"slice003\.dcm: unreadable or not part of the DICOM series"),
     Case("DICOM series with a slice missing", _dicom_with(lambda s: (s / "slice004.dcm").unlink()), 2,
          r"ct_series: slices are unevenly spaced"),
+    Case("gantry-tilted DICOM series (20 degrees)", _tilted_dicom, 2,
+         r"ct_series: gantry-tilted series \(slices stacked 20\.0 degrees off their normal\)"),
     Case("text file named .nii.gz",
          _volume_a_case(lambda w: write_bytes(w / "notes.nii.gz", b"patient notes\n")), 2,
          r"notes\.nii\.gz: not a NIfTI image"),

@@ -7,10 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import SimpleITK as sitk
 
-from bad_input_cases import ct_array, fuse, mri_array, outputs, partials, write_volume
+from bad_input_cases import (ct_array, fuse, mri_array, partials, set_rescale_slope, write_dicom_series,
+                             write_volume)
 from FusionCINNLib.cli.main import main
+from FusionCINNLib.errors import FusionInputError
 from FusionCINNLib.imaging.image_io import read_image
 
 
@@ -108,3 +111,21 @@ def test_an_existing_folder_as_output_is_refused_before_any_work(tmp_path, tiny_
     monkeypatch.setattr(fuse_command, "read_image", lambda path: (_ for _ in ()).throw(AssertionError("read")))
     code, _, err = _run(fuse(ct, mri, tmp_path / "out.nii.gz", tiny_model_dir, "ct-mri"), capsys)
     assert code == 2 and "out.nii.gz: is an existing folder" in err
+
+
+def test_a_pet_series_with_per_slice_rescale_slopes_is_read_as_float(tmp_path):
+    """First slice slope 1, the others slope 2: ITK read the series as uint16 and values above 65535 wrapped."""
+    stored = np.full((6, 16, 16), 60000, np.uint16)
+    series = write_dicom_series(tmp_path / "pet", stored, (2.0, 2.0, 3.0), modality="PT", dtype=np.uint16)
+    for index in range(1, 6):
+        set_rescale_slope(series / f"slice{index:03d}.dcm", "2")
+    values = sitk.GetArrayFromImage(read_image(series))
+    assert values[0].max() == 60000 and values[1:].min() == 120000
+
+
+def test_a_gantry_tilted_series_is_refused(tmp_path):
+    """20-degree gantry tilt: the shear was dropped and the last slice lay far from its ImagePositionPatient."""
+    series = write_dicom_series(tmp_path / "ct_tilted", ct_array(0), tilt_degrees=20.0)
+    with pytest.raises(FusionInputError, match=r"ct_tilted: gantry-tilted series \(slices stacked 20\.0 degrees"):
+        read_image(series)
+    read_image(write_dicom_series(tmp_path / "ct_straight", ct_array(0)))
