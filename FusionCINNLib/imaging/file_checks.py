@@ -9,6 +9,9 @@
   byte of file is corrupt or truncated. This also stops a damaged header from making ITK allocate
   (and zero) gigabytes before it notices. NrrdIO cannot decode bzip2 at all, so a bzip2 NRRD is
   refused before ITK allocates its buffer.
+- NIfTI geometry: ITK reads a voxel size (pixdim) of 0 as 1 mm, and uses one of qform and sform when
+  both are set; FSL, SPM and nibabel use the sform. A zero voxel size, or a qform and an sform that
+  place the volume differently, is refused.
 - PNG chunks: libpng allocates what a chunk's length field says before reading it, so every chunk
   must fit in the bytes left.
 """
@@ -149,6 +152,108 @@ def check_nifti_complete(path: Path, reject_nonfinite: bool = True) -> None:
                                "its header declares")
     if nonfinite and reject_nonfinite:
         raise FusionInputError(f"{path}: {nonfinite} voxels are NaN or Inf; fix or mask them first")
+
+
+@dataclass(frozen=True)
+class _GeometryFields:
+    """Byte positions (and struct formats) of the geometry fields of one NIfTI header version."""
+
+    pixdim_at: int
+    float_format: str
+    codes_at: int
+    codes_format: str
+    quatern_at: int
+    srow_at: int
+
+
+NIFTI_GEOMETRY = {348: _GeometryFields(76, "f", 252, "2h", 256, 280),    # NIfTI-1
+                  540: _GeometryFields(104, "d", 344, "2i", 352, 400)}   # NIfTI-2
+SFORM_QFORM_TOLERANCE_MM = 0.5
+"""sform and qform may place a corner of the volume at most this far apart (float32 rounding is far less)."""
+
+
+@dataclass(frozen=True)
+class NiftiGeometry:
+    """The geometry fields of a NIfTI header: voxel sizes (mm) of the image's axes, qform and sform codes,
+    and the two index -> scanner (RAS mm) maps as 3x4 matrices."""
+
+    size: Tuple[int, ...]
+    pixdim: Tuple[float, ...]
+    qform_code: int
+    sform_code: int
+    qform: np.ndarray
+    sform: np.ndarray
+
+
+def _quaternion_matrix(b: float, c: float, d: float) -> np.ndarray:
+    """The rotation of a NIfTI qform quaternion (b, c, d; a from unit length), as the NIfTI-1 standard defines it."""
+    a = float(np.sqrt(max(0.0, 1.0 - (b * b + c * c + d * d))))
+    return np.array([[a * a + b * b - c * c - d * d, 2 * (b * c - a * d), 2 * (b * d + a * c)],
+                     [2 * (b * c + a * d), a * a + c * c - b * b - d * d, 2 * (c * d - a * b)],
+                     [2 * (b * d - a * c), 2 * (c * d + a * b), a * a + d * d - c * c - b * b]])
+
+
+def nifti_geometry(header: bytes) -> NiftiGeometry:
+    """The geometry of the NIfTI-1/NIfTI-2 header ``header`` (its first 540 bytes); ValueError if it is not one."""
+    found = [(order, size) for order in "<>" for size in NIFTI_HEADERS
+             if len(header) >= size and struct.unpack(order + "i", header[:4])[0] == size]
+    if not found:
+        raise ValueError("no NIfTI-1/NIfTI-2 header")
+    order, version = found[0]
+    fields, geometry = NIFTI_HEADERS[version], NIFTI_GEOMETRY[version]
+    dims = struct.unpack_from(order + fields.dims_format, header, fields.dims_at)
+    rank = max(1, min(int(dims[0]), 7))
+    pixdim = struct.unpack_from(order + "8" + geometry.float_format, header, geometry.pixdim_at)
+    qform_code, sform_code = struct.unpack_from(order + geometry.codes_format, header, geometry.codes_at)
+    b, c, d, *offset = struct.unpack_from(order + "6" + geometry.float_format, header, geometry.quatern_at)
+    srow = np.array(struct.unpack_from(order + "12" + geometry.float_format, header, geometry.srow_at)).reshape(3, 4)
+    qfac = -1.0 if pixdim[0] < 0 else 1.0
+    scale = np.array([pixdim[1], pixdim[2], qfac * pixdim[3]])
+    qform = np.hstack([_quaternion_matrix(b, c, d) * scale, np.array(offset).reshape(3, 1)])
+    return NiftiGeometry(tuple(int(n) for n in dims[1:rank + 1]), tuple(float(v) for v in pixdim[1:rank + 1]),
+                         int(qform_code), int(sform_code), qform, srow)
+
+
+def _corners(size: Tuple[int, ...]) -> np.ndarray:
+    """(8, 4) homogeneous voxel indices of the corners of a volume of ``size`` (up to 3 axes used)."""
+    extent = list(size[:3]) + [1] * (3 - min(3, len(size)))
+    grid = np.array(np.meshgrid(*[(0, n - 1) for n in extent], indexing="ij")).reshape(3, -1).T
+    return np.hstack([grid, np.ones((len(grid), 1))])
+
+
+def _rotation_degrees(one: np.ndarray, other: np.ndarray) -> float:
+    """Angle (degrees) between the axis directions of two 3x3 index -> mm matrices (columns normalised)."""
+    first = one / np.linalg.norm(one, axis=0)
+    second = other / np.linalg.norm(other, axis=0)
+    cosine = (np.trace(first.T @ second) - 1.0) / 2.0
+    return float(np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0))))
+
+
+def check_nifti_geometry(path: Path) -> None:
+    """FusionInputError when the NIfTI header of ``path`` has a zero or non-finite voxel size (ITK reads 0 as
+    1 mm) or a qform and an sform that both claim to hold and place the volume differently (ITK would use one
+    of them and FSL, SPM or nibabel the other)."""
+    head = b""
+    for chunk in _content(path):
+        head += chunk
+        if len(head) >= 540:
+            break
+    try:
+        geometry = nifti_geometry(head)
+    except (ValueError, struct.error) as err:
+        raise FusionInputError(f"{path}: not a NIfTI image ({err})") from None
+    for axis, size in enumerate(geometry.pixdim[:3]):
+        if not np.isfinite(size) or size == 0:
+            raise FusionInputError(f"{path}: voxel size along axis {axis} is {size:g} in the header (pixdim[{axis + 1}]); "
+                                   "fix the header, a voxel size cannot be guessed")
+    if geometry.qform_code > 0 and geometry.sform_code > 0:
+        corners = _corners(geometry.size)
+        apart = float(np.max(np.linalg.norm(corners @ geometry.qform.T - corners @ geometry.sform.T, axis=1)))
+        if not apart <= SFORM_QFORM_TOLERANCE_MM:
+            angle = _rotation_degrees(geometry.qform[:, :3], geometry.sform[:, :3])
+            raise FusionInputError(f"{path}: the header's sform and qform place the image differently (corners up to "
+                                   f"{apart:.1f} mm apart, axes {angle:.1f} degrees apart); make them agree (e.g. "
+                                   "fslorient -copysform2qform when the sform is right)")
 
 
 def check_png_chunks(path: Path) -> None:

@@ -19,7 +19,8 @@ from ..errors import FusionInputError, FusionRuntimeError
 from ..memory import require_memory
 from .colour import is_grey, rgb_to_ycbcr, ycbcr_to_rgb
 from .dicom import check_element_lengths, read_dicom_series
-from .file_checks import NIFTI_EXTENSIONS, check_declared_size, check_nifti_complete, check_png_chunks
+from .file_checks import (NIFTI_EXTENSIONS, check_declared_size, check_nifti_complete, check_nifti_geometry,
+                          check_png_chunks)
 from .intensity import IntensityWindow, check_finite_and_varied, window_for
 from .native_messages import last_message, native_stderr
 
@@ -93,6 +94,7 @@ def _read_file(path: Path) -> sitk.Image:
     ext = extension(path)
     if ext in NIFTI_EXTENSIONS:
         check_nifti_complete(path)
+        check_nifti_geometry(path)
     if ext == ".png":
         check_png_chunks(path)
     check_element_lengths(path)

@@ -232,6 +232,22 @@ def _dicom_with(change: Callable[[Path], object]) -> Builder:
     return build
 
 
+def _patched(path: Path, at: int, value: float, add: bool = False) -> Path:
+    """``path`` with the float32 at byte ``at`` of its NIfTI-1 header set to (or increased by) ``value``."""
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<f", data, at, value + (struct.unpack_from("<f", data, at)[0] if add else 0.0))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _sform_moved(work: Path) -> Path:
+    return _patched(write_volume(work / "ct_sform.nii", ct_array(0)), 292, 20.0, add=True)  # srow_x[3]
+
+
+def _pixdim_zero(work: Path) -> Path:
+    return _patched(write_volume(work / "ct_pixdim.nii", ct_array(0)), 88, 0.0)  # pixdim[3]
+
+
 def _tilted_dicom(work: Path, model: Path) -> List[str]:
     series = write_dicom_series(work / "ct_series", ct_array(0), tilt_degrees=20.0)
     return fuse(series, write_volume(work / "mri.nii.gz", mri_array(1)), work / "out.nii.gz", model)
@@ -408,6 +424,10 @@ CASES: List[Case] = [
          r"ct_series: slices are unevenly spaced"),
     Case("gantry-tilted DICOM series (20 degrees)", _tilted_dicom, 2,
          r"ct_series: gantry-tilted series \(slices stacked 20\.0 degrees off their normal\)"),
+    Case("NIfTI whose sform and qform disagree (20 mm)", _volume_a_case(_sform_moved), 2,
+         r"ct_sform\.nii: the header's sform and qform place the image differently \(corners up to 20\.0 mm apart"),
+    Case("NIfTI with a voxel size (pixdim) of 0", _volume_a_case(_pixdim_zero), 2,
+         r"ct_pixdim\.nii: voxel size along axis 2 is 0 in the header"),
     Case("text file named .nii.gz",
          _volume_a_case(lambda w: write_bytes(w / "notes.nii.gz", b"patient notes\n")), 2,
          r"notes\.nii\.gz: not a NIfTI image"),

@@ -4,6 +4,7 @@ fit the table are rows of ``bad_input_cases.CASES``."""
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +130,35 @@ def test_a_gantry_tilted_series_is_refused(tmp_path):
     with pytest.raises(FusionInputError, match=r"ct_tilted: gantry-tilted series \(slices stacked 20\.0 degrees"):
         read_image(series)
     read_image(write_dicom_series(tmp_path / "ct_straight", ct_array(0)))
+
+
+def _patch_nifti(path: Path, at: int, fmt: str, *values) -> Path:
+    """Overwrite NIfTI-1 header bytes of an uncompressed .nii at offset ``at``."""
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<" + fmt, data, at, *values)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_nifti_whose_sform_and_qform_disagree_is_refused_and_outputs_carry_both(tmp_path, tiny_model_dir, capsys):
+    """sform moved 20 mm from the qform: ITK used the qform silently, FSL/SPM/nibabel the sform."""
+    ct = write_volume(tmp_path / "ct.nii", ct_array(0))
+    srow_x_offset = struct.unpack_from("<f", ct.read_bytes(), 280 + 12)[0]
+    _patch_nifti(ct, 280 + 12, "f", srow_x_offset + 20.0)
+    with pytest.raises(FusionInputError, match=r"ct\.nii: the header's sform and qform place the image differently "
+                                               r"\(corners up to 20\.0 mm apart"):
+        read_image(ct)
+    ct_ok = write_volume(tmp_path / "ct_ok.nii", ct_array(0))
+    mri = write_volume(tmp_path / "mri.nii.gz", mri_array(1))
+    code, _, err = _run(fuse(ct_ok, mri, tmp_path / "out.nii", tiny_model_dir, "ct-mri", "--no-register"), capsys)
+    assert code == 0, err
+    header = (tmp_path / "out.nii").read_bytes()[:348]
+    assert struct.unpack_from("<2h", header, 252) == (1, 1)  # qform and sform both set, and they agree:
+    read_image(tmp_path / "out.nii")
+
+
+def test_a_zero_voxel_size_in_a_nifti_header_is_refused(tmp_path):
+    """pixdim 0 was read as 1 mm (and changed the automatic reference)."""
+    ct = _patch_nifti(write_volume(tmp_path / "ct.nii", ct_array(0)), 76 + 4 * 3, "f", 0.0)
+    with pytest.raises(FusionInputError, match=r"ct\.nii: voxel size along axis 2 is 0 in the header \(pixdim\[3\]\)"):
+        read_image(ct)
