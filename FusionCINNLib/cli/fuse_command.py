@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import SimpleITK as sitk
 
@@ -50,6 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--save-transform", type=Path, default=None,
                         help="write the registration transform as an ITK .tfm (single pair only)")
     parser.set_defaults(func=run)
+
+
+TRANSFORM_EXTENSIONS = (".tfm", ".txt", ".h5", ".mat")
+"""Transform file formats SimpleITK writes (ITK text, HDF5, Matlab)."""
 
 
 def _is_dicom_folder(folder: Path) -> bool:
@@ -106,7 +110,10 @@ def _check_inputs(image_a: sitk.Image, image_b: sitk.Image, pair: str, name_a: s
 
 
 def _fuse_pair(path_a: Path, path_b: Path, output: Path, model: FusionModel, args: argparse.Namespace,
-               show_progress: bool) -> FusionResult:
+               show_progress: bool, transform_path: Optional[Path] = None) -> FusionResult:
+    """Read, check, fuse and write one pair; with ``transform_path`` also write the registration transform
+    (the identity when the grids already matched). Every check runs before the work; the transform is
+    written first and removed again if the image cannot be written."""
     _check_output_path(output, (path_a, path_b))
     image_a, image_b = read_image(path_a), read_image(path_b)
     if args.ct_offset is not None:
@@ -115,6 +122,9 @@ def _fuse_pair(path_a: Path, path_b: Path, output: Path, model: FusionModel, arg
         image_a = sitk.Cast(image_a, sitk.sitkFloat32) + float(args.ct_offset)
     volume = image_a.GetDimension() == 3 or image_b.GetDimension() == 3
     _check_output_extension(output, picture=not volume)
+    if transform_path is not None and not volume:
+        raise FusionInputError(f"{transform_path}: 2D pictures are not registered, so there is no transform to save; "
+                               "drop --save-transform")
     _check_inputs(image_a, image_b, args.pair, str(path_a), str(path_b))
     bar = ConsoleProgressBar(f"fusing {path_a.name}") if show_progress and volume else None
     options = dict(name_a=str(path_a), name_b=str(path_b), device=args.device)
@@ -127,20 +137,36 @@ def _fuse_pair(path_a: Path, path_b: Path, output: Path, model: FusionModel, arg
     finally:
         if bar is not None:
             bar.close()
-    write_image(result.image, output)
+    if transform_path is None:
+        write_image(result.image, output)
+        return result
+    from ..geometry.transforms import save_transform
+    save_transform(result.transform or sitk.AffineTransform(result.image.GetDimension()), transform_path)
+    try:
+        write_image(result.image, output)
+    except BaseException:
+        transform_path.unlink(missing_ok=True)
+        raise
     return result
+
+
+def _check_transform_path(path: Path, inputs: Sequence[Path]) -> None:
+    """Refuse, before any work, a transform file that cannot be written or has an extension ITK cannot write."""
+    _check_output_path(path, inputs)
+    if extension(path) not in TRANSFORM_EXTENSIONS:
+        raise FusionInputError(f"{path}: unsupported transform file extension; use one of "
+                               f"{', '.join(TRANSFORM_EXTENSIONS)}")
 
 
 def _run_single(args: argparse.Namespace, model: FusionModel) -> int:
     if args.save_transform is not None:
-        _check_output_path(args.save_transform, (args.a, args.b, args.output))
-    result = _fuse_pair(args.a, args.b, args.output, model, args, show_progress=True)
-    if args.save_transform is not None:
-        if result.transform is None:
-            raise FusionInputError(f"{args.save_transform}: no registration ran, so there is no transform to save")
-        from ..geometry.transforms import save_transform
-        save_transform(result.transform, args.save_transform)
+        _check_transform_path(args.save_transform, (args.a, args.b, args.output))
+    result = _fuse_pair(args.a, args.b, args.output, model, args, show_progress=True,
+                        transform_path=args.save_transform)
     print(f"wrote {args.output} ({result_note(result, args.pair, args.a, args.b)})")
+    if args.save_transform is not None:
+        kind = "registration" if result.transform is not None else "identity: the grids already matched, no registration ran"
+        print(f"wrote {args.save_transform} ({kind})")
     return 0
 
 
@@ -167,15 +193,37 @@ def _print_summary(output: Path, done: List[str], failures: List[Tuple[str, str]
         print(f"  skipped {name}: {why}", file=sys.stderr)
 
 
+def _output_name(entry: Path) -> str:
+    """The fused file's name for a batch entry: the same name, or NAME.nii.gz for a series folder."""
+    return entry.name if not entry.is_dir() else f"{entry.name}.nii.gz"
+
+
+def _check_collisions(entries: dict, output: Path) -> None:
+    """Refuse a batch where two entries would write the same output file (case-insensitively)."""
+    seen: dict = {}
+    for entry in entries.values():
+        name = _output_name(entry)
+        if name.lower() in seen:
+            raise FusionInputError(f"{seen[name.lower()]}, {entry}: both would be written to {output / name}; "
+                                   "rename one")
+        seen[name.lower()] = entry
+
+
 def _run_batch(args: argparse.Namespace, model: FusionModel) -> int:
     """Fuse every pair of names found in both folders; a bad pair is reported and skipped, a failure
     while running (disk full) stops the batch. The summary lists fused and skipped pairs."""
     for folder in (args.a, args.b):
         if _same_path(args.output, folder):
             raise FusionInputError(f"{args.output}: is also an input folder; choose another output folder")
+    if extension(args.output) in PICTURE_EXTENSIONS + VOLUME_EXTENSIONS:
+        raise FusionInputError(f"{args.output}: A and B are folders of pairs, so the output is a folder; give a "
+                               "folder name, not an image file name")
+    if args.output.exists() and not args.output.is_dir():
+        raise FusionInputError(f"{args.output}: is a file; A and B are folders of pairs, so give a folder")
     entries_a, entries_b = _batch_entries(args.a), _batch_entries(args.b)
     if not entries_a and not entries_b:
         raise FusionInputError(f"{args.a}, {args.b}: no images found in either folder")
+    _check_collisions({n: e for n, e in entries_a.items() if n in entries_b}, args.output)
     failures: List[Tuple[str, str]] = [(n, f"missing in {args.b}") for n in sorted(set(entries_a) - set(entries_b))]
     failures += [(n, f"missing in {args.a}") for n in sorted(set(entries_b) - set(entries_a))]
     common = sorted(set(entries_a) & set(entries_b))
@@ -187,9 +235,9 @@ def _run_batch(args: argparse.Namespace, model: FusionModel) -> int:
     try:
         for i, name in enumerate(common):
             bar(i / len(common), name)
-            out_name = name if not entries_a[name].is_dir() else f"{name}.nii.gz"
             try:
-                _fuse_pair(entries_a[name], entries_b[name], args.output / out_name, model, args, show_progress=False)
+                _fuse_pair(entries_a[name], entries_b[name], args.output / _output_name(entries_a[name]), model, args,
+                           show_progress=False)
                 done.append(name)
             except FusionInputError as err:
                 failures.append((name, str(err)))
@@ -204,13 +252,30 @@ def _run_batch(args: argparse.Namespace, model: FusionModel) -> int:
     return 0 if not failures else 2
 
 
+def _is_batch(a: Path, b: Path) -> bool:
+    """True when A and B are two folders of pairs; False for files and DICOM series folders. A folder beside
+    a DICOM series must be a series too, and a DICOM disc (DICOMDIR) is refused: its series are further down."""
+    for folder in (a, b):
+        if folder.is_dir() and any(p.name.lower() == "dicomdir" for p in folder.iterdir()):
+            raise FusionInputError(f"{folder}: is a DICOM disc or export (it holds a DICOMDIR); give the folder of "
+                                   "one series")
+    series = [p for p in (a, b) if _is_dicom_folder(p)]
+    if series:
+        for path, side in ((a, "A"), (b, "B")):
+            if path.is_dir() and path not in series:
+                raise FusionInputError(f"{path}: folder holds no DICOM series; with a DICOM series as the other "
+                                       f"input, give {side} as one series folder or an image file")
+        return False
+    if a.is_dir() != b.is_dir():
+        raise FusionInputError(f"{a}, {b}: give two files or two folders, not one of each")
+    return a.is_dir()
+
+
 def run(args: argparse.Namespace) -> int:
     for path in (args.a, args.b):
         if not path.exists():
             raise FusionInputError(f"{path}: no such file or folder")
-    batch = args.a.is_dir() and args.b.is_dir() and not (_is_dicom_folder(args.a) and _is_dicom_folder(args.b))
-    if args.a.is_dir() != args.b.is_dir() and not (_is_dicom_folder(args.a) or _is_dicom_folder(args.b)):
-        raise FusionInputError(f"{args.a}, {args.b}: give two files or two folders, not one of each")
+    batch = _is_batch(args.a, args.b)
     if args.ct_offset is not None and args.pair != "ct-mri":
         raise FusionInputError(f"--ct-offset applies to a CT; --pair is {args.pair}")
     if args.batch_size is not None and args.batch_size < 1:

@@ -162,3 +162,48 @@ def test_a_zero_voxel_size_in_a_nifti_header_is_refused(tmp_path):
     ct = _patch_nifti(write_volume(tmp_path / "ct.nii", ct_array(0)), 76 + 4 * 3, "f", 0.0)
     with pytest.raises(FusionInputError, match=r"ct\.nii: voxel size along axis 2 is 0 in the header \(pixdim\[3\]\)"):
         read_image(ct)
+
+
+def test_batch_entries_that_would_write_the_same_output_are_refused_up_front(tmp_path, tiny_model_dir, capsys):
+    """A series folder case4/ and a file case4.nii.gz both wrote OUT/case4.nii.gz; the summary counted both."""
+    for side, array in (("a", ct_array(0)), ("b", mri_array(1))):
+        write_volume(tmp_path / side / "case4.nii.gz", array)
+        write_volume(tmp_path / side / "case4" / "x.nii.gz", array)
+        write_volume(tmp_path / side / "case5.nii.gz", array)
+    code, _, err = _run(fuse(tmp_path / "a", tmp_path / "b", tmp_path / "out", tiny_model_dir), capsys)
+    assert code == 2 and "both would be written to" in err and "case4.nii.gz; rename one" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_dicom_series_beside_a_plain_folder_is_not_a_batch(tmp_path, tiny_model_dir, capsys):
+    """A DICOM series next to a plain folder (or a DICOM disc) became a folder batch and made out.nii.gz/ a folder."""
+    series = write_dicom_series(tmp_path / "ct_series", ct_array(0))
+    write_volume(tmp_path / "mri_folder" / "mri.nii.gz", mri_array(1))
+    out = tmp_path / "out.nii.gz"
+    code, _, err = _run(fuse(series, tmp_path / "mri_folder", out, tiny_model_dir), capsys)
+    assert code == 2 and "mri_folder: folder holds no DICOM series" in err and not out.exists()
+    disc = tmp_path / "disc"
+    write_dicom_series(disc / "DICOM" / "S1", ct_array(0))
+    (disc / "DICOMDIR").write_bytes(b"\0" * 132)
+    code, _, err = _run(fuse(disc, tmp_path / "mri_folder", out, tiny_model_dir), capsys)
+    assert code == 2 and "disc: is a DICOM disc or export (it holds a DICOMDIR)" in err and not out.exists()
+    write_volume(tmp_path / "ct_folder" / "mri.nii.gz", ct_array(0))
+    code, _, err = _run(fuse(tmp_path / "ct_folder", tmp_path / "mri_folder", out, tiny_model_dir), capsys)
+    assert code == 2 and "out.nii.gz: A and B are folders of pairs, so the output is a folder" in err
+    assert not out.exists()
+
+
+def test_save_transform_is_checked_before_the_work_and_is_the_identity_on_matching_grids(tmp_path, tiny_model_dir,
+                                                                                         capsys):
+    """--save-transform x.xyz failed after writing the output; on equal grids the run wrote it, then exit 2."""
+    ct, mri = _volume_pair(tmp_path)
+    out = tmp_path / "out.nii.gz"
+    code, _, err = _run(fuse(ct, mri, out, tiny_model_dir, "ct-mri", "--save-transform", str(tmp_path / "t.xyz")),
+                        capsys)
+    assert code == 2 and "t.xyz: unsupported transform file extension" in err and not out.exists()
+    code, stdout, err = _run(fuse(ct, mri, out, tiny_model_dir, "ct-mri", "--save-transform",
+                                  str(tmp_path / "t.tfm")), capsys)
+    assert code == 0, err
+    assert "t.tfm (identity: the grids already matched" in stdout and out.exists()
+    transform = sitk.ReadTransform(str(tmp_path / "t.tfm"))
+    assert transform.TransformPoint((10.0, -20.0, 30.0)) == (10.0, -20.0, 30.0)
