@@ -7,16 +7,27 @@ Main entry points:
     load_model(path), save_model(model, path)             model folders (config.json + weights.pt)
 """
 
-from .errors import FusionCancelled, FusionError, FusionInputError, FusionRuntimeError
-from .fusion.pipeline import FusionResult, fuse_images, fuse_pictures, fuse_volumes, resolve_model
-from .fusion.slices import fuse_slices
-from .network import PAPER_CONFIG, FusionNet, ModelConfig
-from .network.model_files import FusionModel, available_models, default_model_path, load_model, save_model
-from .pairs import PAIRS
+import importlib
+from typing import Any
 
-__all__ = [
-    "FusionCancelled", "FusionError", "FusionInputError", "FusionRuntimeError",
-    "FusionResult", "fuse_images", "fuse_pictures", "fuse_volumes", "resolve_model", "fuse_slices",
-    "PAPER_CONFIG", "FusionNet", "ModelConfig",
-    "FusionModel", "available_models", "default_model_path", "load_model", "save_model", "PAIRS",
-]
+_EXPORTS = {
+    "FusionCancelled": "errors", "FusionError": "errors", "FusionInputError": "errors", "FusionRuntimeError": "errors",
+    "FusionResult": "fusion.pipeline", "fuse_images": "fusion.pipeline", "fuse_pictures": "fusion.pipeline",
+    "fuse_volumes": "fusion.pipeline", "resolve_model": "fusion.pipeline", "fuse_slices": "fusion.slices",
+    "PAPER_CONFIG": "network", "FusionNet": "network", "ModelConfig": "network",
+    "FusionModel": "network.model_files", "available_models": "network.model_files",
+    "default_model_path": "network.model_files", "load_model": "network.model_files", "save_model": "network.model_files",
+    "PAIRS": "pairs",
+}
+"""Public name -> the submodule defining it. Imported on first use (PEP 562), so that the ``fusioncinn``
+command can install its signal handlers before torch loads."""
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value

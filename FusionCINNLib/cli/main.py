@@ -76,13 +76,19 @@ def _run(args: argparse.Namespace) -> Tuple[int, str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Parse ``argv``, run the sub-command and return its exit code (argparse errors: 2, ``--help``: 0)."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as done:
-        return done.code if isinstance(done.code, int) else 2
+    """Parse ``argv``, run the sub-command and return its exit code (argparse errors: 2, ``--help``: 0).
+
+    The stop-signal handlers are installed before anything heavy is imported: a Ctrl-C while the
+    command modules load (torch) is exit code 130 and one line, not a traceback."""
     with interrupts.installed(), warnings.catch_warnings():
+        try:
+            parser = build_parser()
+            args = parser.parse_args(argv)
+        except SystemExit as done:
+            return done.code if isinstance(done.code, int) else 2
+        except KeyboardInterrupt:
+            print("fusioncinn: interrupted; no partial output was kept", file=sys.stderr)
+            return 130
         if not args.debug:
             warnings.simplefilter("ignore")
         code, message = _run(args)

@@ -4,7 +4,12 @@ fit the table are rows of ``bad_input_cases.CASES``."""
 
 from __future__ import annotations
 
+import os
+import signal
 import struct
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +21,8 @@ from bad_input_cases import (ct_array, fuse, mri_array, partials, set_rescale_sl
 from FusionCINNLib.cli.main import main
 from FusionCINNLib.errors import FusionInputError
 from FusionCINNLib.imaging.image_io import read_image
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _run(argv, capsys):
@@ -207,3 +214,18 @@ def test_save_transform_is_checked_before_the_work_and_is_the_identity_on_matchi
     assert "t.tfm (identity: the grids already matched" in stdout and out.exists()
     transform = sitk.ReadTransform(str(tmp_path / "t.tfm"))
     assert transform.TransformPoint((10.0, -20.0, 30.0)) == (10.0, -20.0, 30.0)
+
+
+def test_ctrl_c_while_the_command_starts_is_exit_130_and_one_line(tmp_path, tiny_model_dir):
+    """SIGINT in the first second (torch still loading) gave a KeyboardInterrupt traceback and exit -2."""
+    ct, mri = _volume_pair(tmp_path)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    process = subprocess.Popen([sys.executable, "-m", "FusionCINNLib",
+                                *fuse(ct, mri, tmp_path / "out.nii.gz", tiny_model_dir, "ct-mri")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "interrupted; no partial output was kept" in err
+    assert not (tmp_path / "out.nii.gz").exists() and not partials(tmp_path)
