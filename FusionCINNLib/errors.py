@@ -25,3 +25,8 @@ class FusionCancelled(FusionError):
     """The user cancelled a running job; nothing was written."""
 
     exit_code = 130
+
+
+class FusionWarning(UserWarning):
+    """Something the engine did to an input that the user should know of (one line, naming the file);
+    the CLI prints it even without ``--debug``."""

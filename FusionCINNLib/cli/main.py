@@ -14,7 +14,7 @@ import warnings
 from typing import List, Optional, Tuple
 
 from ..atomic import DISK_FULL_ERRNOS
-from ..errors import FusionError
+from ..errors import FusionError, FusionWarning
 from . import interrupts
 
 COMMAND_MODULES = ("fuse", "train", "evaluate", "phantom", "demo")
@@ -65,6 +65,21 @@ def _classify(err: BaseException) -> Tuple[int, str]:
     return 1, _internal_error_message(err)
 
 
+def _show_fusion_warnings(command: str) -> None:
+    """Print every FusionWarning as one line, ``fusioncinn COMMAND: warning: ...``; other warnings keep the
+    filter set before (ignored unless --debug). Call inside ``warnings.catch_warnings()``, which restores."""
+    original = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, FusionWarning):
+            print(f"fusioncinn {command}: warning: {message}", file=sys.stderr)
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    warnings.simplefilter("always", FusionWarning)
+    warnings.showwarning = show
+
+
 def _run(args: argparse.Namespace) -> Tuple[int, str]:
     """(exit code, error message or '') of the sub-command; the traceback only with --debug."""
     try:
@@ -91,6 +106,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 130
         if not args.debug:
             warnings.simplefilter("ignore")
+        _show_fusion_warnings(args.command)
         code, message = _run(args)
         if message:
             if code == 130 and args.command == "train":

@@ -2,8 +2,9 @@
 
 - NIfTI (.nii, .nii.gz): ITK reads a truncated file without complaint and fills the missing voxels
   with zeros, and reads NaN/Inf voxels as 0. Here the header's data size is compared with the bytes
-  really present and float voxels are scanned for NaN/Inf, in one pass (gzip data is decompressed,
-  which also catches corrupt gzip streams).
+  really present and the positions of NaN/Inf float voxels are found, in one pass (gzip data is
+  decompressed, which also catches corrupt gzip streams), so that the reader can treat them as
+  background rather than as 0.
 - Single files with their pixels inside (PNG, NRRD, MHA; raw, text or deflate-compressed): zlib
   cannot shrink data more than ~1032:1, so a header that declares more than 1100 bytes of pixels per
   byte of file is corrupt or truncated. This also stops a damaged header from making ITK allocate
@@ -23,7 +24,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -88,13 +89,14 @@ def nifti_layout(header: bytes) -> NiftiLayout:
 
 
 class _NonFiniteCounter:
-    """Counts NaN/Inf among the voxels of a NIfTI byte stream fed in chunks."""
+    """Finds the NaN/Inf voxels of a NIfTI byte stream fed in chunks (flat indices, x fastest)."""
 
     def __init__(self, layout: NiftiLayout):
         self.layout = layout
         self.position = 0
         self.pending = b""
-        self.count = 0
+        self.voxels = 0
+        self.found: List[np.ndarray] = []
 
     def feed(self, chunk: bytes) -> None:
         layout = self.layout
@@ -106,8 +108,15 @@ class _NonFiniteCounter:
         data = self.pending + chunk[start:end]
         usable = len(data) - len(data) % layout.float_dtype.itemsize
         values = np.frombuffer(data[:usable], layout.float_dtype)
-        self.count += int(values.size - np.count_nonzero(np.isfinite(values)))
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            self.found.append(bad + self.voxels)
+        self.voxels += values.size
         self.pending = data[usable:]
+
+    @property
+    def indices(self) -> np.ndarray:
+        return np.concatenate(self.found) if self.found else np.zeros(0, np.int64)
 
 
 def _content(path: Path) -> Iterator[bytes]:
@@ -118,8 +127,8 @@ def _content(path: Path) -> Iterator[bytes]:
         yield from iter(lambda: stream.read(CHUNK), b"")
 
 
-def _scan_nifti(path: Path) -> Tuple[NiftiLayout, int, int]:
-    """(layout, content length, NaN/Inf voxel count) of a NIfTI file, reading it once."""
+def _scan_nifti(path: Path) -> Tuple[NiftiLayout, int, np.ndarray]:
+    """(layout, content length, flat indices of the NaN/Inf voxels) of a NIfTI file, reading it once."""
     chunks = _content(path)
     head = b""
     for chunk in chunks:
@@ -134,12 +143,14 @@ def _scan_nifti(path: Path) -> Tuple[NiftiLayout, int, int]:
     counter.feed(head)
     for chunk in chunks:
         counter.feed(chunk)
-    return layout, counter.position, counter.count
+    return layout, counter.position, counter.indices
 
 
-def check_nifti_complete(path: Path, reject_nonfinite: bool = True) -> None:
-    """FusionInputError unless ``path`` is a NIfTI file holding all the voxel data its header declares,
-    and (with ``reject_nonfinite``) none of it NaN or Inf, which ITK would silently read as 0."""
+def check_nifti_complete(path: Path) -> np.ndarray:
+    """FusionInputError unless ``path`` is a NIfTI file holding all the voxel data its header declares.
+
+    Returns the flat indices (x fastest, as ``sitk.GetArrayFromImage(...).ravel()``) of its NaN/Inf voxels,
+    which ITK silently reads as 0."""
     try:
         layout, length, nonfinite = _scan_nifti(path)
     except EOFError:
@@ -150,8 +161,7 @@ def check_nifti_complete(path: Path, reject_nonfinite: bool = True) -> None:
         have = max(0, length - layout.offset)
         raise FusionInputError(f"{path}: truncated: holds {have} of the {layout.data_bytes} bytes of voxel data "
                                "its header declares")
-    if nonfinite and reject_nonfinite:
-        raise FusionInputError(f"{path}: {nonfinite} voxels are NaN or Inf; fix or mask them first")
+    return nonfinite
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Union
@@ -15,7 +16,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..atomic import atomic_output, atomic_output_files, disk_full_error
-from ..errors import FusionInputError, FusionRuntimeError
+from ..errors import FusionInputError, FusionRuntimeError, FusionWarning
 from ..memory import require_memory
 from .colour import is_grey, rgb_to_ycbcr, ycbcr_to_rgb
 from .dicom import check_element_lengths, read_dicom_series
@@ -92,8 +93,9 @@ def _read_file(path: Path) -> sitk.Image:
     if path.stat().st_size == 0:
         raise FusionInputError(f"{path}: file is empty (0 bytes)")
     ext = extension(path)
+    nonfinite: Optional[np.ndarray] = None
     if ext in NIFTI_EXTENSIONS:
-        check_nifti_complete(path)
+        nonfinite = check_nifti_complete(path)
         check_nifti_geometry(path)
     if ext == ".png":
         check_png_chunks(path)
@@ -111,9 +113,43 @@ def _read_file(path: Path) -> sitk.Image:
     _check_header(path, reader)
     with native_stderr() as messages:
         try:
-            return reader.Execute()
+            image = reader.Execute()
         except READ_ERRORS as err:
             raise FusionInputError(f"{path}: corrupt or truncated {kind} file{_detail(err, messages, path)}") from None
+    return nonfinite_as_background(image, str(path), nonfinite)
+
+
+MAX_NONFINITE_FRACTION = 0.5
+"""An image with more than this fraction of NaN/Inf voxels is refused; fewer are treated as background."""
+
+
+def nonfinite_as_background(image: sitk.Image, name: str, known: Optional[np.ndarray] = None) -> sitk.Image:
+    """``image`` with its NaN/Inf voxels set to its smallest finite value (background: air in CT, 0 in most
+    MRI and PET), and a FusionWarning giving their count, as SPM, FSL and PET pipelines write NaN outside
+    the brain or field of view. ``known``: their flat indices when the reader lost them (ITK reads NIfTI
+    NaN as 0). FusionInputError when most voxels are NaN/Inf, or when a vector image has any."""
+    if known is None and image.GetPixelID() not in (sitk.sitkFloat32, sitk.sitkFloat64,
+                                                     sitk.sitkVectorFloat32, sitk.sitkVectorFloat64):
+        return image
+    values = sitk.GetArrayFromImage(image)
+    flat = values.reshape(-1)
+    bad = known if known is not None else np.flatnonzero(~np.isfinite(flat))
+    if bad.size == 0:
+        return image
+    if image.GetNumberOfComponentsPerPixel() > 1 or values.ndim != image.GetDimension():
+        raise FusionInputError(f"{name}: {bad.size} values are NaN or Inf in a vector image; fix or mask them first")
+    if bad.size > MAX_NONFINITE_FRACTION * flat.size:
+        raise FusionInputError(f"{name}: {bad.size} of {flat.size} voxels ({100 * bad.size / flat.size:.0f} %) are "
+                               "NaN or Inf; too little image is left to fuse")
+    good = np.ones(flat.size, bool)
+    good[bad] = False
+    background = float(flat[good].min())
+    flat[bad] = background
+    warnings.warn(f"{name}: {bad.size} voxels are NaN or Inf; treated as background ({background:g}, the image's "
+                  "smallest value)", FusionWarning, stacklevel=2)
+    out = sitk.GetImageFromArray(values)
+    out.CopyInformation(image)
+    return out
 
 
 def read_image(path: PathLike) -> sitk.Image:
@@ -149,7 +185,7 @@ def _write_with_itk(image: sitk.Image, path: Path, tmp: Path, compress: bool) ->
                 f"{path}: could not write{_detail(err, messages, tmp)}") from None
     if extension(tmp) in NIFTI_EXTENSIONS:
         try:
-            check_nifti_complete(tmp, reject_nonfinite=False)
+            check_nifti_complete(tmp)
         except FusionInputError as err:
             raise disk_full_error(path, err, tmp) or FusionRuntimeError(
                 f"{path}: the written file is incomplete ({last_message(messages) or 'short write'})") from None

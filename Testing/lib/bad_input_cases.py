@@ -218,6 +218,11 @@ def _nan(array: np.ndarray) -> np.ndarray:
     return array
 
 
+def _mostly_nan(array: np.ndarray) -> np.ndarray:
+    array[: array.shape[0] * 3 // 4] = np.nan
+    return array
+
+
 def _inf(array: np.ndarray) -> np.ndarray:
     array[2, 10, 10] = np.inf
     return array
@@ -364,7 +369,7 @@ def _train_unmatched(work: Path, model: Path) -> List[str]:
 
 
 def _train_nan_volume(work: Path, model: Path) -> List[str]:
-    write_volume(work / "ct.nii.gz", _nan(ct_array(0)))
+    write_volume(work / "ct.nii.gz", _mostly_nan(ct_array(0)))
     write_volume(work / "mri.nii.gz", mri_array(1))
     (work / "pairs.csv").write_text("a,b\nct.nii.gz,mri.nii.gz\n")
     return train(work / "pairs.csv", work)
@@ -442,8 +447,8 @@ CASES: List[Case] = [
     Case("vector volume (3 components)",
          _volume_a_case(lambda w: write_volume(w / "ctvec.nrrd", np.stack([ct_array(0)] * 3, axis=-1), vector=True)),
          2, r"ctvec\.nrrd: has 3 components per voxel"),
-    Case("NaN voxels", _volume_a_case(_volume_with(_nan)), 2, r"ct_bad\.nii\.gz: 5 voxels are NaN or Inf"),
-    Case("Inf voxels", _volume_a_case(_volume_with(_inf)), 2, r"ct_bad\.nii\.gz: 1 voxels are NaN or Inf"),
+    Case("mostly NaN voxels (75 %)", _volume_a_case(_volume_with(_mostly_nan)), 2,
+         r"ct_bad\.nii\.gz: 16128 of 21504 voxels \(75 %\) are NaN or Inf; too little image is left"),
     Case("constant image", _picture_case(lambda w: write_picture(w / "flat.png", np.full((64, 72), 7, np.uint8))), 2,
          r"flat\.png: image is constant"),
     Case("mismatched picture sizes",
@@ -484,7 +489,7 @@ CASES: List[Case] = [
     Case("train: data folder missing", lambda w, m: train(w / "nothing", w), 2, r"nothing: training data not found"),
     Case("train: truncated PNG in the data", _train_corrupt_png, 2, r"2001\.png: corrupt or truncated PNG"),
     Case("train: a name in a/ but not b/", _train_unmatched, 2, r"2001\.png is in only one of a/ and b/"),
-    Case("train: NaN voxels in a manifest volume", _train_nan_volume, 2, r"ct\.nii\.gz: 5 voxels are NaN or Inf"),
+    Case("train: a manifest volume mostly NaN", _train_nan_volume, 2, r"ct\.nii\.gz: 16128 of 21504 voxels \(75 %\) are NaN"),
     Case("train: manifest that is not UTF-8 text", _train_binary_manifest, 2, r"pairs\.csv: not a UTF-8 CSV"),
     Case("train: manifest without a row of the --pair type", _train_manifest_of_another_pair, 2,
          r"pairs\.csv: no ct-mri rows in the manifest"),
@@ -508,5 +513,8 @@ ACCEPTED: Dict[str, Builder] = {
     "16-bit PNG (grey)": _picture_case(lambda w: write_png16(w / "ct16.png", 1)),
     "palette PNG (colour)": _picture_case(lambda w: write_palette_png(w / "palette.png", 1)),
     "DICOM series": _dicom_with(lambda s: None),
+    "NaN voxels (5, treated as background with a warning)": _volume_a_case(_volume_with(_nan)),
+    "Inf voxels (1, treated as background with a warning)": _volume_a_case(_volume_with(_inf)),
+    "NaN voxels in a MetaImage (5)": _volume_a_case(lambda w: write_volume(w / "ct_bad.mha", _nan(ct_array(0)))),
 }
 """Inputs that look unusual but are valid: they must fuse (exit 0)."""

@@ -229,3 +229,19 @@ def test_ctrl_c_while_the_command_starts_is_exit_130_and_one_line(tmp_path, tiny
     assert process.returncode == 130, err
     assert "Traceback" not in err and "interrupted; no partial output was kept" in err
     assert not (tmp_path / "out.nii.gz").exists() and not partials(tmp_path)
+
+
+def test_a_few_nan_voxels_are_background_with_a_warning(tmp_path, tiny_model_dir, capsys):
+    """NaN outside the field of view (SPM, FSL, PET pipelines) was refused; ITK reads NIfTI NaN as 0, which in a
+    CT is water, not air. Now they are the image's background (its smallest value), with a one-line warning."""
+    values = ct_array(0)
+    values[:, :4, :] = np.nan
+    ct = write_volume(tmp_path / "ct_nan.nii.gz", values)
+    image = read_image(ct)
+    array = sitk.GetArrayFromImage(image)
+    assert np.isfinite(array).all() and array[:, :4, :].max() == array.min() < -1000
+    mri = write_volume(tmp_path / "mri.nii.gz", mri_array(1))
+    code, _, err = _run(fuse(ct, mri, tmp_path / "out.nii.gz", tiny_model_dir, "ct-mri", "--no-register"), capsys)
+    assert code == 0, err
+    assert err.strip() == (f"fusioncinn fuse: warning: {ct}: 1792 voxels are NaN or Inf; treated as background "
+                           f"({array.min():g}, the image's smallest value)")
