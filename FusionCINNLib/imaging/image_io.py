@@ -24,6 +24,7 @@ from .file_checks import (NIFTI_EXTENSIONS, check_declared_size, check_nifti_com
                           check_png_chunks)
 from .intensity import IntensityWindow, check_finite_and_varied, window_for
 from .native_messages import last_message, native_stderr
+from .png_grey_alpha import is_grey_alpha_png, read_grey_alpha_png
 
 PathLike = Union[str, os.PathLike]
 PICTURE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -99,6 +100,8 @@ def _read_file(path: Path) -> sitk.Image:
         check_nifti_geometry(path)
     if ext == ".png":
         check_png_chunks(path)
+        if is_grey_alpha_png(path):
+            return read_grey_alpha_png(path)
     check_element_lengths(path)
     kind = FORMAT_NAMES.get(ext, "image")
     reader = sitk.ImageFileReader()

@@ -98,6 +98,13 @@ def write_palette_png(path: Path, seed: int) -> Path:
     return path
 
 
+def write_grey_alpha_png(path: Path, seed: int) -> Path:
+    grey = grey_picture(seed)
+    rows = [np.stack([row, np.full_like(row, 255)], -1).tobytes() for row in grey]
+    path.write_bytes(png_bytes(grey.shape[1], grey.shape[0], 8, 4, rows))
+    return path
+
+
 def ct_array(seed: int, shape=SHAPE) -> np.ndarray:
     """A head-like CT in HU: air -1000, soft tissue ~40, a skull shell ~1200."""
     k, j, i = np.indices(shape, dtype=np.float32)
@@ -512,6 +519,7 @@ CASES: List[Case] = [
 ACCEPTED: Dict[str, Builder] = {
     "16-bit PNG (grey)": _picture_case(lambda w: write_png16(w / "ct16.png", 1)),
     "palette PNG (colour)": _picture_case(lambda w: write_palette_png(w / "palette.png", 1)),
+    "grey+alpha PNG": _picture_case(lambda w: write_grey_alpha_png(w / "grey_alpha.png", 1)),
     "DICOM series": _dicom_with(lambda s: None),
     "NaN voxels (5, treated as background with a warning)": _volume_a_case(_volume_with(_nan)),
     "Inf voxels (1, treated as background with a warning)": _volume_a_case(_volume_with(_inf)),

@@ -10,13 +10,14 @@ import struct
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from bad_input_cases import (ct_array, fuse, mri_array, partials, set_rescale_slope, write_dicom_series,
+from bad_input_cases import (ct_array, fuse, grey_picture, mri_array, partials, set_rescale_slope, write_dicom_series,
                              write_volume)
 from FusionCINNLib.cli.main import main
 from FusionCINNLib.errors import FusionInputError
@@ -245,3 +246,42 @@ def test_a_few_nan_voxels_are_background_with_a_warning(tmp_path, tiny_model_dir
     assert code == 0, err
     assert err.strip() == (f"fusioncinn fuse: warning: {ct}: 1792 voxels are NaN or Inf; treated as background "
                            f"({array.min():g}, the image's smallest value)")
+
+
+def _paeth(left: int, up: int, corner: int) -> int:
+    estimate = left + up - corner
+    distances = [abs(estimate - left), abs(estimate - up), abs(estimate - corner)]
+    return (left, up, corner)[distances.index(min(distances))]
+
+
+def filtered_png(width: int, height: int, depth: int, colour_type: int, rows, bpp: int) -> bytes:
+    """A PNG whose rows use the filters 0, 1, 2, 3, 4, 0, ... in turn (an encoder written from the PNG standard)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    body, previous = b"", bytes(len(rows[0]))
+    for number, row in enumerate(rows):
+        kind = number % 5
+        out = bytearray([kind])
+        for x, value in enumerate(row):
+            left = row[x - bpp] if x >= bpp else 0
+            corner = previous[x - bpp] if x >= bpp else 0
+            predictor = (0, left, previous[x], (left + previous[x]) // 2, _paeth(left, previous[x], corner))[kind]
+            out.append((value - predictor) & 0xFF)
+        body += bytes(out)
+        previous = row
+    header = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(body))
+            + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+def test_a_grey_alpha_png_is_read_as_grey(tmp_path, depth):
+    """Grey+alpha is documented as grey, but SimpleITK stopped with 'Unknown PixelType'. Rows use every PNG filter."""
+    grey = grey_picture(1).astype(np.uint16) * (200 if depth == 16 else 1)
+    alpha = np.full_like(grey, 255)
+    dtype = ">u2" if depth == 16 else np.uint8
+    rows = [np.stack([row, a], -1).astype(dtype).tobytes() for row, a in zip(grey, alpha)]
+    path = tmp_path / "grey_alpha.png"
+    path.write_bytes(filtered_png(grey.shape[1], grey.shape[0], depth, 4, rows, bpp=2 * depth // 8))
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(read_image(path)), grey)
