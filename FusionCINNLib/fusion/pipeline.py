@@ -26,7 +26,8 @@ from ..network.model_files import FusionModel, default_model_path, load_model
 from ..pairs import modalities
 from ..progress import CancelCheck, ProgressCallback, report
 from .orientation import slice_axis
-from .slices import default_batch_size, fuse_slices, resolve_device, resolve_precision, worker_count
+from .slices import (MAX_SIDE, MIN_SIDE, default_batch_size, fuse_slices, resolve_device, resolve_precision,
+                     worker_count)
 
 ModelLike = Union[FusionModel, str, os.PathLike, None]
 REFERENCES = ("auto", "a", "b")
@@ -74,6 +75,17 @@ def _check_scalar_volume(image: sitk.Image, name: str) -> None:
 
 def _padded(side: int, multiple: int) -> int:
     return -(-side // multiple) * multiple
+
+
+def check_slice_size(reference: sitk.Image, plane: str, name: str) -> None:
+    """FusionInputError, before any work, when ``plane`` slices of the reference grid are smaller than
+    ``MIN_SIDE`` or larger than ``MAX_SIDE`` pixels on a side (a 1-slice volume cut coronally)."""
+    shape = list(reference.GetSize()[::-1])
+    shape.pop(slice_axis(reference, plane))
+    if min(shape) < MIN_SIDE or max(shape) > MAX_SIDE:
+        raise FusionInputError(f"{name}: {plane} slices of this volume would be {shape[0]}x{shape[1]} pixels "
+                               f"(size {'x'.join(map(str, reference.GetSize()))}); fusion needs {MIN_SIDE}..{MAX_SIDE} "
+                               "on each side, so choose another --axis")
 
 
 def check_memory(reference: sitk.Image, plane: str, batch_size: Optional[int], model: FusionModel, device: str,
@@ -155,6 +167,7 @@ def fuse_volumes(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: Mod
     fixed, moving = (image_a, image_b) if side == "a" else (image_b, image_a)
     fixed_mod, moving_mod = (modality_a, modality_b) if side == "a" else (modality_b, modality_a)
     fixed_name, moving_name = (name_a, name_b) if side == "a" else (name_b, name_a)
+    check_slice_size(fixed, plane, fixed_name)
     check_memory(fixed, plane, batch_size, fusion_model, device, precision, f"fusing {name_a} with {name_b}")
 
     start = time.perf_counter()

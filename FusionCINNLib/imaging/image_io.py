@@ -90,11 +90,18 @@ def _check_header(path: Path, reader: sitk.ImageFileReader) -> None:
     require_memory(declared, str(path), "it is too large to load on this machine; crop or resample it first")
 
 
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"\x1f\x8b"
+
+
 def _read_file(path: Path) -> sitk.Image:
     if path.stat().st_size == 0:
         raise FusionInputError(f"{path}: file is empty (0 bytes)")
     ext = extension(path)
     nonfinite: Optional[np.ndarray] = None
+    if ext == ".nii" and _is_gzip(path):
+        raise FusionInputError(f"{path}: is gzip-compressed but named .nii; rename it to {path.name}.gz")
     if ext in NIFTI_EXTENSIONS:
         nonfinite = check_nifti_complete(path)
         check_nifti_geometry(path)

@@ -260,6 +260,12 @@ def _pixdim_zero(work: Path) -> Path:
     return _patched(write_volume(work / "ct_pixdim.nii", ct_array(0)), 88, 0.0)  # pixdim[3]
 
 
+def _one_slice_coronal(work: Path, model: Path) -> List[str]:
+    ct = write_volume(work / "ct1.nii.gz", ct_array(0, (1, 48, 56)))
+    mri = write_volume(work / "mri1.nii.gz", mri_array(1, (1, 48, 56)))
+    return fuse(ct, mri, work / "out.nii.gz", model, "ct-mri", "--no-register", "--axis", "coronal")
+
+
 def _tilted_dicom(work: Path, model: Path) -> List[str]:
     series = write_dicom_series(work / "ct_series", ct_array(0), tilt_degrees=20.0)
     return fuse(series, write_volume(work / "mri.nii.gz", mri_array(1)), work / "out.nii.gz", model)
@@ -440,6 +446,12 @@ CASES: List[Case] = [
          r"ct_sform\.nii: the header's sform and qform place the image differently \(corners up to 20\.0 mm apart"),
     Case("NIfTI with a voxel size (pixdim) of 0", _volume_a_case(_pixdim_zero), 2,
          r"ct_pixdim\.nii: voxel size along axis 2 is 0 in the header"),
+    Case("gzip-compressed NIfTI named .nii",
+         _volume_a_case(lambda w: write_bytes(w / "ct_gz.nii", write_volume(w / "tmp_ct.nii.gz", ct_array(0))
+                                               .read_bytes())), 2,
+         r"ct_gz\.nii: is gzip-compressed but named \.nii; rename it to ct_gz\.nii\.gz"),
+    Case("--axis coronal on a 1-slice volume", _one_slice_coronal, 2,
+         r"ct1\.nii\.gz: coronal slices of this volume would be 1x56 pixels \(size 56x48x1\).*choose another --axis"),
     Case("text file named .nii.gz",
          _volume_a_case(lambda w: write_bytes(w / "notes.nii.gz", b"patient notes\n")), 2,
          r"notes\.nii\.gz: not a NIfTI image"),
