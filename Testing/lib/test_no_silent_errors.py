@@ -176,7 +176,7 @@ def test_batch_entries_that_would_write_the_same_output_are_refused_up_front(tmp
     """A series folder case4/ and a file case4.nii.gz both wrote OUT/case4.nii.gz; the summary counted both."""
     for side, array in (("a", ct_array(0)), ("b", mri_array(1))):
         write_volume(tmp_path / side / "case4.nii.gz", array)
-        write_volume(tmp_path / side / "case4" / "x.nii.gz", array)
+        write_dicom_series(tmp_path / side / "case4", array)
         write_volume(tmp_path / side / "case5.nii.gz", array)
     code, _, err = _run(fuse(tmp_path / "a", tmp_path / "b", tmp_path / "out", tiny_model_dir), capsys)
     assert code == 2 and "both would be written to" in err and "case4.nii.gz; rename one" in err
