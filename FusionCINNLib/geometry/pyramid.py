@@ -61,6 +61,22 @@ def check_extent(image: sitk.Image, label: str) -> None:
                 f"{MIN_VOXELS_PER_AXIS} (register single slices as 2D images)")
 
 
+CT_TISSUE_HU = -500.0
+MIN_CT_TISSUE_FRACTION = 0.01
+"""A CT with fewer voxels than this fraction above ``CT_TISSUE_HU`` shows only air: nothing to register."""
+
+
+def check_ct_anatomy(image: sitk.Image, label: str) -> None:
+    """FusionInputError when the CT ``image`` (HU) holds almost no anatomy (a field of view of air, such as a
+    box above the head): mutual information then fits noise and can move it anywhere."""
+    values = sitk.GetArrayViewFromImage(to_scalar(image, label)).reshape(-1)
+    sample = values[::max(1, values.size // 1_000_000)]
+    fraction = float(np.mean(sample > CT_TISSUE_HU))
+    if fraction < MIN_CT_TISSUE_FRACTION:
+        raise FusionInputError(f"{label}: only {100 * fraction:.1f} % of the CT is denser than {CT_TISSUE_HU:g} HU; its "
+                               "field of view shows air, not anatomy, so there is nothing to register")
+
+
 def level_spacings(reference: sitk.Image, moving: sitk.Image, levels: int = 3) -> List[float]:
     """Target spacings (mm), coarse to fine: base * 2^(levels-1), ..., base.
 

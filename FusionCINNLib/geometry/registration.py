@@ -42,8 +42,8 @@ import SimpleITK as sitk
 
 from ..errors import FusionInputError, FusionRuntimeError
 from ..progress import CancelCheck, ProgressCallback, report
-from .pyramid import (build_pyramid, centre_of_mass, check_extent, foreground_mask, geometric_centre,
-                      level_spacings, rms_radius, scaled_geometry)
+from .pyramid import (build_pyramid, centre_of_mass, check_ct_anatomy, check_extent, foreground_mask,
+                      geometric_centre, level_spacings, rms_radius, scaled_geometry)
 from .resampling import background_value, check_image, check_modality, resample_to_reference
 from .transforms import as_affine, invert_linear, rescale_linear
 
@@ -303,6 +303,10 @@ def register_volumes(reference: sitk.Image, moving: sitk.Image, *, reference_mod
                                f"{', '.join(INITIALISATIONS)}")
     check_extent(reference, "reference image")
     check_extent(moving, "moving image")
+    for image, modality, label in ((reference, reference_modality, "reference image"),
+                                   (moving, moving_modality, "moving image")):
+        if modality == "ct":
+            check_ct_anatomy(image, f"{label} (CT)")
     gap = overlap_gap(reference, moving)
     if initialisation == "auto" and gap > 0:
         raise FusionInputError(f"the two images do not overlap: their headers place them {gap:.0f} mm apart, so "

@@ -189,3 +189,12 @@ def test_images_that_do_not_overlap_in_physical_space_are_refused(misaligned):
     far.SetOrigin(tuple(np.array(far.GetOrigin()) + (1000.0, 0.0, 0.0)))
     with pytest.raises(FusionInputError, match=r"do not overlap: their headers place them \d+ mm apart"):
         register_volumes(misaligned.ct, far, reference_modality="ct", moving_modality="mri")
+
+
+def test_a_ct_field_of_view_of_air_is_refused(misaligned):
+    """A box above the head holds no anatomy: mutual information fitted noise and moved it over 100 mm."""
+    noise = np.random.default_rng(0).normal(-1000.0, 10.0, sitk.GetArrayViewFromImage(misaligned.ct).shape)
+    air = sitk.GetImageFromArray(noise.astype(np.float32))
+    air.CopyInformation(misaligned.ct)
+    with pytest.raises(FusionInputError, match=r"reference image \(CT\): only 0\.0 % of the CT is denser than -500 HU"):
+        register_volumes(air, misaligned.mri, reference_modality="ct", moving_modality="mri")
