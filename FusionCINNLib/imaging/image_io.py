@@ -138,16 +138,18 @@ def nonfinite_as_background(image: sitk.Image, name: str, known: Optional[np.nda
     MRI and PET), and a FusionWarning giving their count, as SPM, FSL and PET pipelines write NaN outside
     the brain or field of view. ``known``: their flat indices when the reader lost them (ITK reads NIfTI
     NaN as 0). FusionInputError when most voxels are NaN/Inf, or when a vector image has any."""
-    if known is None and image.GetPixelID() not in (sitk.sitkFloat32, sitk.sitkFloat64,
-                                                     sitk.sitkVectorFloat32, sitk.sitkVectorFloat64):
+    floating = image.GetPixelID() in (sitk.sitkFloat32, sitk.sitkFloat64, sitk.sitkVectorFloat32,
+                                      sitk.sitkVectorFloat64)
+    if (known is not None and known.size == 0) or (known is None and not floating):
         return image
-    values = sitk.GetArrayFromImage(image)
-    flat = values.reshape(-1)
-    bad = known if known is not None else np.flatnonzero(~np.isfinite(flat))
+    view = sitk.GetArrayViewFromImage(image)
+    bad = known if known is not None else np.flatnonzero(~np.isfinite(view.reshape(-1)))
     if bad.size == 0:
         return image
-    if image.GetNumberOfComponentsPerPixel() > 1 or values.ndim != image.GetDimension():
+    if image.GetNumberOfComponentsPerPixel() > 1 or view.ndim != image.GetDimension():
         raise FusionInputError(f"{name}: {bad.size} values are NaN or Inf in a vector image; fix or mask them first")
+    values = sitk.GetArrayFromImage(image)
+    flat = values.reshape(-1)
     if bad.size > MAX_NONFINITE_FRACTION * flat.size:
         raise FusionInputError(f"{name}: {bad.size} of {flat.size} voxels ({100 * bad.size / flat.size:.0f} %) are "
                                "NaN or Inf; too little image is left to fuse")
