@@ -16,7 +16,8 @@ _EXPORTS = {
     "fuse_volumes": "fusion.pipeline", "resolve_model": "fusion.pipeline", "fuse_slices": "fusion.slices",
     "PAPER_CONFIG": "network", "FusionNet": "network", "ModelConfig": "network",
     "FusionModel": "network.model_files", "available_models": "network.model_files",
-    "default_model_path": "network.model_files", "load_model": "network.model_files", "save_model": "network.model_files",
+    "default_model_path": "network.model_files", "load_model": "network.model_files",
+    "save_model": "network.model_files",
     "PAIRS": "pairs",
 }
 """Public name -> the submodule defining it. Imported on first use (PEP 562), so that the ``fusioncinn``

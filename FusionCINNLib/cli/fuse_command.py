@@ -165,7 +165,8 @@ def _run_single(args: argparse.Namespace, model: FusionModel) -> int:
                         transform_path=args.save_transform)
     print(f"wrote {args.output} ({result_note(result, args.pair, args.a, args.b)})")
     if args.save_transform is not None:
-        kind = "registration" if result.transform is not None else "identity: the grids already matched, no registration ran"
+        kind = ("registration" if result.transform is not None
+                else "identity: the grids already matched, no registration ran")
         print(f"wrote {args.save_transform} ({kind})")
     return 0
 

@@ -73,8 +73,8 @@ def check_ct_anatomy(image: sitk.Image, label: str) -> None:
     sample = values[::max(1, values.size // 1_000_000)]
     fraction = float(np.mean(sample > CT_TISSUE_HU))
     if fraction < MIN_CT_TISSUE_FRACTION:
-        raise FusionInputError(f"{label}: only {100 * fraction:.1f} % of the CT is denser than {CT_TISSUE_HU:g} HU; its "
-                               "field of view shows air, not anatomy, so there is nothing to register")
+        raise FusionInputError(f"{label}: only {100 * fraction:.1f} % of the CT is denser than {CT_TISSUE_HU:g} HU; "
+                               "its field of view shows air, not anatomy, so there is nothing to register")
 
 
 def level_spacings(reference: sitk.Image, moving: sitk.Image, levels: int = 3) -> List[float]:

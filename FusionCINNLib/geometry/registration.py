@@ -273,7 +273,8 @@ def _best_start(fixed: List[sitk.Image], moving: List[sitk.Image], mask: sitk.Im
         if best is None or metric < best[0] - CLEARLY_BETTER * abs(best[0]):
             best = (metric, transform)
     if best is None:
-        raise FusionRuntimeError(f"registration failed from every initialisation ({', '.join(n for n, _ in candidates)})")
+        names = ", ".join(name for name, _ in candidates)
+        raise FusionRuntimeError(f"registration failed from every initialisation ({names})")
     return best[1]
 
 

@@ -254,8 +254,8 @@ def check_nifti_geometry(path: Path) -> None:
         raise FusionInputError(f"{path}: not a NIfTI image ({err})") from None
     for axis, size in enumerate(geometry.pixdim[:3]):
         if not np.isfinite(size) or size == 0:
-            raise FusionInputError(f"{path}: voxel size along axis {axis} is {size:g} in the header (pixdim[{axis + 1}]); "
-                                   "fix the header, a voxel size cannot be guessed")
+            raise FusionInputError(f"{path}: voxel size along axis {axis} is {size:g} in the header "
+                                   f"(pixdim[{axis + 1}]); fix the header, a voxel size cannot be guessed")
     if geometry.qform_code > 0 and geometry.sform_code > 0:
         corners = _corners(geometry.size)
         apart = float(np.max(np.linalg.norm(corners @ geometry.qform.T - corners @ geometry.sform.T, axis=1)))

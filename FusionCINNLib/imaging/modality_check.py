@@ -56,9 +56,9 @@ def check_declared_modality(values: np.ndarray, modality: str, name: str) -> Non
         if p1 > RAW_NO_AIR_P1 and tissue >= RAW_TISSUE_FRACTION:
             raise FusionInputError(
                 f"{name}: looks like a CT in raw scanner values, not Hounsfield units (no air near -1000: 1st "
-                f"percentile {p1:.0f}; {100 * tissue:.0f} % of voxels at {RAW_TISSUE_BAND[0]:g}..{RAW_TISSUE_BAND[1]:g}, "
-                f"soft tissue + {RAW_OFFSET:g}); apply its rescale intercept, or give --ct-offset "
-                f"-{RAW_OFFSET:g} if HU = value - {RAW_OFFSET:g}")
+                f"percentile {p1:.0f}; {100 * tissue:.0f} % of voxels at "
+                f"{RAW_TISSUE_BAND[0]:g}..{RAW_TISSUE_BAND[1]:g}, soft tissue + {RAW_OFFSET:g}); apply its rescale "
+                f"intercept, or give --ct-offset -{RAW_OFFSET:g} if HU = value - {RAW_OFFSET:g}")
         if low >= 0 and high <= CT_MAX_WITHOUT_AIR and p99 > CT_SOFT_TISSUE_P99:
             raise FusionInputError(
                 f"{name}: does not look like a CT in Hounsfield units (values {low:g} to {high:g}, no air or fat "
