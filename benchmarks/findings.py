@@ -1,0 +1,404 @@
+"""Findings benchmark: synthetic findings inserted into real slices and into the phantom, fused by
+FusionCINN and by the classical baselines; how much of each finding the fused image keeps.
+
+    .venv/bin/python benchmarks/findings.py [--compare MODEL ...] [--instances N] [--no-phantom]
+
+Sources of the findings:
+- atlas: the validation cases of ``fusioncinn train``'s split (seed 0, 20 %, by case); pixels are
+  taken as 1 mm; CT pictures as on the product's CT window (-100..1500 HU, so +160 HU = +0.1);
+- phantom: the head phantom (seed 0), CT (HU) or PET (SUV) on the MRI grid with the true alignment;
+  findings are 3D balls in mm, inserted in the modality's units before its window is applied
+  (the window of the image without the finding, so both fusions see the same scale).
+Each finding is measured by ``FusionCINNLib.metrics.findings`` (fused with minus fused without,
+against the source's with minus without): "kept" is the fraction of the source's contrast the fused
+image shows (negative = the wrong sign), "fill" the core/ring ratio relative to the source's (below 1
+= a ring). Places: "cortex" (textured MRI), "white matter" (smooth, bright MRI), "edge" (the ball
+touches the edge of the source's anatomy), cycled over the instances of each type.
+
+Then the phantom's own foci (its PET lesion, darker than its surroundings in the MRI, and its CT
+calcification) as mean fused values in rings around them (core/rim: 1 = filled; core/shell: contrast).
+FusionCINN rows use, per pair type, the model the CLI uses (``--model`` overrides; ``--compare``
+adds rows). The targets of issue 14 are checked at the end for every FusionCINN row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from scipy import ndimage
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from FusionCINNLib.baselines import fuse_average, fuse_dwt_max_abs, fuse_laplacian_pyramid  # noqa: E402
+from FusionCINNLib.fusion.slices import fuse_slices  # noqa: E402
+from FusionCINNLib.imaging.intensity import CT_WINDOW_HU, window_for  # noqa: E402
+from FusionCINNLib.metrics.findings import (Finding, FindingScore, distance_map, finding_contrast,  # noqa: E402
+                                            insert_finding, ring_profile, score_finding, shell_radius)
+from FusionCINNLib.network.model_files import default_model_path, load_model  # noqa: E402
+from FusionCINNLib.phantom import make_head_phantom  # noqa: E402
+from FusionCINNLib.phantom.aligned import AlignedPair, aligned_pair  # noqa: E402
+from FusionCINNLib.training.data import load_arrays, scan_pictures, split_for_pair  # noqa: E402
+
+ATLAS = Path(__file__).resolve().parents[2] / "shared" / "data" / "aanlib"
+HU_PER_UNIT = CT_WINDOW_HU[1] - CT_WINDOW_HU[0]
+PLACES = ("cortex", "white matter", "edge")
+StackFuser = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class FindingType:
+    """One kind of finding: in which pair types, on which side (a = CT/PET/SPECT, b = MRI), how it is
+    painted (operation, amount range in the side's units: factor, or HU for CT), its radius range
+    (px on the atlas, mm on the phantom), and the least source contrast (0..1) an instance must have.
+    ``partner``: an MRI factor painted on the same ball (a finding both sources show)."""
+
+    name: str
+    pairs: Tuple[str, ...]
+    side: str
+    operation: str
+    amounts: Tuple[float, float]
+    radii: Tuple[float, float]
+    least_contrast: float
+    bright: bool
+    partner: Optional[Tuple[float, float]] = None
+
+
+FUNCTIONAL = ("pet-mri", "spect-mri")
+TYPES = (
+    FindingType("hot focus, small (r 2-3)", FUNCTIONAL, "a", "scaled", (1.5, 3.0), (2.0, 3.0), 0.1, True),
+    FindingType("hot focus, medium (r 4-6)", FUNCTIONAL, "a", "scaled", (1.5, 3.0), (4.0, 6.0), 0.1, True),
+    FindingType("hot focus, large (r 8-12)", FUNCTIONAL, "a", "scaled", (1.5, 3.0), (8.0, 12.0), 0.1, True),
+    FindingType("cold region (x0.4-0.6)", FUNCTIONAL, "a", "scaled", (0.4, 0.6), (4.0, 10.0), 0.1, False),
+    FindingType("CT calcification (200-1000 HU)", ("ct-mri",), "a", "added", (200.0, 1000.0), (1.5, 4.0), 0.1,
+                True),
+    FindingType("CT hyperdense region (50-90 HU)", ("ct-mri",), "a", "added", (50.0, 90.0), (4.0, 10.0), 0.025,
+                True),
+    FindingType("MRI bright lesion (x1.3-1.6)", ("ct-mri", "pet-mri", "spect-mri"), "b", "scaled", (1.3, 1.6),
+                (3.0, 8.0), 0.08, True),
+    FindingType("MRI dark lesion (x0.4-0.6)", ("ct-mri", "pet-mri", "spect-mri"), "b", "scaled", (0.4, 0.6),
+                (3.0, 8.0), 0.08, False),
+    FindingType("hot focus over an MRI lesion (both)", FUNCTIONAL, "a", "scaled", (1.5, 3.0), (4.0, 8.0), 0.1, True,
+                partner=(0.6, 0.8)),
+)
+
+
+@dataclass
+class Instance:
+    """One inserted finding and its scores per method."""
+
+    kind: FindingType
+    origin: str
+    place: str
+    finding: Finding
+    scores: Dict[str, FindingScore]
+
+
+class PlaceMaps:
+    """Where each place is, on 0..1 arrays (2D or 3D) of the finding's source and the MRI; radii in
+    px, or mm with ``spacing``. The distance maps and the MRI's texture are computed once."""
+
+    def __init__(self, source: np.ndarray, mri: np.ndarray, spacing: Sequence[float] = ()):
+        spacing = tuple(spacing) or (1.0,) * source.ndim
+        own = ndimage.binary_fill_holes(ndimage.gaussian_filter(source, 1.0) > 0.08)
+        self.own_depth = ndimage.distance_transform_edt(own, sampling=spacing)
+        anatomy = ndimage.binary_fill_holes(ndimage.gaussian_filter(np.maximum(source, mri), 1.0) > 0.08)
+        self.depth = ndimage.distance_transform_edt(anatomy, sampling=spacing)
+        mean = ndimage.uniform_filter(mri, 7)
+        self.texture = np.sqrt(np.maximum(ndimage.uniform_filter(mri * mri, 7) - mean * mean, 0.0))
+        self.mri = mri
+
+    def mask(self, place: str, radius: float) -> np.ndarray:
+        """Candidate centres for ``place`` ("cortex", "white matter" or "edge") and a ball of ``radius``."""
+        if place == "edge":
+            return (self.own_depth >= radius - 1.0) & (self.own_depth <= radius + 1.0)
+        inner = self.depth >= radius + 2.0
+        if not inner.any():
+            return inner
+        if place == "cortex":
+            return inner & (self.texture >= np.percentile(self.texture[inner], 60))
+        return (inner & (self.texture <= np.percentile(self.texture[inner], 40))
+                & (self.mri >= np.median(self.mri[inner])))
+
+
+def draw_finding(kind: FindingType, amount_unit: float, rng: np.random.Generator, shape: Sequence[int],
+                 mask: np.ndarray) -> Optional[Finding]:
+    """A random finding of ``kind`` centred in ``mask`` (None when the mask is empty); ``amount_unit``
+    converts the kind's amounts (HU for CT) into the array's units."""
+    centres = np.argwhere(mask)
+    if len(centres) == 0:
+        return None
+    centre = tuple(int(v) for v in centres[rng.integers(len(centres))])
+    radius = float(rng.uniform(*kind.radii))
+    amount = float(rng.uniform(*kind.amounts))
+    if kind.operation == "added":
+        amount /= amount_unit
+    return Finding(centre, radius, kind.operation, amount)
+
+
+def with_finding(a: np.ndarray, b: np.ndarray, kind: FindingType, finding: Finding, rng: np.random.Generator,
+                 spacing: Sequence[float] = ()) -> Tuple[np.ndarray, np.ndarray]:
+    """(a, b) with the finding painted on ``kind.side`` (and its MRI partner, if any); not clipped."""
+    if kind.side == "a":
+        a = insert_finding(a, finding, spacing)
+        if kind.partner:
+            b = insert_finding(b, Finding(finding.centre, finding.radius, "scaled", float(rng.uniform(*kind.partner))),
+                               spacing)
+    else:
+        b = insert_finding(b, finding, spacing)
+    return a, b
+
+
+def scored_side(a: Tuple[np.ndarray, np.ndarray], b: Tuple[np.ndarray, np.ndarray], kind: FindingType,
+                finding: Finding, spacing: Sequence[float] = ()) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """(with, without) of the source the fused image is scored against: the painted side, or, for a
+    finding both sources show, the one whose finding has the larger contrast (its sign is the one the
+    fused image must show). None when that source's finding is too faint to score: its contrast with
+    the finding, or the finding's own (with minus without), under ``kind.least_contrast`` or of
+    opposite signs."""
+    if kind.partner:
+        imprints = [abs(finding_contrast(x[0] - x[1], finding, spacing)) for x in (a, b)]
+        side = a if imprints[0] >= imprints[1] else b
+    else:
+        side = a if kind.side == "a" else b
+    imprint = finding_contrast(side[0] - side[1], finding, spacing)
+    contrast = finding_contrast(side[0], finding, spacing)
+    if min(abs(imprint), abs(contrast)) < kind.least_contrast or imprint * contrast <= 0:
+        return None
+    return side
+
+
+def slice_fuser(fuse: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> StackFuser:
+    """A (N, H, W) stack fuser from a per-slice rule."""
+    return lambda a, b: np.stack([fuse(x, y) for x, y in zip(a, b)])
+
+
+def network_fuser(path: Path) -> StackFuser:
+    net = load_model(path).net
+    return lambda a, b: fuse_slices(net, a, b, device="cpu")
+
+
+BASELINES: Dict[str, StackFuser] = {
+    "average": slice_fuser(fuse_average),
+    "DWT max-abs (Haar, 3)": slice_fuser(lambda a, b: fuse_dwt_max_abs(a, b, levels=3)),
+    "Laplacian pyramid (4)": slice_fuser(lambda a, b: fuse_laplacian_pyramid(a, b, levels=4)),
+}
+
+
+def methods_for(pair: str, args: argparse.Namespace, cache: Dict[Path, StackFuser]) -> Dict[str, StackFuser]:
+    """FusionCINN rows (the CLI's model for ``pair`` or ``--model``; ``--compare``) and the baselines."""
+    paths = {"FusionCINN": args.model or default_model_path(pair)}
+    paths.update({f"FusionCINN {p.name}": p for p in args.compare})
+    methods = {}
+    for name, path in paths.items():
+        if path not in cache:
+            cache[path] = network_fuser(path)
+        methods[name] = cache[path]
+    return {**methods, **BASELINES}
+
+
+def atlas_instances(args: argparse.Namespace, rng: np.random.Generator, cache: Dict[Path, StackFuser]
+                    ) -> List[Instance]:
+    """``args.instances`` findings of every type on the atlas validation slices."""
+    _, records = split_for_pair(scan_pictures(args.data, "all"), "all", 0.2, 0)
+    val = load_arrays(records)
+    instances = []
+    for kind in TYPES:
+        slices = [i for i, r in enumerate(val.records) if r.pair in kind.pairs
+                  and (val.a[i] > 0.08).mean() > 0.1 and (val.b[i] > 0.08).mean() > 0.1]
+        for number in range(args.instances):
+            place = PLACES[number % len(PLACES)]
+            for _ in range(200):
+                index = slices[rng.integers(len(slices))]
+                pair = val.records[index].pair
+                a, b = val.a[index], val.b[index]
+                source = a if kind.side == "a" else b
+                finding = draw_finding(kind, HU_PER_UNIT, rng, a.shape, PlaceMaps(source, b).mask(place, max(kind.radii)))
+                if finding is None:
+                    continue
+                a2, b2 = (np.clip(x, 0.0, 1.0) for x in with_finding(a, b, kind, finding, rng))
+                source = scored_side((a2, a), (b2, b), kind, finding)
+                if source is None:
+                    continue
+                scores = {}
+                for name, fuse in methods_for(pair, args, cache).items():
+                    fused = fuse(np.stack([a2, a]), np.stack([b2, b]))
+                    scores[name] = score_finding(source, (fused[0], fused[1]), finding)
+                instances.append(Instance(kind, f"atlas {pair} {val.records[index].name}", place, finding, scores))
+                break
+    return instances
+
+
+def phantom_instances(pairs: Dict[str, AlignedPair], args: argparse.Namespace, rng: np.random.Generator,
+                      cache: Dict[Path, StackFuser]) -> List[Instance]:
+    """One finding per type and place in the phantom (3D balls, radii in mm), for CT-MRI and PET-MRI."""
+    instances = []
+    maps: Dict[Tuple[str, str], PlaceMaps] = {}
+    for kind in TYPES:
+        for pair, data in pairs.items():
+            if pair not in kind.pairs:
+                continue
+            modality = "ct" if pair == "ct-mri" else "pet"
+            window_a, window_b = window_for(data.source, modality), window_for(data.mri, "mri")
+            a01, b01 = window_a.normalise(data.source), window_b.normalise(data.mri)
+            key = (pair, kind.side)
+            if key not in maps:
+                maps[key] = PlaceMaps(a01 if kind.side == "a" else b01, b01, data.spacing)
+            for place in PLACES:
+                instance = _phantom_instance(kind, pair, place, data, (window_a, window_b), (a01, b01),
+                                             maps[key].mask(place, max(kind.radii)), args, rng, cache)
+                if instance is not None:
+                    instances.append(instance)
+    return instances
+
+
+def _phantom_instance(kind: FindingType, pair: str, place: str, data: AlignedPair, windows, normalised,
+                      mask: np.ndarray, args: argparse.Namespace, rng: np.random.Generator,
+                      cache: Dict[Path, StackFuser]) -> Optional[Instance]:
+    window_a, window_b = windows
+    a01, b01 = normalised
+    for _ in range(50):
+        finding = draw_finding(kind, 1.0, rng, a01.shape, mask)
+        if finding is None:
+            return None
+        reach = shell_radius(finding.radius) + 1.0
+        box = tuple(slice(max(0, c - int(np.ceil(reach / s))), c + int(np.ceil(reach / s)) + 1)
+                    for c, s in zip(finding.centre, data.spacing))
+        local = Finding(tuple(c - sl.start for c, sl in zip(finding.centre, box)), finding.radius,
+                        finding.operation, finding.amount)
+        a_box, b_box = data.source[box], data.mri[box]
+        a2, b2 = with_finding(a_box, b_box, kind, local, rng, data.spacing)
+        a2, b2 = window_a.normalise(a2), window_b.normalise(b2)
+        a1, b1 = a01[box], b01[box]
+        source = scored_side((a2, a1), (b2, b1), kind, local, data.spacing)
+        if source is None:
+            continue
+        scores = {}
+        for name, fuse in methods_for(pair, args, cache).items():
+            scores[name] = score_finding(source, (fuse(a2, b2), fuse(a1, b1)), local, data.spacing)
+        return Instance(kind, f"phantom {pair}", place, finding, scores)
+    return None
+
+
+def print_findings(instances: List[Instance]) -> Dict[str, Dict[str, Dict[str, float]]]:
+    """One table per finding type; returns {type: {method: summary}}."""
+    summary: Dict[str, Dict[str, Dict[str, float]]] = {}
+    print("| finding | method | n | kept median | kept min | right sign | imprint median | imprint min "
+          "| fill median | fill min |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for kind in TYPES:
+        group = [i for i in instances if i.kind is kind]
+        if not group:
+            continue
+        summary[kind.name] = {}
+        for method in group[0].scores:
+            values = {key: np.array([getattr(i.scores[method], key) for i in group])
+                      for key in ("kept", "imprint", "fill")}
+            row = {"n": len(group), "right sign": int((values["kept"] > 0).sum())}
+            for key, array in values.items():
+                row[f"{key} median"], row[f"{key} min"] = float(np.median(array)), float(array.min())
+            summary[kind.name][method] = row
+            print(f"| {kind.name} | {method} | {row['n']} | {row['kept median']:.2f} | {row['kept min']:.2f} | "
+                  f"{row['right sign']}/{row['n']} | {row['imprint median']:.2f} | {row['imprint min']:.2f} | "
+                  f"{row['fill median']:.2f} | {row['fill min']:.2f} |", flush=True)
+    return summary
+
+
+PHANTOM_FOCI = {
+    # focus: (pair, landmark index, rings in mm)
+    "PET lesion": ("pet-mri", 1, {"core": (0.0, 4.0), "rim": (6.0, 8.0), "shell": (10.0, 13.0)}),
+    "CT calcification": ("ct-mri", 0, {"core": (0.0, 1.5), "rim": (2.0, 3.0), "shell": (4.0, 6.0)}),
+}
+FOCUS_HALF_SLICES = 8
+
+
+def print_phantom_foci(pairs: Dict[str, AlignedPair], args: argparse.Namespace, cache: Dict[Path, StackFuser]
+                       ) -> Dict[str, Dict[str, Dict[str, float]]]:
+    """Ring profiles of the phantom's own PET lesion and CT calcification, per method."""
+    result: Dict[str, Dict[str, Dict[str, float]]] = {}
+    print("\n| phantom focus | input / method | core | rim | shell | core/rim | core/shell |")
+    print("|---|---|---|---|---|---|---|")
+    for focus, (pair, landmark, rings) in PHANTOM_FOCI.items():
+        data = pairs[pair]
+        centre = data.landmarks[landmark]
+        box = (slice(centre[0] - FOCUS_HALF_SLICES, centre[0] + FOCUS_HALF_SLICES + 1), slice(None), slice(None))
+        a = window_for(data.source, "ct" if pair == "ct-mri" else "pet").normalise(data.source)[box]
+        b = window_for(data.mri, "mri").normalise(data.mri)[box]
+        distance = distance_map(a.shape, (FOCUS_HALF_SLICES, centre[1], centre[2]), data.spacing)
+        rows = {"source alone": a, "MRI alone": b, "max(source, MRI)": np.maximum(a, b)}
+        rows.update({name: fuse(a, b) for name, fuse in methods_for(pair, args, cache).items()})
+        result[focus] = {}
+        for name, values in rows.items():
+            p = ring_profile(values, distance, rings)
+            result[focus][name] = p
+            print(f"| {focus} | {name} | " + " | ".join(f"{p[k]:.3f}" for k in
+                                                       ("core", "rim", "shell", "core/rim", "core/shell")) + " |",
+                  flush=True)
+    return result
+
+
+def print_targets(summary: Dict[str, Dict[str, Dict[str, float]]], foci: Dict[str, Dict[str, Dict[str, float]]]
+                  ) -> None:
+    """Issue 14's targets for every FusionCINN row, on the imprint (the finding's own contrast, which the
+    anatomy around it cannot fake) and on the fill."""
+    methods = [m for m in next(iter(summary.values())) if m.startswith("FusionCINN")]
+    kinds = {k.name: k for k in TYPES}
+    for method in methods:
+        misses = []
+        for name, rows in summary.items():
+            row, pyramid = rows[method], rows["Laplacian pyramid (4)"]
+            if row["imprint median"] < 0.9:
+                misses.append(f"{name}: imprint median {row['imprint median']:.2f} < 0.9")
+            if row["imprint min"] < 0.8:
+                misses.append(f"{name}: imprint min {row['imprint min']:.2f} < 0.8")
+            if row["right sign"] < row["n"]:
+                misses.append(f"{name}: wrong sign (kept) in {row['n'] - row['right sign']} of {row['n']}")
+            if kinds[name].bright and row["fill min"] < 0.95:
+                misses.append(f"{name}: fill min {row['fill min']:.2f} < 0.95")
+            if row["imprint median"] < pyramid["imprint median"]:
+                misses.append(f"{name}: imprint median {row['imprint median']:.2f} < the pyramid's "
+                              f"{pyramid['imprint median']:.2f}")
+        lesion = foci.get("PET lesion", {}).get(method)
+        if lesion is not None and (lesion["core/rim"] < 1.0 or lesion["core/shell"] < 1.2):
+            misses.append(f"phantom PET lesion: core/rim {lesion['core/rim']:.3f}, core/shell {lesion['core/shell']:.3f}"
+                          " (targets 1.0, 1.2)")
+        print(f"\n{method}: " + ("every findings target met" if not misses else
+                                  f"{len(misses)} targets missed:\n  " + "\n  ".join(misses)))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=ATLAS)
+    parser.add_argument("--model", type=Path, default=None, help="default: per pair type, the CLI's model")
+    parser.add_argument("--compare", type=Path, nargs="*", default=[], help="more models, a row each")
+    parser.add_argument("--instances", type=int, default=9, help="atlas instances per finding type")
+    parser.add_argument("--no-phantom", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    rng = np.random.default_rng(args.seed)
+    cache: Dict[Path, StackFuser] = {}
+    instances: List[Instance] = []
+    if args.data.is_dir():
+        instances += atlas_instances(args, rng, cache)
+    else:
+        print(f"note: atlas data not found at {args.data}; phantom findings only")
+    pairs: Dict[str, AlignedPair] = {}
+    if not args.no_phantom:
+        phantom = make_head_phantom(0)
+        pairs = {"ct-mri": aligned_pair(phantom, "ct"), "pet-mri": aligned_pair(phantom, "pet")}
+        instances += phantom_instances(pairs, args, rng, cache)
+    if not instances:
+        print("skipped: no atlas data and --no-phantom")
+        return 0
+    summary = print_findings(instances)
+    foci = print_phantom_foci(pairs, args, cache) if pairs else {}
+    print_targets(summary, foci)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
