@@ -27,14 +27,14 @@ def report(progress: Optional[ProgressCallback], fraction: float, message: str,
 class ConsoleProgressBar:
     """A text progress bar on stderr that appears only once a job has run longer than ``delay_s``."""
 
-    def __init__(self, label: str, stream: TextIO = sys.stderr, delay_s: float = 1.0, width: int = 30):
+    def __init__(self, label: str, stream: Optional[TextIO] = None, delay_s: float = 1.0, width: int = 30):
         self.label = label
-        self.stream = stream
+        self.stream = stream if stream is not None else sys.stderr
         self.delay_s = delay_s
         self.width = width
         self.start = time.monotonic()
         self.shown = False
-        self.interactive = bool(getattr(stream, "isatty", lambda: False)())
+        self.interactive = bool(getattr(self.stream, "isatty", lambda: False)())
         self.last_line = -1.0
 
     def __call__(self, fraction: float, message: str = "") -> None:
