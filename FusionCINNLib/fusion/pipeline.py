@@ -1,6 +1,7 @@
 """The one fusion pipeline the CLI and the Slicer Logic both call.
 
     SimpleITK images a (CT/PET/SPECT) and b (MRI), LPS physical geometry
+      -> a few NaN/Inf voxels become background (with a FusionWarning); mostly NaN/Inf is refused
       -> checks (dimension, pixel type, finite, not constant)
       -> volumes: rigid registration of the other input onto the reference grid (when grids differ)
       -> per-modality intensity windows -> float32 slices in [0, 1]
@@ -19,7 +20,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import FusionInputError
-from ..imaging.image_io import picture_from_image, picture_to_image
+from ..imaging.image_io import nonfinite_as_background, picture_from_image, picture_to_image
 from ..imaging.intensity import check_finite_and_varied, window_for
 from ..memory import available_memory_bytes, fusion_bytes, gigabytes
 from ..network.model_files import FusionModel, default_model_path, load_model
@@ -132,8 +133,8 @@ def fuse_pictures(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: Mo
     """Fuse two registered 2D pictures of equal size; colour PET/SPECT is fused through YCbCr."""
     modality_a, modality_b = modalities(pair)
     fusion_model = resolve_model(model, pair)
-    pic_a = picture_from_image(image_a, name_a, modality_a)
-    pic_b = picture_from_image(image_b, name_b, modality_b)
+    pic_a = picture_from_image(nonfinite_as_background(image_a, name_a), name_a, modality_a)
+    pic_b = picture_from_image(nonfinite_as_background(image_b, name_b), name_b, modality_b)
     if pic_a.grey.shape != pic_b.grey.shape:
         raise FusionInputError(f"{name_a}, {name_b}: sizes differ ({pic_a.grey.shape[::-1]} vs "
                                f"{pic_b.grey.shape[::-1]}); 2D pairs must be registered and the same size")
@@ -161,6 +162,7 @@ def fuse_volumes(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: Mod
     modality_a, modality_b = modalities(pair)
     _check_scalar_volume(image_a, name_a)
     _check_scalar_volume(image_b, name_b)
+    image_a, image_b = nonfinite_as_background(image_a, name_a), nonfinite_as_background(image_b, name_b)
     fusion_model = resolve_model(model, pair)
     seconds: Dict[str, float] = {}
     side = choose_reference(image_a, image_b, reference)

@@ -9,7 +9,6 @@ import signal
 import struct
 import subprocess
 import sys
-import time
 import zlib
 from pathlib import Path
 
@@ -221,10 +220,12 @@ def test_ctrl_c_while_the_command_starts_is_exit_130_and_one_line(tmp_path, tiny
     """SIGINT in the first second (torch still loading) gave a KeyboardInterrupt traceback and exit -2."""
     ct, mri = _volume_pair(tmp_path)
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
-    process = subprocess.Popen([sys.executable, "-m", "FusionCINNLib",
+    process = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "FusionCINNLib",
                                 *fuse(ct, mri, tmp_path / "out.nii.gz", tiny_model_dir, "ct-mri")],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
-    time.sleep(1.0)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    for line in process.stderr:  # -X importtime: one line per imported module; wait until torch is loading
+        if "torch" in line:
+            break
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err

@@ -3,7 +3,7 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from FusionCINNLib.errors import FusionCancelled, FusionInputError
+from FusionCINNLib.errors import FusionCancelled, FusionInputError, FusionWarning
 from FusionCINNLib.fusion.orientation import slice_axis
 from FusionCINNLib.fusion.pipeline import fuse_images, fuse_volumes
 from FusionCINNLib.fusion.slices import fuse_slices, worker_count
@@ -126,11 +126,23 @@ def test_constant_and_nan_volumes_are_refused(tiny_model):
     with pytest.raises(FusionInputError, match="constant"):
         fuse_volumes(ct, flat, "ct-mri", tiny_model, register=False, name_b="flat.nii")
     array = sitk.GetArrayFromImage(ct)
-    array[0, 0, 0] = np.nan
+    array[: array.shape[0] * 3 // 4] = np.nan
     bad = sitk.GetImageFromArray(array)
     bad.CopyInformation(ct)
-    with pytest.raises(FusionInputError, match="NaN"):
+    with pytest.raises(FusionInputError, match=r"nan\.nii: \d+ of \d+ voxels \(\d+ %\) are NaN or Inf"):
         fuse_volumes(bad, _volume(1), "ct-mri", tiny_model, register=False, name_a="nan.nii")
+
+
+def test_a_few_nan_voxels_are_background_in_the_library_as_in_the_cli(tiny_model):
+    """The Slicer Logic hands the library images with NaN outside the brain (SPM, FSL): background, not a refusal."""
+    ct = _volume(0)
+    array = sitk.GetArrayFromImage(ct)
+    array[:, :3] = np.nan
+    holes = sitk.GetImageFromArray(array)
+    holes.CopyInformation(ct)
+    with pytest.warns(FusionWarning, match=r"nan\.nii: \d+ voxels are NaN or Inf; treated as background"):
+        result = fuse_volumes(holes, _volume(1), "ct-mri", tiny_model, register=False, name_a="nan.nii")
+    assert np.isfinite(sitk.GetArrayViewFromImage(result.image)).all()
 
 
 def test_workers_only_for_float32_on_the_cpu():
