@@ -14,7 +14,8 @@ from ..errors import FusionError, FusionInputError
 from ..fusion.orientation import PLANES
 from ..fusion.pipeline import FusionResult, fuse_images, resolve_model
 from ..fusion.slices import DEVICES, PRECISIONS
-from ..imaging.image_io import PICTURE_EXTENSIONS, VOLUME_EXTENSIONS, extension, read_image, write_image
+from ..imaging.image_io import (HEADER_AND_DATA_EXTENSIONS, PICTURE_EXTENSIONS, VOLUME_EXTENSIONS, extension,
+                                read_image, write_image)
 from ..imaging.modality_check import check_declared_modality, check_distinct
 from ..imaging.native_messages import native_stderr
 from ..network.model_files import FusionModel
@@ -79,6 +80,10 @@ def _check_output_path(output: Path, inputs: Sequence[Path]) -> None:
         if _same_path(output, path):
             raise FusionInputError(f"{output}: is also an input; choose another output name (inputs are never "
                                    "overwritten)")
+        if (extension(output) in HEADER_AND_DATA_EXTENSIONS and extension(path) in HEADER_AND_DATA_EXTENSIONS
+                and _same_path(output.parent, path.parent) and output.stem.lower() == path.stem.lower()):
+            raise FusionInputError(f"{output}: its data file would replace that of the input {path}; choose another "
+                                   "output name (inputs are never overwritten)")
     if output.is_dir():
         raise FusionInputError(f"{output}: is an existing folder; give a file name for the fused image")
     folder = output.parent
