@@ -12,8 +12,10 @@ Sources of the findings:
 Each finding is measured by ``FusionCINNLib.metrics.findings`` (fused with minus fused without,
 against the source's with minus without): "kept" is the fraction of the source's contrast the fused
 image shows (negative = the wrong sign), "fill" the core/ring ratio relative to the source's (below 1
-= a ring). Places: "cortex" (textured MRI), "white matter" (smooth, bright MRI), "edge" (the ball
-touches the edge of the source's anatomy), cycled over the instances of each type.
+= a ring), "at white" how many fused cores reach the top of the range (0.97), where a bright
+finding over bright tissue cannot show all its contrast. Places: "cortex" (textured MRI), "white
+matter" (smooth, bright MRI), "edge" (the ball touches the edge of the source's anatomy), cycled
+over the instances of each type.
 
 Then the phantom's own foci (its PET lesion, darker than its surroundings in the MRI, and its CT
 calcification) as mean fused values in rings around them (core/rim: 1 = filled; core/shell: contrast).
@@ -47,6 +49,8 @@ from FusionCINNLib.training.data import load_arrays, scan_pictures, split_for_pa
 ATLAS = Path(__file__).resolve().parents[2] / "shared" / "data" / "aanlib"
 HU_PER_UNIT = CT_WINDOW_HU[1] - CT_WINDOW_HU[0]
 PLACES = ("cortex", "white matter", "edge")
+WHITE = 0.97
+"""A fused core mean at or above this (0..1) is counted "at white": a bright finding there cannot show more."""
 StackFuser = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
@@ -217,7 +221,8 @@ def atlas_instances(args: argparse.Namespace, rng: np.random.Generator, cache: D
                 pair = val.records[index].pair
                 a, b = val.a[index], val.b[index]
                 source = a if kind.side == "a" else b
-                finding = draw_finding(kind, HU_PER_UNIT, rng, a.shape, PlaceMaps(source, b).mask(place, max(kind.radii)))
+                mask = PlaceMaps(source, b).mask(place, max(kind.radii))
+                finding = draw_finding(kind, HU_PER_UNIT, rng, a.shape, mask)
                 if finding is None:
                     continue
                 a2, b2 = (np.clip(x, 0.0, 1.0) for x in with_finding(a, b, kind, finding, rng))
@@ -288,8 +293,8 @@ def print_findings(instances: List[Instance]) -> Dict[str, Dict[str, Dict[str, f
     """One table per finding type; returns {type: {method: summary}}."""
     summary: Dict[str, Dict[str, Dict[str, float]]] = {}
     print("| finding | method | n | kept median | kept min | right sign | imprint median | imprint min "
-          "| fill median | fill min |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| fill median | fill min | at white |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for kind in TYPES:
         group = [i for i in instances if i.kind is kind]
         if not group:
@@ -298,13 +303,14 @@ def print_findings(instances: List[Instance]) -> Dict[str, Dict[str, Dict[str, f
         for method in group[0].scores:
             values = {key: np.array([getattr(i.scores[method], key) for i in group])
                       for key in ("kept", "imprint", "fill")}
-            row = {"n": len(group), "right sign": int((values["kept"] > 0).sum())}
+            row = {"n": len(group), "right sign": int((values["kept"] > 0).sum()),
+                   "at white": sum(i.scores[method].fused_core >= WHITE for i in group)}
             for key, array in values.items():
                 row[f"{key} median"], row[f"{key} min"] = float(np.median(array)), float(array.min())
             summary[kind.name][method] = row
             print(f"| {kind.name} | {method} | {row['n']} | {row['kept median']:.2f} | {row['kept min']:.2f} | "
                   f"{row['right sign']}/{row['n']} | {row['imprint median']:.2f} | {row['imprint min']:.2f} | "
-                  f"{row['fill median']:.2f} | {row['fill min']:.2f} |", flush=True)
+                  f"{row['fill median']:.2f} | {row['fill min']:.2f} | {row['at white']} |", flush=True)
     return summary
 
 
@@ -364,8 +370,8 @@ def print_targets(summary: Dict[str, Dict[str, Dict[str, float]]], foci: Dict[st
                               f"{pyramid['imprint median']:.2f}")
         lesion = foci.get("PET lesion", {}).get(method)
         if lesion is not None and (lesion["core/rim"] < 1.0 or lesion["core/shell"] < 1.2):
-            misses.append(f"phantom PET lesion: core/rim {lesion['core/rim']:.3f}, core/shell {lesion['core/shell']:.3f}"
-                          " (targets 1.0, 1.2)")
+            misses.append(f"phantom PET lesion: core/rim {lesion['core/rim']:.3f}, "
+                          f"core/shell {lesion['core/shell']:.3f} (targets 1.0, 1.2)")
         print(f"\n{method}: " + ("every findings target met" if not misses else
                                   f"{len(misses)} targets missed:\n  " + "\n  ".join(misses)))
 

@@ -78,12 +78,15 @@ class FindingScore:
         cancels (1 = the whole finding passes into the fused image, 0 = hidden).
     fill: the fused finding's core/ring ratio over the source's, on the images with the finding
         (1 = as filled as in the source, < 1 = a ring).
-    source_contrast: the source's contrast with the finding (0..1 units)."""
+    source_contrast: the source's contrast with the finding (0..1 units).
+    fused_core: the fused image's core mean with the finding (0..1; near 1 = at the top of the range,
+        where a bright finding cannot gain more contrast)."""
 
     kept: float
     imprint: float
     fill: float
     source_contrast: float
+    fused_core: float
 
     @property
     def right_sign(self) -> bool:
@@ -136,7 +139,7 @@ def score_finding(source: Tuple[np.ndarray, np.ndarray], fused: Tuple[np.ndarray
     if source_contrast == 0.0 or source_imprint == 0.0 or source_fill == 0.0:
         raise ValueError(f"finding at {finding.centre} has no contrast in the source (clipped?)")
     return FindingScore(contrast(fused[0]) / source_contrast, contrast(fused_delta) / source_imprint,
-                        fill(fused[0]) / source_fill, source_contrast)
+                        fill(fused[0]) / source_fill, source_contrast, float(fused[0][core].mean()))
 
 
 def ring_profile(values: np.ndarray, distance: np.ndarray, rings: dict) -> dict:

@@ -29,6 +29,9 @@ class ModelConfig:
         (in [0, 1] units) are background in the fused image (soft ramp from 0 to the threshold).
     refine: channels of the residual refinement CNN after the inverse pass (network/refinement.py);
         0: none, the paper's network.
+    finding_levels: Laplacian levels of the finding transfer after the inverse pass and refinement
+        (network/finding_transfer.py: A's salient local contrast that the fused image lacks is added
+        back); 0: none, the paper's network.
     """
 
     variant: str = "conv"
@@ -39,6 +42,7 @@ class ModelConfig:
     input_size: Optional[int] = None
     background_threshold: float = 4.0 / 255.0
     refine: int = 0
+    finding_levels: int = 0
     extra: Dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -52,6 +56,9 @@ class ModelConfig:
             raise FusionInputError("the conv variant takes any size; input_size must be None")
         if isinstance(self.refine, bool) or not isinstance(self.refine, int) or self.refine < 0:
             raise FusionInputError(f"refine must be a channel count >= 0 (0: no refinement), got {self.refine!r}")
+        if (isinstance(self.finding_levels, bool) or not isinstance(self.finding_levels, int)
+                or not 0 <= self.finding_levels <= 8):
+            raise FusionInputError(f"finding_levels must be 0..8 (0: no finding transfer), got {self.finding_levels!r}")
 
     def to_dict(self) -> Dict[str, Any]:
         """JSON-ready dict (tuples become lists)."""

@@ -166,16 +166,19 @@ class Trainer:
 
     def _initial_model(self) -> Optional[FusionModel]:
         """The model whose weights a fine-tuning run (``init``) starts from, checked against the architecture:
-        the same, or the same without a refinement (this run's refinement then starts as the identity)."""
+        the same up to a refinement it lacks (this run's then starts as the identity) and the finding
+        transfer's levels (which have no weights)."""
         if not self.config.init:
             return None
         model = load_model(self.config.init)
         found = model.net.config
-        adds_refinement = found.refine == 0 and replace(found, refine=self.architecture.refine) == self.architecture
-        if found != self.architecture and not adds_refinement:
+        adds_refinement = found.refine == 0 or found.refine == self.architecture.refine
+        same_weights = replace(found, refine=self.architecture.refine,
+                               finding_levels=self.architecture.finding_levels) == self.architecture
+        if not (adds_refinement and same_weights):
             raise FusionInputError(f"{self.config.init}: --init model has architecture {found.to_dict()}, "
                                    f"this run {self.architecture.to_dict()}; give the same --architecture "
-                                   "(or add only a refinement)")
+                                   "(or add only a refinement or finding_levels)")
         return model
 
     def _setup_distributed(self) -> torch.device:
@@ -227,7 +230,8 @@ class Trainer:
 
         net = FusionNet(self.architecture, seed=cfg.seed)
         if initial is not None:
-            net.load_state_dict(initial.net.state_dict(), strict=initial.net.config == self.architecture)
+            same_layers = initial.net.config.refine == self.architecture.refine
+            net.load_state_dict(initial.net.state_dict(), strict=same_layers)
         if cfg.freeze_cinn:
             for module in (net.inn, net.ram):
                 module.requires_grad_(False)

@@ -1,0 +1,102 @@
+"""The finding transfer (network/finding_transfer.py) and the findings measure (metrics/findings.py)."""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY
+from FusionCINNLib.baselines.classical import _laplacian_pyramid
+from FusionCINNLib.errors import FusionInputError
+from FusionCINNLib.metrics.findings import Finding, finding_contrast, insert_finding, score_finding
+from FusionCINNLib.network import FusionNet, ModelConfig
+from FusionCINNLib.network.finding_transfer import collapse, finding_correction, laplacian_pyramid, usable_levels
+
+
+def smooth_image(seed: int, size: int = 128) -> np.ndarray:
+    """A smooth random 'anatomy' in [0.3, 0.5]."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.random((size // 16, size // 16))
+    image = np.kron(coarse, np.ones((16, 16)))
+    image = torch.nn.functional.avg_pool2d(torch.from_numpy(image)[None, None], 9, 1, 4).numpy()[0, 0]
+    return (0.3 + 0.2 * image).astype(np.float32)
+
+
+def as_tensor(x: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(x))[None, None]
+
+
+@pytest.mark.parametrize("shape", [(128, 128), (96, 160), (64, 64)])
+def test_pyramid_collapses_exactly_and_matches_the_baseline(shape):
+    x = torch.rand(2, 1, *shape, dtype=torch.float64)
+    levels = usable_levels(*shape, 5)
+    pyramid = laplacian_pyramid(x, levels)
+    assert (collapse(pyramid) - x).abs().max() < 1e-12
+    reference = _laplacian_pyramid(x[0, 0].numpy(), levels)
+    for ours, theirs in zip(pyramid, reference):
+        assert np.abs(ours[0, 0].numpy() - theirs).max() < 1e-12
+
+
+def test_usable_levels_keep_the_coarsest_band_at_least_8_pixels():
+    assert usable_levels(256, 256, 5) == 5
+    assert usable_levels(64, 64, 5) == 4
+    assert usable_levels(8, 200, 5) == 1
+    assert usable_levels(7, 7, 5) == 0
+
+
+def test_nothing_is_added_where_the_fused_image_already_carries_a():
+    a = as_tensor(smooth_image(0))
+    a = a + 0.3 * as_tensor(insert_finding(np.zeros((128, 128)), Finding((60, 70), 4.0, "added", 1.0)))
+    assert finding_correction(a.clone(), a, a, 5).abs().max() < 1 / 255
+
+
+def test_a_finding_missing_from_the_fused_image_is_put_back_filled_and_the_rest_is_left_alone():
+    anatomy = smooth_image(1)
+    finding = Finding((64, 64), 5.0, "scaled", 2.0)
+    a_with = insert_finding(anatomy, finding)
+    fused_without_it = as_tensor(anatomy)  # a fusion that kept A's anatomy but lost its finding
+    corrected = fused_without_it + finding_correction(fused_without_it, as_tensor(a_with), fused_without_it, 5)
+    score = score_finding((a_with, anatomy), (corrected[0, 0].numpy(), anatomy), finding)
+    # Not all of it: the base (coarsest low-pass) stays the fused image's, and the finding's coarse
+    # bands partly fall under the salience threshold. Without the correction, imprint 0.
+    assert score.imprint > 0.75 and score.fill > 0.95, score
+    far = np.ones((128, 128), bool)
+    far[30:100, 30:100] = False
+    assert np.abs(corrected[0, 0].numpy() - anatomy)[far].max() < 0.01
+
+
+def test_the_correction_is_differentiable():
+    fused = torch.rand(1, 1, 64, 64, requires_grad=True)
+    a = torch.rand(1, 1, 64, 64)
+    finding_correction(fused, a, torch.rand(1, 1, 64, 64), 4).square().sum().backward()
+    assert fused.grad is not None and torch.isfinite(fused.grad).all()
+
+
+def test_finding_levels_in_the_network_and_its_config():
+    net = FusionNet(ModelConfig(hidden=TINY.hidden, finding_levels=5)).eval()
+    plain = FusionNet(ModelConfig(hidden=TINY.hidden)).eval()
+    plain.load_state_dict(net.state_dict())
+    a, b = torch.rand(1, 1, 64, 64) * 0.3 + 0.3, torch.rand(1, 1, 64, 64) * 0.3 + 0.3
+    a[..., 28:36, 28:36] = 1.0  # a hot focus in A only: the untrained network (the average) halves it
+    with torch.no_grad():
+        with_transfer, without = net(a, b).fused, plain(a, b).fused
+    assert with_transfer[..., 30:34, 30:34].mean() > without[..., 30:34, 30:34].mean() + 0.1
+    assert ModelConfig.from_dict(ModelConfig(finding_levels=5).to_dict()).finding_levels == 5
+    for bad in (-1, 9, 2.5, True):
+        with pytest.raises(FusionInputError, match="finding_levels"):
+            ModelConfig(finding_levels=bad)
+
+
+def test_finding_measure_on_hand_checkable_images():
+    base = np.full((40, 40), 0.4, np.float32)
+    finding = Finding((20, 20), 4.0, "added", 0.2)
+    with_it = insert_finding(base, finding)
+    assert finding_contrast(with_it, finding) == pytest.approx(0.2)
+    half = base + 0.5 * (with_it - base)
+    score = score_finding((with_it, base), (half, base), finding)
+    assert score.kept == pytest.approx(0.5) and score.imprint == pytest.approx(0.5)
+    ring = base.copy()
+    ring[(with_it > base + 0.1)] += 0.2
+    ring[18:23, 18:23] = 0.4  # the centre left dark: a ring
+    assert score_finding((with_it, base), (ring, base), finding).fill < 0.9
+    inverted = base - (with_it - base)
+    assert not score_finding((with_it, base), (inverted, base), finding).right_sign
