@@ -15,8 +15,8 @@ contrast, against 95 % of an MRI one (docs/findings.md). This stage works on Lap
                                                       c_min = -1 where A's local contrast energy is at
                                                       least the MRI's (A's sign wins), else 0 (the
                                                       MRI's stronger structure stays)
-    g       = clip(E_A / 0.03 - 1, 0, 1)              salience: 0 where A's local contrast is under 0.03
-                                                      (8 grey levels of 255), 1 from 0.06
+    g       = clip(E_A / 0.02 - 1, 0, 1)              salience: 0 where A's local contrast is under 0.02
+                                                      (5 grey levels of 255), 1 from 0.04
     L_F'    = L_F + g (1 - c) L_A                     F's component along A's local structure becomes A's
 
 and the base (the coarsest low-pass) stays F's. The correction replaces only F's component along
@@ -37,7 +37,7 @@ ENERGY_SIGMA = 1.5
 ENERGY_RADIUS = 4
 EPS = 0.005
 MIN_LEVEL_SIDE = 4
-SALIENT_ENERGY = 0.03
+SALIENT_ENERGY = 0.02
 CARRIED_MIN = -1.0
 
 
