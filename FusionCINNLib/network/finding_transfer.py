@@ -8,13 +8,11 @@ contrast, against 95 % of an MRI one (docs/findings.md). This stage works on Lap
 (Burt & Adelson, 5-tap binomial kernel) of the fused image F and of A, level by level:
 
     E_A     = sqrt(G * L_A^2)                         local contrast energy of A (G: Gaussian, sigma 1.5 px)
-    c       = clip((G * (L_F L_A)) / max(G * L_A^2, eps^2), c_min, 1)   (eps = 0.005)
+    c       = clip((G * (L_F L_A)) / max(G * L_A^2, eps^2), -1, 1)   (eps = 0.005)
                                                       how much of A's local structure F carries (1: all
                                                       of it, 0: none, < 0: the opposite, e.g. the MRI's
-                                                      dark spot where the CT has a calcification);
-                                                      c_min = -1 where A's local contrast energy is at
-                                                      least the MRI's (A's sign wins), else 0 (the
-                                                      MRI's stronger structure stays)
+                                                      dark spot where the CT has a calcification: A's
+                                                      sign wins where A has contrast)
     g       = clip(E_A / 0.02 - 1, 0, 1)              salience: 0 where A's local contrast is under 0.02
                                                       (5 grey levels of 255), 1 from 0.04
     L_F'    = L_F + g (1 - c) L_A                     F's component along A's local structure becomes A's
@@ -104,20 +102,18 @@ def _salience(energy: torch.Tensor) -> torch.Tensor:
     return (energy / SALIENT_ENERGY - 1.0).clamp(0.0, 1.0)
 
 
-def finding_correction(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, levels: int) -> torch.Tensor:
+def finding_correction(fused: torch.Tensor, a: torch.Tensor, levels: int) -> torch.Tensor:
     """The image to add to ``fused`` (N, 1, H, W) so that A's salient local contrast it lacks is put
     back (module doc); same shape, 0..1 units, before any clipping. ``levels`` 0 gives zeros."""
     levels = usable_levels(fused.shape[-2], fused.shape[-1], levels)
     if levels == 0:
         return torch.zeros_like(fused)
     gaussian = _gaussian(fused.device)
-    pyramids = [laplacian_pyramid(x, levels) for x in (fused, a, b)]
+    pyramids = [laplacian_pyramid(x, levels) for x in (fused, a)]
     added = []
-    for band_f, band_a, band_b in zip(*(p[:-1] for p in pyramids)):
+    for band_f, band_a in zip(*(p[:-1] for p in pyramids)):
         power = _separable(band_a * band_a, gaussian)
-        opposed = torch.where(power >= _separable(band_b * band_b, gaussian), CARRIED_MIN, 0.0)
-        carried = torch.maximum(_separable(band_f * band_a, gaussian) / power.clamp_min(EPS * EPS), opposed)
-        carried = carried.clamp(max=1.0)
+        carried = (_separable(band_f * band_a, gaussian) / power.clamp_min(EPS * EPS)).clamp(CARRIED_MIN, 1.0)
         salience = _salience(power.clamp_min(0.0).sqrt())
         added.append(salience * (1.0 - carried) * band_a)
     added.append(torch.zeros_like(pyramids[0][-1]))
