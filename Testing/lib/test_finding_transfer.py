@@ -25,7 +25,7 @@ def as_tensor(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x))[None, None]
 
 
-@pytest.mark.parametrize("shape", [(128, 128), (96, 160), (64, 64)])
+@pytest.mark.parametrize("shape", [(128, 128), (96, 160), (64, 64), (77, 100)])
 def test_pyramid_collapses_exactly_and_matches_the_baseline(shape):
     x = torch.rand(2, 1, *shape, dtype=torch.float64)
     levels = usable_levels(*shape, 5)
