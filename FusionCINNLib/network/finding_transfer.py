@@ -8,11 +8,13 @@ contrast, against 95 % of an MRI one (docs/findings.md). This stage works on Lap
 (Burt & Adelson, 5-tap binomial kernel) of the fused image F and of A, level by level:
 
     E_A     = sqrt(G * L_A^2)                         local contrast energy of A (G: Gaussian, sigma 1.5 px)
-    c       = clip((G * (L_F L_A)) / max(G * L_A^2, eps^2), -1, 1)   (eps = 0.005)
+    c       = clip((G * (L_F L_A)) / max(G * L_A^2, eps^2), c_min, 1)   (eps = 0.005)
                                                       how much of A's local structure F carries (1: all
                                                       of it, 0: none, < 0: the opposite, e.g. the MRI's
-                                                      dark spot where the CT has a calcification: A's
-                                                      sign wins where A has contrast)
+                                                      dark spot where the CT has a calcification);
+                                                      c_min = -1 (A's sign wins) unless the MRI's local
+                                                      energy is over twice A's, then 0 (the MRI's much
+                                                      stronger structure stays)
     g       = clip(E_A / 0.02 - 1, 0, 1)              salience: 0 where A's local contrast is under 0.02
                                                       (5 grey levels of 255), 1 from 0.04
     L_F'    = L_F + g (1 - c) L_A                     F's component along A's local structure becomes A's
@@ -38,6 +40,8 @@ ENERGY_RADIUS = 4
 MIN_LEVEL_SIDE = 4
 SALIENT_ENERGY = 0.02
 CARRIED_MIN = -1.0
+OPPOSED_RATIO = 4.0
+"""Opposite structure in F is replaced unless the MRI's local power is over this many times A's."""
 
 
 def _scalar(value: float) -> torch.Tensor:
@@ -151,19 +155,22 @@ def _salience(energy: torch.Tensor) -> torch.Tensor:
     return (energy / SALIENT_ENERGY - 1.0).clamp(0.0, 1.0)
 
 
-def finding_correction(fused: torch.Tensor, a: torch.Tensor, levels: int) -> torch.Tensor:
+def finding_correction(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, levels: int) -> torch.Tensor:
     """The image to add to ``fused`` (N, 1, H, W) so that A's salient local contrast it lacks is put
-    back (module doc); same shape, 0..1 units, before any clipping. ``levels`` 0 gives zeros."""
+    back (module doc), given the sources ``a`` and ``b`` (the MRI); same shape, 0..1 units, before any
+    clipping. ``levels`` 0 gives zeros."""
     levels = usable_levels(fused.shape[-2], fused.shape[-1], levels)
     if levels == 0:
         return torch.zeros_like(fused)
     n = fused.shape[0]
-    pyramid = laplacian_pyramid(torch.cat([fused, a]), levels)  # F and A in one batch: half the small ops
+    pyramid = laplacian_pyramid(torch.cat([fused, a, b]), levels)  # one batch: a third of the small ops
     added = []
     for bands in pyramid[:-1]:
-        band_f, band_a = bands[:n], bands[n:]
-        power, cross = _separable(torch.cat([band_a * band_a, band_f * band_a]), GAUSSIAN_WEIGHTS).split(n)
-        carried = (cross / power.clamp_min(EPS * EPS)).clamp(CARRIED_MIN, 1.0)
+        band_f, band_a, band_b = bands.split(n)
+        power, cross, power_b = _separable(torch.cat([band_a * band_a, band_f * band_a, band_b * band_b]),
+                                           GAUSSIAN_WEIGHTS).split(n)
+        least = torch.where(power * OPPOSED_RATIO >= power_b, CARRIED_MIN, 0.0)
+        carried = torch.maximum(cross / power.clamp_min(EPS * EPS), least).clamp(max=1.0)
         salience = _salience(power.clamp_min(0.0).sqrt())
         added.append(salience * (1.0 - carried) * band_a)
     added.append(torch.zeros_like(pyramid[-1][:n]))

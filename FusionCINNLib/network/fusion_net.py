@@ -8,7 +8,7 @@
     m = background mask                                  0 where both sources are ~0: background stays clean
     fused = x_F m                                        the paper's network (config.refine = 0), or
     fused = clip(x_F m + m R([x_F m, A, B]), 0, 1)       with the refinement CNN R (config.refine > 0)
-    fused = clip(fused + m T(fused, A), 0, 1)            with the finding transfer T (config.finding_levels > 0):
+    fused = clip(fused + m T(fused, A, B), 0, 1)         with the finding transfer T (config.finding_levels > 0):
                                                          A's salient local contrast that fused lacks
 """
 
@@ -124,5 +124,5 @@ class FusionNet(nn.Module):
         if self.refine is not None:
             fused = (fused + mask * self.refine(fused, a, b)).clamp(0.0, 1.0)
         if self.config.finding_levels:
-            fused = (fused + mask * finding_correction(fused, a, self.config.finding_levels)).clamp(0.0, 1.0)
+            fused = (fused + mask * finding_correction(fused, a, b, self.config.finding_levels)).clamp(0.0, 1.0)
         return FusionOutputs(fused, raw, z_ab, z_ba, z_fused, log_det_ab, log_det_ba, cond_fused)

@@ -46,7 +46,7 @@ def test_usable_levels_keep_the_coarsest_band_at_least_8_pixels():
 def test_nothing_is_added_where_the_fused_image_already_carries_a():
     a = as_tensor(smooth_image(0))
     a = a + 0.3 * as_tensor(insert_finding(np.zeros((128, 128)), Finding((60, 70), 4.0, "added", 1.0)))
-    assert finding_correction(a.clone(), a, 5).abs().max() < 1 / 255
+    assert finding_correction(a.clone(), a, a, 5).abs().max() < 1 / 255
 
 
 def test_a_finding_missing_from_the_fused_image_is_put_back_filled_and_the_rest_is_left_alone():
@@ -54,7 +54,7 @@ def test_a_finding_missing_from_the_fused_image_is_put_back_filled_and_the_rest_
     finding = Finding((64, 64), 5.0, "scaled", 2.0)
     a_with = insert_finding(anatomy, finding)
     fused_without_it = as_tensor(anatomy)  # a fusion that kept A's anatomy but lost its finding
-    corrected = fused_without_it + finding_correction(fused_without_it, as_tensor(a_with), 5)
+    corrected = fused_without_it + finding_correction(fused_without_it, as_tensor(a_with), fused_without_it, 5)
     score = score_finding((a_with, anatomy), (corrected[0, 0].numpy(), anatomy), finding)
     # Not all of it: the base (coarsest low-pass) stays the fused image's, and the finding's coarse
     # bands partly fall under the salience threshold. Without the correction, imprint 0.
@@ -67,7 +67,7 @@ def test_a_finding_missing_from_the_fused_image_is_put_back_filled_and_the_rest_
 def test_the_correction_is_differentiable():
     fused = torch.rand(1, 1, 64, 64, requires_grad=True)
     a = torch.rand(1, 1, 64, 64)
-    finding_correction(fused, a, 4).square().sum().backward()
+    finding_correction(fused, a, torch.rand(1, 1, 64, 64), 4).square().sum().backward()
     assert fused.grad is not None and torch.isfinite(fused.grad).all()
 
 
@@ -100,3 +100,16 @@ def test_finding_measure_on_hand_checkable_images():
     assert score_finding((with_it, base), (ring, base), finding).fill < 0.9
     inverted = base - (with_it - base)
     assert not score_finding((with_it, base), (inverted, base), finding).right_sign
+
+
+@pytest.mark.parametrize("a_contrast, mri_contrast, a_wins", [(0.3, -0.2, True), (0.15, -0.45, False)])
+def test_opposite_structure_is_replaced_unless_the_mri_is_much_stronger(a_contrast, mri_contrast, a_wins):
+    """A focus bright in A and dark in the MRI: a fusion that copied the MRI's dark spot gets A's bright
+    one, unless the MRI's spot has over twice A's contrast (then it stays dark)."""
+    anatomy = np.full((96, 96), 0.5, np.float32)
+    a = insert_finding(anatomy, Finding((48, 48), 3.0, "added", a_contrast))
+    mri = insert_finding(anatomy, Finding((48, 48), 3.0, "added", mri_contrast))
+    fused = as_tensor(mri)
+    corrected = (fused + finding_correction(fused, as_tensor(a), as_tensor(mri), 5))[0, 0].numpy()
+    centre = corrected[46:51, 46:51].mean() - 0.5
+    assert (centre > 0.5 * a_contrast) if a_wins else (centre < 0), centre
