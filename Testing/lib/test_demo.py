@@ -9,8 +9,12 @@ import SimpleITK as sitk
 from FusionCINNLib.cli.main import main
 
 
-def lesion_profile(image: sitk.Image, centre_mm: np.ndarray) -> dict:
-    """Mean voxel value of ``image`` within 4 mm of ``centre_mm`` (core), 6-8 mm (rim) and 10-13 mm (shell)."""
+LESION_RINGS = {"core": (0, 4), "rim": (6, 8), "shell": (10, 13)}
+CALCIFICATION_RINGS = {"core": (0, 1.5), "rim": (2, 3), "shell": (4, 6)}
+
+
+def lesion_profile(image: sitk.Image, centre_mm: np.ndarray, rings: dict = LESION_RINGS) -> dict:
+    """Mean voxel value of ``image`` in each ring {name: (lo, hi) mm} around ``centre_mm`` (LPS mm)."""
     array = sitk.GetArrayFromImage(image).astype(float)
     zyx = np.indices(array.shape).reshape(3, -1)
     spacing, origin = np.array(image.GetSpacing()), np.array(image.GetOrigin())
@@ -18,8 +22,7 @@ def lesion_profile(image: sitk.Image, centre_mm: np.ndarray) -> dict:
     points = origin[:, None] + direction @ (spacing[:, None] * zyx[::-1])
     distance = np.linalg.norm(points - centre_mm[:, None], axis=0)
     values = array.reshape(-1)
-    return {name: values[(distance >= lo) & (distance < hi)].mean()
-            for name, (lo, hi) in {"core": (0, 4), "rim": (6, 8), "shell": (10, 13)}.items()}
+    return {name: values[(distance >= lo) & (distance < hi)].mean() for name, (lo, hi) in rings.items()}
 
 
 def test_demo_writes_everything_and_registers_accurately(tmp_path, capsys):
@@ -37,10 +40,16 @@ def test_demo_writes_everything_and_registers_accurately(tmp_path, capsys):
     figure = sitk.ReadImage(str(out / "figure.png"))
     assert figure.GetSize()[1] > figure.GetSize()[0]  # five rows of three views
     assert not list(out.rglob("*.partial*"))
-    # The PET lesion shows in the fused PET-MRI: its core brighter than the tissue around it (in the
-    # MRI alone it is darker, core/shell 0.77). Known defect, README: the core is dimmer than its rim.
+    # The findings show in the fused images (docs/findings.md): the PET lesion (darker than its
+    # surroundings in the MRI, core/shell 0.77) filled and brighter than the tissue around it, and
+    # the CT calcification (a dark spot in the MRI) bright, with the CT's sign. Before the finding
+    # transfer: core/rim 0.93 (a ring), and the calcification fused as the MRI's dark spot.
     phantom = json.loads((out / "phantom" / "phantom.json").read_text())
     names = phantom["landmarks"]["names"]
     lesion = np.array(phantom["landmarks"]["points_mm"]["mri"][names.index("lesion")])
     profile = lesion_profile(sitk.ReadImage(str(out / "fused_pet_mri.nii.gz")), lesion)
-    assert profile["core"] >= 1.03 * profile["shell"], profile
+    assert profile["core"] >= 0.995 * profile["rim"] and profile["core"] >= 1.15 * profile["shell"], profile
+    calcification = np.array(phantom["landmarks"]["points_mm"]["ct"][names.index("calcification")])
+    profile = lesion_profile(fused, calcification, CALCIFICATION_RINGS)
+    assert profile["core"] >= 1.2 * profile["shell"] and profile["core"] >= profile["rim"], profile
+    assert (out / "findings.png").is_file()

@@ -1,0 +1,68 @@
+"""The shipped models keep most of a dense CT focus and a hot PET focus that only one source shows
+(issue 14): findings inserted into the head phantom's white matter (no ../shared data needed),
+measured as in benchmarks/findings.py.
+
+Measured with the shipped models (docs/findings.md): CT focus imprint 0.52, kept 0.83, fill 0.85;
+PET focus imprint 0.74, kept 0.74, fill 0.95; before the finding transfer 0.02 / 0.34 / 0.84 and
+0.45 / 0.45 / 0.95. Issue 14 asks for 0.8: both foci sit on white matter the fused image already
+shows near white (fused core 0.95 and 0.99), so part of their contrast is clipped at the top of the
+range. The thresholds guard what the transfer achieves; raising them is the open part of issue 14.
+"""
+
+from typing import Tuple
+
+import numpy as np
+import pytest
+
+from FusionCINNLib.fusion.slices import fuse_slices
+from FusionCINNLib.imaging.intensity import window_for
+from FusionCINNLib.metrics.findings import Finding, FindingScore, insert_finding, score_finding, shell_radius
+from FusionCINNLib.network.model_files import available_models, default_model_path, load_model
+from FusionCINNLib.phantom import make_head_phantom
+from FusionCINNLib.phantom.aligned import AlignedPair, aligned_pair
+
+pytestmark = pytest.mark.skipif(not available_models(), reason="no shipped model in Resources/Models")
+
+FOCI = {
+    # pair: (phantom modality, landmark in white matter where the focus is placed, the focus (mm; HU or factor))
+    "ct-mri": ("ct", "brain_05", Finding((0, 0, 0), 3.0, "added", 400.0)),
+    "pet-mri": ("pet", "brain_06", Finding((0, 0, 0), 5.0, "scaled", 2.0)),
+}
+
+
+LEAST = {"ct-mri": (0.45, 0.8), "pet-mri": (0.65, 0.9)}
+"""Per pair type, the least imprint and fill the shipped model must reach (see the module doc)."""
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    return make_head_phantom(0)
+
+
+def fuse_focus(data: AlignedPair, modality: str, pair: str, centre: Tuple[int, int, int], finding: Finding
+               ) -> FindingScore:
+    """Insert ``finding`` at ``centre`` of the phantom's source (its units), fuse the slices it reaches
+    with and without it using the shipped model for ``pair``, and score it."""
+    reach = int(np.ceil(shell_radius(finding.radius) / min(data.spacing))) + 1
+    box = tuple(slice(c - reach, c + reach + 1) for c in centre)
+    local = Finding((reach, reach, reach), finding.radius, finding.operation, finding.amount)
+    window_a, window_b = window_for(data.source, modality), window_for(data.mri, "mri")
+    a = window_a.normalise(data.source[box])
+    a_with = window_a.normalise(insert_finding(data.source[box], local, data.spacing))
+    b = window_b.normalise(data.mri[box])
+    net = load_model(default_model_path(pair)).net
+    fused = fuse_slices(net, np.concatenate([a_with, a]), np.concatenate([b, b]), device="cpu")
+    n = len(a)
+    return score_finding((a_with, a), (fused[:n], fused[n:]), local, data.spacing)
+
+
+@pytest.mark.parametrize("pair", sorted(FOCI))
+def test_a_one_sided_focus_keeps_most_of_its_contrast_and_is_filled(phantom, pair):
+    modality, landmark, finding = FOCI[pair]
+    data = aligned_pair(phantom, modality)
+    centre = tuple(int(v) for v in data.landmarks[phantom.landmark_names.index(landmark)])
+    score = fuse_focus(data, modality, pair, centre, finding)
+    least_imprint, least_fill = LEAST[pair]
+    assert score.imprint >= least_imprint, score
+    assert score.kept >= 0.7, score
+    assert score.fill >= least_fill, score
