@@ -14,12 +14,13 @@ import SimpleITK as sitk
 from ..fusion.pipeline import fuse_volumes
 from ..fusion.slices import DEVICES
 from ..geometry.transforms import save_transform, target_errors
-from ..imaging.figure import write_orthogonal_figure
+from ..imaging.figure import write_focus_figure, write_orthogonal_figure
 from ..imaging.image_io import read_image, write_image
 from ..phantom import make_head_phantom, save_head_phantom
 from ..progress import ConsoleProgressBar
 
 ROWS = ("CT", "MRI", "PET", "fused CT-MRI (CT grid)", "fused PET-MRI (MRI grid)")
+FOCUS_ROWS = ("the PET lesion: PET | MRI | fused PET-MRI", "the CT calcification: CT | MRI | fused CT-MRI")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     ct_mri = _fuse("CT-MRI", paths["ct"], paths["mri"], "ct-mri", "a", out, args.device)
     print("3/4 registering the PET to the MRI and fusing PET-MRI on the MRI grid")
     pet_mri = _fuse("PET-MRI", paths["pet"], paths["mri"], "pet-mri", "b", out, args.device)
-    print("4/4 writing the figure")
+    print("4/4 writing the figures")
     pet = read_image(paths["pet"])
     lesion_pet = _hottest_point(pet)
     lesion_mri = pet_mri.transform.GetInverse().TransformPoint(lesion_pet)
@@ -69,6 +70,12 @@ def run(args: argparse.Namespace) -> int:
     write_orthogonal_figure([read_image(paths["ct"]), read_image(paths["mri"]), pet,
                              read_image(out / "fused_ct_mri.nii.gz"), read_image(out / "fused_pet_mri.nii.gz")],
                             figure, centres=[lesion_ct, lesion_mri, lesion_pet, lesion_ct, lesion_mri])
+    calcification_ct = truth.landmarks_in("ct")[truth.landmark_names.index("calcification")]
+    calcification_mri = ct_mri.transform.TransformPoint(tuple(float(v) for v in calcification_ct))
+    write_focus_figure([[pet, read_image(paths["mri"]), read_image(out / "fused_pet_mri.nii.gz")],
+                        [read_image(paths["ct"]), read_image(paths["mri"]), read_image(out / "fused_ct_mri.nii.gz")]],
+                       [[lesion_pet, lesion_mri, lesion_mri], [calcification_ct, calcification_mri, calcification_ct]],
+                       out / "findings.png")
     tre_ct = target_errors(ct_mri.transform, truth.ground_truth("ct", "mri"), truth.landmarks_in("ct"))
     tre_pet = target_errors(pet_mri.transform, truth.ground_truth("mri", "pet"), truth.landmarks_in("mri"))
     print(f"\nregistration error on the phantom's {len(tre_ct)} landmarks (mm): "
@@ -76,8 +83,9 @@ def run(args: argparse.Namespace) -> int:
           f"PET-MRI mean {np.mean(tre_pet):.2f} max {np.max(tre_pet):.2f}")
     print(f"done in {time.perf_counter() - start:.0f} s. Results in {out}:")
     for name in ("fused_ct_mri.nii.gz", "fused_pet_mri.nii.gz", "ct_mri_registration.tfm",
-                 "pet_mri_registration.tfm", "figure.png"):
+                 "pet_mri_registration.tfm", "figure.png", "findings.png"):
         print(f"  {out / name}")
     print(f"  {out / 'phantom'} (the inputs: ct.nii.gz, mri.nii.gz, pet.nii.gz, phantom.json)")
     print("figure rows: " + " | ".join(ROWS) + "; columns: axial, coronal, sagittal, all through the PET lesion")
+    print("findings rows (axial, 48 mm wide, each volume's whole window): " + "; ".join(FOCUS_ROWS))
     return 0
