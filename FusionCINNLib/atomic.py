@@ -18,7 +18,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator, List, Optional, Union
+from typing import Iterator, List, Optional, Tuple, Union
 
 from .errors import FusionRuntimeError
 
@@ -87,16 +87,33 @@ def _fsync_folder(folder: Path) -> None:
             os.close(fd)
 
 
+def _target_and_folder(path: PathLike) -> Tuple[Path, Path]:
+    """(the output path, its folder); FusionRuntimeError when the folder does not exist."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise FusionRuntimeError(f"{target}: output folder {folder} does not exist")
+    return target, folder
+
+
+def _write_error(target: Path, err: Exception, partial: Optional[Path]) -> Exception:
+    """What to raise for ``err`` while writing ``target`` (``partial``: the temporary file or folder,
+    if made): a disk-full error, an OSError as one line naming ``target``, else ``err`` itself."""
+    full = disk_full_error(target, err, partial) if partial is not None else None
+    if full is not None:
+        return full
+    if isinstance(err, OSError):
+        return FusionRuntimeError(f"{target}: could not write ({err.strerror or err})")
+    return err
+
+
 @contextlib.contextmanager
 def atomic_output(path: PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it to ``path``, on any error delete it.
 
     The temporary name keeps the target's extension so format-sniffing writers (SimpleITK) work.
     """
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise FusionRuntimeError(f"{target}: output folder {folder} does not exist")
+    target, folder = _target_and_folder(path)
     tmp: Optional[Path] = None
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name[:40]}.{os.getpid()}.",
@@ -116,15 +133,13 @@ def atomic_output(path: PathLike) -> Iterator[Path]:
         tmp = None
         _fsync_folder(folder)
     except Exception as err:
-        full = disk_full_error(target, err, tmp) if tmp is not None else None
+        error = _write_error(target, err, tmp)
         if tmp is not None:
             with contextlib.suppress(OSError):
                 tmp.unlink()
-        if full is not None:
-            raise full from err
-        if isinstance(err, OSError):
-            raise FusionRuntimeError(f"{target}: could not write ({err.strerror or err})") from err
-        raise
+        if error is err:
+            raise
+        raise error from err
     except BaseException:
         if tmp is not None:
             with contextlib.suppress(OSError):
@@ -139,10 +154,7 @@ def atomic_output_files(path: PathLike) -> Iterator[Path]:
     writer made there is renamed into ``path``'s folder, the data files first and the header (the commit
     point) last, so the header never names a missing or temporary data file and a rewrite replaces the
     previous data file. On any error or interrupt the folder is deleted."""
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise FusionRuntimeError(f"{target}: output folder {folder} does not exist")
+    target, folder = _target_and_folder(path)
     work: Optional[Path] = None
     try:
         work = Path(tempfile.mkdtemp(prefix=f".{target.name[:40]}.{os.getpid()}.", suffix=".partial", dir=folder))
@@ -161,12 +173,10 @@ def atomic_output_files(path: PathLike) -> Iterator[Path]:
             os.replace(item, target if item == header else folder / item.name)
         _fsync_folder(folder)
     except Exception as err:
-        full = disk_full_error(target, err, work) if work is not None else None
-        if full is not None:
-            raise full from err
-        if isinstance(err, OSError):
-            raise FusionRuntimeError(f"{target}: could not write ({err.strerror or err})") from err
-        raise
+        error = _write_error(target, err, work)
+        if error is err:
+            raise
+        raise error from err
     finally:
         if work is not None:
             shutil.rmtree(work, ignore_errors=True)

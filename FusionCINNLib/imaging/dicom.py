@@ -156,22 +156,22 @@ def read_dicom_series(folder: Path) -> sitk.Image:
     _check_every_file_used(folder, files)
     reader.SetFileNames(files)
     reader.MetaDataDictionaryArrayUpdateOn()
-    with native_stderr() as messages:
-        try:
-            image = reader.Execute()
-        except (RuntimeError, MemoryError) as err:
-            detail = last_message(messages) or str(err).strip().splitlines()[-1][:200]
-            raise FusionInputError(f"{folder}: unreadable DICOM series ({detail})") from None
+    image = _execute(reader, folder)
     _check_even_spacing(reader, files, folder)
     if len(set(_rescales(reader, len(files)))) > 1:
         reader.SetOutputPixelType(sitk.sitkFloat32)
-        with native_stderr() as messages:
-            try:
-                image = reader.Execute()
-            except (RuntimeError, MemoryError) as err:
-                detail = last_message(messages) or str(err).strip().splitlines()[-1][:200]
-                raise FusionInputError(f"{folder}: unreadable DICOM series ({detail})") from None
+        image = _execute(reader, folder)
     return image
+
+
+def _execute(reader: sitk.ImageSeriesReader, folder: Path) -> sitk.Image:
+    """Read the series; ITK's failure becomes a one-line FusionInputError naming ``folder``."""
+    with native_stderr() as messages:
+        try:
+            return reader.Execute()
+        except (RuntimeError, MemoryError) as err:
+            detail = last_message(messages) or str(err).strip().splitlines()[-1][:200]
+            raise FusionInputError(f"{folder}: unreadable DICOM series ({detail})") from None
 
 
 def _rescales(reader: sitk.ImageSeriesReader, count: int) -> List[Tuple[str, str]]:
