@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Dict, Tuple
 
 import numpy as np
 import SimpleITK as sitk
@@ -29,12 +28,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from FusionCINNLib.fusion.slices import fuse_slices  # noqa: E402
-from FusionCINNLib.geometry.resampling import background_value, resample_to_reference  # noqa: E402
 from FusionCINNLib.imaging.intensity import window_for  # noqa: E402
+from FusionCINNLib.metrics.findings import distance_map, ring_profile  # noqa: E402
 from FusionCINNLib.network.config import ModelConfig  # noqa: E402
 from FusionCINNLib.network.fusion_net import FusionNet  # noqa: E402
 from FusionCINNLib.network.model_files import load_model  # noqa: E402
 from FusionCINNLib.phantom import make_head_phantom  # noqa: E402
+from FusionCINNLib.phantom.aligned import aligned_pair  # noqa: E402
 from FusionCINNLib.training.checkpoint import load_checkpoint  # noqa: E402
 
 HALF_SLICES = 8
@@ -49,29 +49,13 @@ def lesion_stacks(focus: str = "pet-lesion"):
     """(source, MRI, distance in mm from the focus centre), each (17, H, W), on the MRI grid."""
     modality, landmark, _ = FOCI[focus]
     phantom = make_head_phantom(0)
-    mri, source = phantom.image("mri"), phantom.image(modality)
-    on_mri = resample_to_reference(source, mri, phantom.ground_truth("mri", modality),
-                                   background_value(source, modality))
-    centre = phantom.landmarks_in("mri")[landmark]
-    i, j, k = mri.TransformPhysicalPointToIndex(tuple(float(v) for v in centre))
-    source_values = sitk.GetArrayViewFromImage(on_mri)
-    mri_values = sitk.GetArrayViewFromImage(mri)
-    window = window_for(sitk.GetArrayViewFromImage(source), modality)
-    a = window.normalise(source_values)[k - HALF_SLICES:k + HALF_SLICES + 1]
-    b = window_for(mri_values, "mri").normalise(mri_values)[k - HALF_SLICES:k + HALF_SLICES + 1]
-    zyx = np.indices(a.shape).astype(float)
-    spacing = mri.GetSpacing()
-    distance = np.sqrt(((zyx[0] - HALF_SLICES) * spacing[2]) ** 2 + ((zyx[1] - j) * spacing[1]) ** 2
-                       + ((zyx[2] - i) * spacing[0]) ** 2)
-    return a, b, distance
-
-
-def profile(values: np.ndarray, distance: np.ndarray, rings: Dict[str, Tuple[float, float]]) -> Dict[str, float]:
-    """Mean of ``values`` in each ring (mm from the centre), and the core/rim and core/shell ratios."""
-    means = {name: float(values[(distance >= lo) & (distance < hi)].mean()) for name, (lo, hi) in rings.items()}
-    means["core/rim"] = means["core"] / means["rim"]
-    means["core/shell"] = means["core"] / means["shell"]
-    return means
+    data = aligned_pair(phantom, modality)
+    k, j, i = (int(v) for v in data.landmarks[landmark])
+    slab = slice(k - HALF_SLICES, k + HALF_SLICES + 1)
+    window = window_for(sitk.GetArrayViewFromImage(phantom.image(modality)), modality)  # the source's own grid
+    a = window.normalise(data.source[slab])
+    b = window_for(data.mri, "mri").normalise(data.mri)[slab]
+    return a, b, distance_map(a.shape, (HALF_SLICES, j, i), data.spacing)
 
 
 def network(path: Path) -> torch.nn.Module:
@@ -97,7 +81,7 @@ def main() -> int:
     print("| input / model | core | rim | shell | core/rim | core/shell |")
     print("|---|---|---|---|---|---|")
     for name, values in rows.items():
-        p = profile(values, distance, FOCI[args.focus][2])
+        p = ring_profile(values, distance, FOCI[args.focus][2])
         print(f"| {name} | " + " | ".join(f"{p[k]:.3f}" for k in ("core", "rim", "shell", "core/rim", "core/shell"))
               + " |", flush=True)
     return 0
