@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from FusionCINNLib.baselines import fuse_average, fuse_dwt_max_abs, fuse_laplacian_pyramid  # noqa: E402
 from FusionCINNLib.fusion.slices import fuse_slices  # noqa: E402
 from FusionCINNLib.imaging.intensity import CT_WINDOW_HU, window_for  # noqa: E402
-from FusionCINNLib.metrics.findings import (Finding, FindingScore, distance_map, finding_contrast,  # noqa: E402
-                                            insert_finding, ring_profile, score_finding, shell_radius)
+from FusionCINNLib.metrics.findings import (Finding, FindingScore, distance_map, finding_box,  # noqa: E402
+                                            finding_contrast, insert_finding, ring_profile, score_finding)
 from FusionCINNLib.network.model_files import default_model_path, load_model  # noqa: E402
 from FusionCINNLib.phantom import make_head_phantom  # noqa: E402
 from FusionCINNLib.phantom.aligned import AlignedPair, aligned_pair  # noqa: E402
@@ -270,11 +270,7 @@ def _phantom_instance(kind: FindingType, pair: str, place: str, data: AlignedPai
         finding = draw_finding(kind, 1.0, rng, a01.shape, mask)
         if finding is None:
             return None
-        reach = shell_radius(finding.radius) + 1.0
-        box = tuple(slice(max(0, c - int(np.ceil(reach / s))), c + int(np.ceil(reach / s)) + 1)
-                    for c, s in zip(finding.centre, data.spacing))
-        local = Finding(tuple(c - sl.start for c, sl in zip(finding.centre, box)), finding.radius,
-                        finding.operation, finding.amount)
+        box, local = finding_box(finding, a01.shape, data.spacing)
         a_box, b_box = data.source[box], data.mri[box]
         a2, b2 = with_finding(a_box, b_box, kind, local, rng, data.spacing)
         a2, b2 = window_a.normalise(a2), window_b.normalise(b2)

@@ -19,6 +19,7 @@ Radii and shells are in pixels for 2D slices and in mm for volumes (``spacing``)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence, Tuple
 
@@ -105,6 +106,19 @@ def _regions(distance: np.ndarray, radius: float) -> Tuple[np.ndarray, np.ndarra
 def shell_radius(radius: float) -> float:
     """Outer radius of the shell the contrast is measured against (px or mm)."""
     return radius + max(radius / 2.0, 1.5) + max(radius, 2.0)
+
+
+def finding_box(finding: Finding, shape: Sequence[int], spacing: Sequence[float] = ()
+                ) -> Tuple[Tuple[slice, ...], Finding]:
+    """(the part of an array of ``shape`` that holds ``finding`` out to its shell and one voxel more, the
+    finding in that part's indices); radius and spacing in mm (or px without ``spacing``)."""
+    spacing = tuple(spacing) or (1.0,) * len(shape)
+    reach = shell_radius(finding.radius) + 1.0
+    box = tuple(slice(max(0, c - math.ceil(reach / s)), min(n, c + math.ceil(reach / s) + 1))
+                for c, s, n in zip(finding.centre, spacing, shape))
+    local = Finding(tuple(c - part.start for c, part in zip(finding.centre, box)), finding.radius,
+                    finding.operation, finding.amount)
+    return box, local
 
 
 def _checked_regions(shape: Sequence[int], finding: Finding, spacing: Sequence[float]

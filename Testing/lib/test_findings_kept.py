@@ -16,7 +16,7 @@ import pytest
 
 from FusionCINNLib.fusion.slices import fuse_slices
 from FusionCINNLib.imaging.intensity import window_for
-from FusionCINNLib.metrics.findings import Finding, FindingScore, insert_finding, score_finding, shell_radius
+from FusionCINNLib.metrics.findings import Finding, FindingScore, finding_box, insert_finding, score_finding
 from FusionCINNLib.network.model_files import available_models, default_model_path, load_model
 from FusionCINNLib.phantom import make_head_phantom
 from FusionCINNLib.phantom.aligned import AlignedPair, aligned_pair
@@ -43,9 +43,8 @@ def fuse_focus(data: AlignedPair, modality: str, pair: str, centre: Tuple[int, i
                ) -> FindingScore:
     """Insert ``finding`` at ``centre`` of the phantom's source (its units), fuse the slices it reaches
     with and without it using the shipped model for ``pair``, and score it."""
-    reach = int(np.ceil(shell_radius(finding.radius) / min(data.spacing))) + 1
-    box = tuple(slice(c - reach, c + reach + 1) for c in centre)
-    local = Finding((reach, reach, reach), finding.radius, finding.operation, finding.amount)
+    box, local = finding_box(Finding(centre, finding.radius, finding.operation, finding.amount),
+                             data.source.shape, data.spacing)
     window_a, window_b = window_for(data.source, modality), window_for(data.mri, "mri")
     a = window_a.normalise(data.source[box])
     a_with = window_a.normalise(insert_finding(data.source[box], local, data.spacing))
