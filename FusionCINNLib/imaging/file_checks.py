@@ -24,11 +24,13 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple, TypeVar
 
 import numpy as np
 
 from ..errors import FusionInputError
+
+T = TypeVar("T")
 
 DEFLATE_MAX_RATIO = 1100
 NIFTI_EXTENSIONS = (".nii", ".nii.gz")
@@ -127,18 +129,24 @@ def _content(path: Path) -> Iterator[bytes]:
         yield from iter(lambda: stream.read(CHUNK), b"")
 
 
-def _scan_nifti(path: Path) -> Tuple[NiftiLayout, int, np.ndarray]:
-    """(layout, content length, flat indices of the NaN/Inf voxels) of a NIfTI file, reading it once."""
-    chunks = _content(path)
+def _parsed_header(path: Path, chunks: Iterator[bytes], parse: Callable[[bytes], T]) -> Tuple[bytes, T]:
+    """(the first 540 or more bytes read from ``chunks``, ``parse`` of them); a header ``parse`` rejects is
+    a FusionInputError naming ``path``. ``chunks`` goes on after the bytes returned."""
     head = b""
     for chunk in chunks:
         head += chunk
         if len(head) >= 540:
             break
     try:
-        layout = nifti_layout(head)
+        return head, parse(head)
     except (ValueError, struct.error) as err:
         raise FusionInputError(f"{path}: not a NIfTI image ({err})") from None
+
+
+def _scan_nifti(path: Path) -> Tuple[NiftiLayout, int, np.ndarray]:
+    """(layout, content length, flat indices of the NaN/Inf voxels) of a NIfTI file, reading it once."""
+    chunks = _content(path)
+    head, layout = _parsed_header(path, chunks, nifti_layout)
     counter = _NonFiniteCounter(layout)
     counter.feed(head)
     for chunk in chunks:
@@ -243,15 +251,7 @@ def check_nifti_geometry(path: Path) -> None:
     """FusionInputError when the NIfTI header of ``path`` has a zero or non-finite voxel size (ITK reads 0 as
     1 mm) or a qform and an sform that both claim to hold and place the volume differently (ITK would use one
     of them and FSL, SPM or nibabel the other)."""
-    head = b""
-    for chunk in _content(path):
-        head += chunk
-        if len(head) >= 540:
-            break
-    try:
-        geometry = nifti_geometry(head)
-    except (ValueError, struct.error) as err:
-        raise FusionInputError(f"{path}: not a NIfTI image ({err})") from None
+    _, geometry = _parsed_header(path, _content(path), nifti_geometry)
     for axis, size in enumerate(geometry.pixdim[:3]):
         if not np.isfinite(size) or size == 0:
             raise FusionInputError(f"{path}: voxel size along axis {axis} is {size:g} in the header "
