@@ -17,34 +17,41 @@ import qt
 import vtk
 
 import slicer
-from slicer.ScriptedLoadableModule import (
+from FusionCINNLogic.panel import slicerVersionProblem
+
+_versionProblem = slicerVersionProblem(slicer.app.majorVersion, slicer.app.minorVersion)
+if _versionProblem:  # before importing what Slicer < 5.4 lacks, so the log says why the module is missing
+    raise ImportError(_versionProblem)
+
+from slicer.ScriptedLoadableModule import (  # noqa: E402
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
     ScriptedLoadableModuleTest,
     ScriptedLoadableModuleWidget,
 )
-from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
-from slicer.util import VTKObservationMixin
-from slicer import vtkMRMLScalarVolumeNode
-
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper  # noqa: E402
+from slicer.util import VTKObservationMixin  # noqa: E402
+from slicer import vtkMRMLScalarVolumeNode  # noqa: E402
 try:
     from slicer.i18n import tr as _
     from slicer.i18n import translate
-except ImportError:  # Slicer < 5.4
+except ImportError:  # a build without translation support
     def _(text):
         return text
 
     def translate(context, text):
         return text
 
-from FusionCINNLogic import FusionCINNLogic as FusionCINNCoreLogic
-from FusionCINNLogic import dependencies
-from FusionCINNLogic.paths import ensureLibraryOnPath
+from FusionCINNLogic import FusionCINNLogic as FusionCINNCoreLogic  # noqa: E402
+from FusionCINNLogic import dependencies, panel  # noqa: E402
+from FusionCINNLogic.background import CANCELLED, RUNNING, SUCCEEDED  # noqa: E402
+from FusionCINNLogic.binding import ParameterNodeBinding, parameterWidgets  # noqa: E402
+from FusionCINNLogic.display import addPetOverlay  # noqa: E402
+from FusionCINNLogic.paths import ensureLibraryOnPath  # noqa: E402
 
 REFERENCE_CHOICES = ["MRI", "CT", "PET/SPECT"]
 DEVICE_CHOICES = {"auto": "auto", "GPU": "cuda", "CPU": "cpu"}
 TRAINING_PAIRS = ["ct-mri", "pet-mri", "spect-mri", "all"]
-PET_COLOR_NODE_ID = "vtkMRMLPETProceduralColorNodePET-Heat"
 PET_OVERLAY_OPACITY = 0.4
 
 
@@ -68,7 +75,10 @@ class FusionCINN(ScriptedLoadableModule):
             "and the result is a new volume on the reference grid. With CT, MRI and PET/SPECT all given, "
             "CT and MRI are fused first, then that result with the PET/SPECT. "
             "The same engine is available as the 'fusioncinn' command line; both give the same voxels. "
-            "From the Python console: FusionCINN.FusionCINNLogic().fuse(referenceNode, otherNode, pair='ct-mri').")
+            "The panel runs the fusion in a background process (Slicer stays usable; Cancel stops it). "
+            "From the Python console: FusionCINN.FusionCINNLogic().fuse(referenceNode, otherNode, pair='ct-mri') "
+            "(in Slicer's process) or .startFusion(..., waitForCompletion=True) (in a background process). "
+            "Needs Slicer 5.4 or newer.")
         self.parent.acknowledgementText = _(
             "The fusion network follows the conditional invertible network approach to multimodal medical "
             "image fusion; it is built with FrEIA and PyTorch (installed through the PyTorch extension).")
@@ -90,7 +100,7 @@ class FusionCINNParameterNode:
     device, batchSize - where and how many slices at once (0 = automatic).
     outputVolume - the node to overwrite; None = create a new one.
     showPetOverlay - show the PET/SPECT in colour over the result.
-    trainingData, trainingPair, trainingEpochs, trainingModelName - retraining.
+    trainingData ("" = none chosen), trainingPair, trainingEpochs, trainingModelName - retraining.
     trainingFineTune - start the retraining from the shipped model's weights (else from scratch).
     """
 
@@ -105,7 +115,7 @@ class FusionCINNParameterNode:
     batchSize: Annotated[int, WithinRange(0, 512)] = 0
     outputVolume: vtkMRMLScalarVolumeNode
     showPetOverlay: bool = True
-    trainingData: pathlib.Path
+    trainingData: str = ""
     trainingPair: Annotated[str, Choice(TRAINING_PAIRS)] = "ct-mri"
     trainingEpochs: Annotated[int, WithinRange(1, 100000)] = 20
     trainingModelName: str = "retrained"
@@ -118,19 +128,21 @@ class FusionCINNParameterNode:
 
 
 class FusionCINNWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """The panel. Binds the .ui to the parameter node and calls the Logic."""
+    """The panel. Binds the .ui to the parameter node and calls the Logic. What the buttons may do is
+    decided by FusionCINNLogic/panel.py; fusion and training run in child processes polled by timers."""
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
         self._parameterNode = None
-        self._parameterNodeGuiTag = None
-        self._running = False
-        self._cancelRequested = False
+        self._binding = ParameterNodeBinding()
+        self._installing = False
+        self._fusion = None
+        self._fusionTimer = None
         self._training = None
         self._trainingTimer = None
-        self._updatingModelCombo = False
+        self._updatingGui = False
         self._modelEntries = []
 
     # ------------------------------------------------------------------ setup
@@ -152,7 +164,11 @@ class FusionCINNWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.trainButton.connect("clicked(bool)", self.onTrainButton)
         self.ui.refreshModelsButton.connect("clicked(bool)", self.refreshModels)
         self.ui.modelComboBox.connect("currentIndexChanged(int)", self.onModelComboChanged)
+        self.ui.trainingDataButton.connect("directoryChanged(QString)", self.onTrainingFolderChosen)
 
+        self._fusionTimer = qt.QTimer()
+        self._fusionTimer.setInterval(200)
+        self._fusionTimer.connect("timeout()", self.onFusionTimer)
         self._trainingTimer = qt.QTimer()
         self._trainingTimer.setInterval(250)
         self._trainingTimer.connect("timeout()", self.onTrainingTimer)
@@ -161,23 +177,24 @@ class FusionCINNWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
-        """Called when the application closes and the module widget is destroyed."""
+        """Called when the application closes: stop the child processes (their whole trees)."""
         self.removeObservers()
-        if self._training is not None and self._training.running:
-            self._training.cancel(timeout=5.0)
-        if self._trainingTimer is not None:
-            self._trainingTimer.stop()
+        for timer in (self._fusionTimer, self._trainingTimer):
+            if timer is not None:
+                timer.stop()
+        for job in (self._fusion, self._training):
+            if job is not None and not job.finished:
+                job.cancel(timeout=5.0)
+        self._binding.unbind()
 
     def enter(self) -> None:
         self.initializeParameterNode()
 
-    def exit(self) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
-
     def onSceneStartClose(self, caller, event) -> None:
+        if self._fusion is not None and self._fusion.state == RUNNING:
+            self._fusion.cancel(timeout=5.0)  # its inputs are about to disappear
+            self.onFusionTimer()
+            self.ui.statusLabel.text = _("Fusion cancelled: the scene was closed.")
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:
@@ -187,15 +204,15 @@ class FusionCINNWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def initializeParameterNode(self) -> None:
         self.setParameterNode(self.logic.getParameterNode())
 
-    def setParameterNode(self, inputParameterNode: Optional[FusionCINNParameterNode]) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
-            self._onParameterNodeModified()
+    def setParameterNode(self, inputParameterNode: Optional["FusionCINNParameterNode"]) -> None:
+        """Connect the panel to the parameter node once (not on every enter: see FusionCINNLogic/binding.py)."""
+        if self._binding.bind(inputParameterNode, parameterWidgets(self.ui)):
+            if self._parameterNode:
+                self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+            self._parameterNode = inputParameterNode
+            if self._parameterNode:
+                self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+        self._onParameterNodeModified()
 
     # ------------------------------------------------------------------ panel state
 
@@ -203,54 +220,67 @@ class FusionCINNWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         p = self._parameterNode
         return (p.ctVolume, p.mriVolume, p.petVolume) if p else (None, None, None)
 
-    def _problem(self) -> str:
-        """Why Apply cannot run now ("" when it can)."""
+    def _fusionProblem(self) -> str:
+        p = self._parameterNode
+        if p is None:
+            return _("No scene.")
         ct, mri, pet = self._inputs()
-        if mri is None or (ct is None and pet is None):
-            return _("Choose an MRI and a CT and/or a PET/SPECT volume.")
-        if len({n.GetID() for n in (ct, mri, pet) if n is not None}) < sum(n is not None for n in (ct, mri, pet)):
-            return _("Choose different volumes for each modality.")
-        reference = self._parameterNode.reference
-        if (reference == "CT" and ct is None) or (reference == "PET/SPECT" and pet is None):
-            return _("The reference ({reference}) has no volume; choose another reference.").format(reference=reference)
-        output = self._parameterNode.outputVolume
-        if output is not None and output in (ct, mri, pet):
-            return _("The fused volume must not overwrite an input; choose 'Create new volume'.")
-        return ""
+        return panel.fusionProblem(ct, mri, pet, p.reference, p.outputVolume, p.petModality, p.modelPath or "")
+
+    def _trainProblem(self) -> str:
+        p = self._parameterNode
+        return panel.trainProblem(p.trainingData, p.trainingModelName) if p else _("No scene.")
 
     def _onParameterNodeModified(self, caller=None, event=None) -> None:
-        self._syncModelCombo()
-        if self._running:
-            return
-        problem = self._problem()
-        ct, mri, pet = self._inputs()
-        self.ui.applyButton.enabled = not problem
-        self.ui.applyButton.toolTip = problem or _("Run the fusion.")
-        names = [label for node, label in ((ct, "CT"), (mri, "MRI"), (pet, self._parameterNode.petModality))
-                 if node is not None]
-        self.ui.applyButton.text = _("Fuse {volumes}").format(volumes=" + ".join(names)) if not problem else _("Apply")
-        self.ui.showPetOverlayCheckBox.enabled = pet is not None
-        if not self._training or not self._training.running:
-            self.ui.trainButton.enabled = str(self._parameterNode.trainingData or "").strip() not in ("", ".")
+        if self._parameterNode is not None:
+            self._syncModelCombo()
+            self._syncTrainingFolder()
+        self._refreshButtons()
 
-    def _setRunning(self, running: bool) -> None:
-        self._running = running
-        self._cancelRequested = False
+    def _refreshButtons(self) -> None:
+        fusing = self._fusion is not None and self._fusion.state == RUNNING
+        training = self._training is not None and not self._training.finished
+        states = panel.buttonStates(self._fusionProblem(), self._trainProblem(), installing=self._installing,
+                                    fusing=fusing, training=training)
+        (applyEnabled, applyTip), (trainEnabled, trainTip) = states["apply"], states["train"]
+        self.ui.applyButton.enabled, self.ui.applyButton.toolTip = applyEnabled, applyTip
+        self.ui.trainButton.enabled, self.ui.trainButton.toolTip = trainEnabled, trainTip
+        self.ui.trainStatusLabel.text = "" if trainEnabled else trainTip
         for widget in (self.ui.inputsCollapsibleButton, self.ui.modelCollapsibleButton,
                        self.ui.advancedCollapsibleButton, self.ui.outputsCollapsibleButton):
-            widget.enabled = not running
-        self.ui.applyButton.text = _("Cancel") if running else _("Apply")
-        self.ui.applyButton.enabled = True
-        if running:
-            self.ui.progressBar.value = 0
+            widget.enabled = not fusing
+        if fusing:
+            self.ui.applyButton.text = _("Cancel")
         else:
-            self._onParameterNodeModified()
+            ct, mri, pet = self._inputs()
+            names = [label for node, label in ((ct, "CT"), (mri, "MRI"), (pet, "PET/SPECT")) if node is not None]
+            self.ui.applyButton.text = _("Fuse {volumes}").format(volumes=" + ".join(names)) if applyEnabled \
+                else _("Apply")
+        self.ui.trainButton.text = _("Cancel training") if training else _("Train")
+        self.ui.showPetOverlayCheckBox.enabled = self._inputs()[2] is not None
+
+    def _syncTrainingFolder(self) -> None:
+        """The folder button shows the chosen folder, or asks for one (never Slicer's working folder)."""
+        folder = self._parameterNode.trainingData
+        self._updatingGui = True
+        try:
+            if panel.trainingDataChosen(folder):
+                self.ui.trainingDataButton.directory = folder
+                self.ui.trainingDataButton.text = ""
+            else:
+                self.ui.trainingDataButton.text = _("Choose the training data folder...")
+        finally:
+            self._updatingGui = False
+
+    def onTrainingFolderChosen(self, folder: str) -> None:
+        if not self._updatingGui and self._parameterNode is not None:
+            self._parameterNode.trainingData = folder
 
     # ------------------------------------------------------------------ models
 
     def refreshModels(self) -> None:
         """Fill the model selector with the shipped models and the retrained ones."""
-        self._updatingModelCombo = True
+        self._updatingGui = True
         try:
             combo = self.ui.modelComboBox
             combo.clear()
@@ -260,23 +290,22 @@ class FusionCINNWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 combo.addItem(entry.label, str(entry.path))
                 combo.setItemData(combo.count - 1, str(entry.path), qt.Qt.ToolTipRole)
         finally:
-            self._updatingModelCombo = False
-        self._syncModelCombo()
+            self._updatingGui = False
+        if self._parameterNode is not None:
+            self._syncModelCombo()
 
     def _syncModelCombo(self) -> None:
-        if self._parameterNode is None:
-            return
         wanted = self._parameterNode.modelPath or ""
         combo = self.ui.modelComboBox
         index = combo.findData(wanted)
-        self._updatingModelCombo = True
+        self._updatingGui = True
         try:
             if index < 0:
                 combo.addItem(_("{name} (not found)").format(name=pathlib.Path(wanted).name), wanted)
                 index = combo.count - 1
             combo.currentIndex = index
         finally:
-            self._updatingModelCombo = False
+            self._updatingGui = False
         self.ui.modelInfoLabel.text = self._modelInfo(wanted)
 
     def _modelInfo(self, path: str) -> str:
@@ -295,14 +324,19 @@ class FusionCINNWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         return _("Model folder not found: {path}").format(path=path)
 
     def onModelComboChanged(self, index: int) -> None:
-        if self._updatingModelCombo or self._parameterNode is None or index < 0:
+        if self._updatingGui or self._parameterNode is None or index < 0:
             return
         self._parameterNode.modelPath = self.ui.modelComboBox.itemData(index) or ""
 
     # ------------------------------------------------------------------ dependencies
 
     def ensureDependencies(self) -> bool:
-        """Install torch (PyTorch extension), FrEIA and PyWavelets (pip) after confirmation; True when ready."""
+        """Install torch (PyTorch extension), FrEIA and PyWavelets (pip) after confirmation; True when ready.
+        Apply and Train stay disabled while this runs; every failure is shown (FusionCINNLogic/dependencies.py)."""
+        problem = dependencies.torchVersionProblem()
+        if problem:
+            slicer.util.errorDisplay(problem)
+            return False
         missing = dependencies.missingPackages()
         if not missing:
             return True
@@ -312,138 +346,136 @@ class FusionCINNWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                     "Install now?").format(missing=", ".join(missing))
         if not slicer.util.confirmOkCancelDisplay(message, windowTitle=_("FusionCINN: install dependencies")):
             return False
-        if "torch" in missing:
-            try:
-                import PyTorchUtils
-            except ModuleNotFoundError:
-                slicer.util.errorDisplay(_("FusionCINN needs the 'PyTorch' extension. Install it from the Extensions "
-                                           "Manager, restart Slicer, and try again."))
-                return False
-            torchLogic = PyTorchUtils.PyTorchUtilsLogic()
-            if not torchLogic.torchInstalled():
-                self._status(_("Installing PyTorch (PyTorch extension)..."))
-                torch = torchLogic.installTorch(askConfirmation=False,
-                                                torchVersionRequirement=dependencies.TORCH_REQUIREMENT)
-                if torch is None:
-                    slicer.util.errorDisplay(_("PyTorch was not installed; FusionCINN cannot run without it."))
-                    return False
-        constraintsFile = pathlib.Path(slicer.app.temporaryPath) / "FusionCINN-pip-constraints.txt"
-        pipArguments = dependencies.pipInstallArguments(dependencies.missingPackages(), constraintsFile)
-        if pipArguments:
-            self._status(_("Installing FrEIA and PyWavelets with pip..."))
+
+        def torchLogic():
+            import PyTorchUtils
+
+            return PyTorchUtils.PyTorchUtilsLogic()
+
+        self._installing = True
+        self._refreshButtons()
+        try:
             with slicer.util.WaitCursor():
-                try:
-                    slicer.util.pip_install(pipArguments)
-                except Exception as err:
-                    slicer.util.errorDisplay(_("pip could not install {packages} without changing Slicer's numpy, "
-                                               "SimpleITK or torch: {error}").format(
-                        packages=", ".join(dependencies.pipPackages(missing)), error=err))
-                    return False
-        still = dependencies.missingPackages()
-        if still:
-            slicer.util.errorDisplay(_("Still missing after installation: {missing}. Restart Slicer and try "
-                                       "again.").format(missing=", ".join(still)))
+                dependencies.installDependencies(
+                    torchLogic, slicer.util.pip_install,
+                    pathlib.Path(slicer.app.temporaryPath) / "FusionCINN-pip-constraints.txt", self._status)
+        except Exception as err:  # DependencyError (a message for the user) or anything unexpected
+            logging.error(traceback.format_exc())
+            self._status(_("Dependencies not installed: {error}").format(error=err))
+            slicer.util.errorDisplay(str(err), detailedText=traceback.format_exc())
             return False
-        self._status(_("Dependencies installed."))
+        finally:
+            self._installing = False
+            self._refreshButtons()
         return True
 
-    # ------------------------------------------------------------------ fusion
+    # ------------------------------------------------------------------ fusion (background process)
 
     def _status(self, text: str) -> None:
         self.ui.statusLabel.text = text
         slicer.app.processEvents()
 
-    def _onProgress(self, fraction: float, message: str) -> None:
-        self.ui.progressBar.value = int(round(100 * fraction))
-        self.ui.statusLabel.text = message
-        slicer.app.processEvents()  # keeps the panel alive; lets the Cancel click through
-
     def onApplyButton(self) -> None:
-        if self._running:
-            self._cancelRequested = True
+        if self._fusion is not None and self._fusion.state == RUNNING:
             self.ui.statusLabel.text = _("Cancelling...")
+            self._fusion.cancel()
+            self.onFusionTimer()
             return
-        problem = self._problem()
+        problem = self._fusionProblem()
         if problem:
             slicer.util.errorDisplay(problem)
             return
         if not self.ensureDependencies():
             return
-        self._setRunning(True)
         try:
-            output = self._runFusion()
-        except Exception as err:  # FusionCancelled, FusionError or anything unexpected
-            self._setRunning(False)
-            if type(err).__name__ == "FusionCancelled":
-                self._status(_("Cancelled; the scene was not changed."))
-                return
+            self._fusion = self._startFusion()
+        except Exception as err:  # a refused input (FusionInputError, ValueError) before the process starts
             logging.error(traceback.format_exc())
-            self._status(_("Failed: {error}").format(error=err))
-            if not slicer.app.testingEnabled():
-                slicer.util.errorDisplay(_("Fusion failed: {error}").format(error=err),
-                                         detailedText=traceback.format_exc())
+            self._status(_("Not started: {error}").format(error=err))
+            slicer.util.errorDisplay(_("Fusion not started: {error}").format(error=err))
             return
-        self._setRunning(False)
-        self.ui.progressBar.value = 100
+        self.ui.progressBar.value = 0
+        self.ui.statusLabel.text = _("Starting the fusion process...")
+        self._fusionTimer.start()
+        self._refreshButtons()
 
-    def _runFusion(self):
+    def _startFusion(self):
         p = self._parameterNode
         ct, mri, pet = self._inputs()
         petPair = "pet-mri" if p.petModality == "PET" else "spect-mri"
         reference = {"CT": "ct", "MRI": "mri", "PET/SPECT": "pet"}[p.reference]
-        common = dict(register=p.registerFirst, outputNode=p.outputVolume, device=DEVICE_CHOICES[p.device],
-                      progress=self._onProgress, batchSize=p.batchSize or None, cancel=lambda: self._cancelRequested)
+        options = {"register": p.registerFirst, "device": DEVICE_CHOICES[p.device], "batch_size": p.batchSize or None}
+        common = dict(outputNode=p.outputVolume, options=options, workFolder=pathlib.Path(slicer.app.temporaryPath))
         model = p.modelPath or None
         if ct is not None and pet is not None:
-            output = self.logic.fuseCtMriPet(ct, mri, pet, petPair, referenceModality=reference,
-                                             ctMriModel=model, petModel=model, **common)
-        elif ct is not None:
+            return self.logic.startFusionCtMriPet(ct, mri, pet, petPair, referenceModality=reference,
+                                                  ctMriModel=model, petModel=model, **common)
+        if ct is not None:
             referenceNode, otherNode = (ct, mri) if reference == "ct" else (mri, ct)
-            output = self.logic.fuse(referenceNode, otherNode, "ct-mri", referenceModality=reference, model=model,
-                                     **common)
+            return self.logic.startFusion(referenceNode, otherNode, "ct-mri", referenceModality=reference,
+                                          model=model, **common)
+        referenceNode, otherNode = (pet, mri) if reference == "pet" else (mri, pet)
+        return self.logic.startFusion(referenceNode, otherNode, petPair, referenceModality=reference, model=model,
+                                      **common)
+
+    def onFusionTimer(self) -> None:
+        job = self._fusion
+        if job is None:
+            self._fusionTimer.stop()
+            return
+        state = job.poll()
+        self.ui.progressBar.value = int(round(100 * job.fraction))
+        if state == RUNNING:
+            self.ui.statusLabel.text = job.message
+            return
+        self._fusionTimer.stop()
+        if state == SUCCEEDED:
+            self.ui.progressBar.value = 100
+            output = job.outputNode
+            p = self._parameterNode
+            pet = self._inputs()[2]
+            if p is not None:
+                p.outputVolume = output
+            note = self._showResult(output, pet if (pet is not None and p is not None and p.showPetOverlay) else None)
+            transforms = ", ".join(n.GetName() for n in self.logic.lastTransformNodes)
+            text = _("Done in {seconds:.1f} s: {name}.").format(seconds=job.seconds, name=output.GetName())
+            if transforms:
+                text += " " + _("Registration kept as {transforms}.").format(transforms=transforms)
+            self.ui.statusLabel.text = text + " " + note
+        elif state == CANCELLED:
+            self.ui.statusLabel.text = _("Cancelled; the scene was not changed.")
         else:
-            referenceNode, otherNode = (pet, mri) if reference == "pet" else (mri, pet)
-            output = self.logic.fuse(referenceNode, otherNode, petPair, referenceModality=reference, model=model,
-                                     **common)
-        p.outputVolume = output
-        note = self._showResult(output, pet if (pet is not None and p.showPetOverlay) else None)
-        seconds = output.GetAttribute("FusionCINN.seconds") or "?"
-        transforms = ", ".join(n.GetName() for n in self.logic.lastTransformNodes)
-        text = _("Done in {seconds} s: {name}.").format(seconds=seconds, name=output.GetName())
-        if transforms:
-            text += " " + _("Registration kept as {transforms}.").format(transforms=transforms)
-        self.ui.statusLabel.text = text + (" " + note if note else "")
-        return output
+            logging.error("FusionCINN fusion failed:\n" + "\n".join(job.log))
+            self.ui.statusLabel.text = _("Failed: {error}").format(error=job.error)
+            if not slicer.app.testingEnabled():
+                slicer.util.errorDisplay(_("Fusion failed: {error}").format(error=job.error),
+                                         detailedText="\n".join(job.log[-200:]))
+        self._fusion = None
+        self._refreshButtons()
 
     def _showResult(self, output, petNode) -> str:
-        """Show the fused volume in the slice views, and optionally the PET/SPECT in colour over it."""
-        note = ""
-        if petNode is not None:
-            display = petNode.GetDisplayNode()
-            if display is None:
-                petNode.CreateDefaultDisplayNodes()
-                display = petNode.GetDisplayNode()
-            if slicer.mrmlScene.GetNodeByID(PET_COLOR_NODE_ID) is not None:
-                display.SetAndObserveColorNodeID(PET_COLOR_NODE_ID)
-            for transformNode in self.logic.lastTransformNodes:
-                if transformNode.GetAttribute("FusionCINN.moving") == petNode.GetID():
-                    if petNode.GetTransformNodeID() is None:
-                        petNode.SetAndObserveTransformNodeID(transformNode.GetID())
-                        note = _("The PET/SPECT is shown under {name}.").format(name=transformNode.GetName())
-                    else:
-                        note = _("The PET/SPECT already has a transform; put {name} above it to align the overlay."
-                                 ).format(name=transformNode.GetName())
-        slicer.util.setSliceViewerLayers(background=output, foreground=petNode,
-                                         foregroundOpacity=PET_OVERLAY_OPACITY if petNode is not None else 0.0,
-                                         fit=True)
-        return note
+        """Show the fused volume as background of the slice views; with a PET/SPECT, a new colour overlay
+        node in the foreground. The user's own nodes are not modified; returns what the panel says."""
+        if petNode is None:
+            slicer.util.setSliceViewerLayers(background=output, fit=True)
+            return _("Shown as the background of the slice views.")
+        overlay = addPetOverlay(petNode, self.logic.lastTransformNodes)
+        slicer.util.setSliceViewerLayers(background=output, foreground=overlay,
+                                         foregroundOpacity=PET_OVERLAY_OPACITY, fit=True)
+        return _("Shown as the background of the slice views, with the new node '{overlay}' (the PET/SPECT in "
+                 "colour, aligned) in the foreground at {percent} % opacity; '{pet}' itself was not changed."
+                 ).format(overlay=overlay.GetName(), percent=int(100 * PET_OVERLAY_OPACITY), pet=petNode.GetName())
 
     # ------------------------------------------------------------------ training
 
     def onTrainButton(self) -> None:
-        if self._training is not None and self._training.running:
+        if self._training is not None and not self._training.finished:
             self.ui.trainingLogTextEdit.appendPlainText(_("Cancelling..."))
             self._training.cancel()
+            return
+        problem = self._trainProblem()
+        if problem:
+            slicer.util.errorDisplay(problem)
             return
         if not self.ensureDependencies():
             return
@@ -458,8 +490,8 @@ class FusionCINNWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.trainingLogTextEdit.clear()
         self.ui.trainingLogTextEdit.appendPlainText(" ".join(self._training.command))
         self.ui.trainingProgressBar.value = 0
-        self.ui.trainButton.text = _("Cancel training")
         self._trainingTimer.start()
+        self._refreshButtons()
 
     def onTrainingTimer(self) -> None:
         training = self._training
@@ -474,19 +506,19 @@ class FusionCINNWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._trainingTimer.stop()
         for line in training.readLines():
             self.ui.trainingLogTextEdit.appendPlainText(line)
-        self.ui.trainButton.text = _("Train")
         if training.succeeded:
             self.ui.trainingProgressBar.value = 100
             self.ui.trainingLogTextEdit.appendPlainText(_("Model saved in {folder}").format(folder=training.modelFolder))
             self.refreshModels()
-            self._parameterNode.modelPath = str(training.modelFolder)
+            # the scene may have been closed meanwhile: select the model in the current scene's parameter node
+            self.logic.getParameterNode().modelPath = str(training.modelFolder)
         elif training.cancelRequested:
             self.ui.trainingLogTextEdit.appendPlainText(
                 _("Cancelled. Checkpoints stay in {folder}.training").format(folder=training.modelFolder))
         else:
             self.ui.trainingLogTextEdit.appendPlainText(
                 _("Training failed (exit code {code}); see the log above.").format(code=training.returncode))
-        self._onParameterNodeModified()
+        self._refreshButtons()
 
 
 def userModelsDir() -> pathlib.Path:
@@ -559,6 +591,7 @@ class FusionCINNTest(ScriptedLoadableModuleTest):
         from FusionCINNLogic import geometry
         from FusionCINNLogic.selftest import makeHeadPhantom, makeTinyModel
         import tempfile
+        import time
 
         phantom = makeHeadPhantom(1)
         ct = geometry.addVolumeNodeFromImage(slicer.mrmlScene, phantom.ct, "CT")
@@ -577,7 +610,11 @@ class FusionCINNTest(ScriptedLoadableModuleTest):
             parameters.outputVolume = None
             parameters.device = "CPU"
             before = slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode")
-            widget.onApplyButton()
+            widget.onApplyButton()  # starts the background process; the panel's timer polls it
+            deadline = time.monotonic() + 600
+            while widget._fusion is not None and time.monotonic() < deadline:
+                slicer.app.processEvents()
+                time.sleep(0.05)
             self.assertEqual(slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode"), before + 1)
             self.assertIsNotNone(parameters.outputVolume)
             self.assertEqual(widget.ui.applyButton.text.startswith("Fuse"), True)

@@ -6,13 +6,14 @@ loads in Slicer before those packages are installed.
 """
 
 from .geometry import GeometryError, imageToVolumeNode, volumeNodeToImage
-from .logic import REGISTRATION_REFERENCE_ROLE, FusionCINNLogic, importLibrary
+from .imagejob import FusionPlan, importLibrary
+from .logic import REGISTRATION_REFERENCE_ROLE, FusionCINNLogic
 from .models import ModelEntry, listModels
 from .paths import ensureLibraryOnPath, libraryParentDir, shippedModelsDir
 from .training import TrainingProcess
 
 __all__ = [
-    "FusionCINNLogic", "GeometryError", "REGISTRATION_REFERENCE_ROLE", "ModelEntry", "TrainingProcess",
+    "FusionCINNLogic", "FusionPlan", "GeometryError", "REGISTRATION_REFERENCE_ROLE", "ModelEntry", "TrainingProcess",
     "ensureLibraryOnPath", "imageToVolumeNode", "importLibrary", "libraryParentDir", "listModels",
     "shippedModelsDir", "volumeNodeToImage",
 ]

@@ -24,8 +24,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import geometry
+from .imagejob import PAIR_KIND, THREE_KIND, FusionPlan, ImageResult, importLibrary, runPlan
 from .models import ModelEntry, listModels
-from .paths import defaultUserModelsDir, ensureLibraryOnPath
+from .panel import modelProblem
+from .paths import defaultUserModelsDir
 
 ProgressCallback = Callable[[float, str], None]
 CancelCheck = Callable[[], bool]
@@ -35,24 +37,6 @@ REGISTRATION_REFERENCE_ROLE = "FusionCINNRegistration"
 
 ATTRIBUTE_PREFIX = "FusionCINN."
 DEVICE_ALIASES = {"auto": "auto", "cpu": "cpu", "cuda": "cuda", "gpu": "cuda"}
-
-
-def importLibrary():
-    """Import the engine (torch, FrEIA, PyWavelets) from the folder shipped with this module."""
-    ensureLibraryOnPath()
-    import FusionCINNLib
-
-    return FusionCINNLib
-
-
-def _scaled(progress: Optional[ProgressCallback], start: float, stop: float, label: str) -> Optional[ProgressCallback]:
-    if progress is None:
-        return None
-
-    def forward(fraction: float, message: str) -> None:
-        progress(start + (stop - start) * fraction, f"{label}: {message}" if label else message)
-
-    return forward
 
 
 class FusionCINNLogic:
@@ -142,73 +126,23 @@ class FusionCINNLogic:
         except geometry.GeometryError as err:
             raise lib.FusionInputError(str(err)) from None
 
-    @staticmethod
-    def _checkInputs(imageA, imageB, pair: str, nameA: str, nameB: str, checkModality: Tuple[bool, bool]) -> None:
-        """The CLI's input checks (fuse_command._check_inputs): not the same image twice, and each volume
-        fits its declared modality (catches a swapped CT and MRI). Refusals name the Slicer remedy too."""
-        import SimpleITK as sitk
+    # ------------------------------------------------------------------ plans (what to fuse)
 
+    def engineOptions(self, register: bool = True, device: str = "auto", batchSize: Optional[int] = None,
+                      precision: str = "auto", plane: str = "axial", options: Optional[Dict[str, Any]] = None
+                      ) -> Dict[str, Any]:
+        """The engine keywords of a run, as the CLI's ``fuse`` passes them to ``fuse_volumes``; entries of
+        ``options`` (the same keyword names) override the others and are passed through unchanged."""
+        engine = {"register": bool(register), "device": device, "batch_size": batchSize or None,
+                  "precision": precision, "plane": plane}
+        engine.update(options or {})
+        engine["device"] = self._device(engine["device"])
+        return engine
+
+    def planPair(self, referenceNode, otherNode, pair: str, referenceModality: Optional[str], model: Any,
+                 engine: Dict[str, Any], outputNode=None) -> Tuple[FusionPlan, Dict[str, Any], Any]:
+        """(plan, role -> node, grid node) of a two-volume run; checks the nodes and the output first."""
         lib = importLibrary()
-        from FusionCINNLib.imaging.modality_check import check_declared_modality, check_distinct
-        from FusionCINNLib.pairs import modalities
-
-        valuesA, valuesB = sitk.GetArrayViewFromImage(imageA), sitk.GetArrayViewFromImage(imageB)
-        check_distinct(valuesA, valuesB, nameA, nameB)
-        try:
-            for values, modality, name, wanted in zip((valuesA, valuesB), modalities(pair), (nameA, nameB),
-                                                      checkModality):
-                if wanted:
-                    check_declared_modality(values, modality, name)
-        except lib.FusionInputError as err:
-            raise lib.FusionInputError(f"{err} (in Slicer: check which volume is selected as CT, MRI and PET/SPECT; "
-                                       "from the console: the pair and referenceModality)") from None
-
-    # ------------------------------------------------------------------ engine calls
-
-    def _fuseImages(self, imageA, imageB, pair: str, model: Any, *, register: bool, side: str, plane: str,
-                    device: str, batchSize: Optional[int], precision: str, progress: Optional[ProgressCallback],
-                    cancel: Optional[CancelCheck], nameA: str, nameB: str,
-                    checkModality: Tuple[bool, bool] = (True, True)):
-        """The engine call with the CLI's checks, arguments and model choice (fuse_command.run/_fuse_pair)."""
-        lib = importLibrary()
-        from FusionCINNLib.geometry.resampling import same_grid
-
-        fusionModel = self.loadModel(model, pair)
-        self._checkInputs(imageA, imageB, pair, nameA, nameB, checkModality)
-        if not register and not same_grid(imageA, imageB):
-            raise lib.FusionInputError(f"{nameA}, {nameB}: the volumes are on different grids (size, spacing, origin "
-                                       "or direction); turn 'register first' on, or resample one onto the other")
-        return lib.fuse_volumes(imageA, imageB, pair, fusionModel, register=register, reference=side, plane=plane,
-                                device=device, batch_size=batchSize or None, precision=precision, progress=progress,
-                                cancel=cancel, name_a=nameA, name_b=nameB), fusionModel
-
-    def fuse(self, referenceNode, otherNode, pair: str = "ct-mri", register: bool = True, outputNode=None,
-             device: str = "auto", progress: Optional[ProgressCallback] = None, *,
-             referenceModality: Optional[str] = None, model: Any = None, batchSize: Optional[int] = None,
-             plane: str = "axial", precision: str = "auto", cancel: Optional[CancelCheck] = None,
-             outputName: Optional[str] = None, transformNode=None):
-        """Fuse two scalar volume nodes; returns the output node (on the reference node's grid).
-
-        referenceNode, otherNode: the two inputs. By default the reference is the pair's first modality
-            (CT, PET or SPECT); pass ``referenceModality="mri"`` when the reference node is the MRI.
-        pair: "ct-mri", "pet-mri" or "spect-mri".
-        register: rigidly register the other volume onto the reference when their grids differ
-            (off: the grids must match).
-        outputNode: a scalar volume node to overwrite (only after success), or None for a new one.
-        device: "auto", "cpu" or "cuda"/"gpu". batchSize: slices per batch (None/0: automatic).
-        precision: the network's precision ("auto": float16 on CUDA, float32 on CPU; as the CLI's --precision).
-        progress: ``progress(fraction, message)``; cancel: returns True to stop (FusionCancelled).
-        model: a model folder, a FusionModel, or None for the shipped model for ``pair``.
-        transformNode: a linear transform node to receive the registration (None: a new one).
-
-        Parent transforms of the inputs are taken into account (linear ones; a non-linear one is an
-        error). The output gets the reference's geometry and parent transform. When a registration
-        ran, a vtkMRMLLinearTransformNode is created that, set as the parent transform of
-        ``otherNode`` (above any transform it already has), aligns it with the reference; it is in
-        :attr:`lastTransformNode` and referenced from the output with role "FusionCINNRegistration".
-        """
-        lib = importLibrary()
-        started = time.perf_counter()
         try:
             geometry.checkScalarVolume(referenceNode, "reference")
             geometry.checkScalarVolume(otherNode, "other")
@@ -216,37 +150,14 @@ class FusionCINNLogic:
             raise lib.FusionInputError(str(err)) from None
         self._checkOutput(outputNode, [referenceNode, otherNode])
         side = self.referenceSide(pair, referenceModality)
-        device = self._device(device)
-        nodeA, nodeB = (referenceNode, otherNode) if side == "a" else (otherNode, referenceNode)
-        imageA, imageB = self._image(nodeA, "first (CT/PET/SPECT)"), self._image(nodeB, "MRI")
-        result, fusionModel = self._fuseImages(
-            imageA, imageB, pair, model, register=register, side=side, plane=plane, device=device,
-            batchSize=batchSize, precision=precision, progress=progress, cancel=cancel, nameA=nodeA.GetName(),
-            nameB=nodeB.GetName())
-        name = outputName or f"{nodeA.GetName()} + {nodeB.GetName()} fused"
-        transforms = [(result.transform, otherNode, referenceNode, transformNode)] if result.transform else []
-        attributes = {"pair": pair, "model": str(fusionModel.path or fusionModel.name),
-                      "reference": referenceNode.GetName(), "inputs": f"{nodeA.GetName()}, {nodeB.GetName()}",
-                      "registrationMetric": "" if result.registration_metric is None else f"{result.registration_metric:.6g}",
-                      "seconds": f"{time.perf_counter() - started:.1f}"}
-        self.lastResult = [result]
-        return self._writeOutput(result.image, referenceNode, outputNode, name, transforms, attributes)
+        nodes = {"a": referenceNode, "b": otherNode} if side == "a" else {"a": otherNode, "b": referenceNode}
+        plan = FusionPlan(PAIR_KIND, pair, side, {pair: model}, {r: n.GetName() for r, n in nodes.items()}, engine)
+        return plan, nodes, referenceNode
 
-    def fuseCtMriPet(self, ctNode, mriNode, petNode, petPair: str = "pet-mri", referenceModality: str = "mri",
-                     register: bool = True, outputNode=None, device: str = "auto",
-                     progress: Optional[ProgressCallback] = None, *, ctMriModel: Any = None, petModel: Any = None,
-                     batchSize: Optional[int] = None, plane: str = "axial", precision: str = "auto",
-                     cancel: Optional[CancelCheck] = None, outputName: Optional[str] = None):
-        """CT + MRI + PET/SPECT: fuse CT with MRI, then that result (as the MRI side) with the PET/SPECT.
-
-        referenceModality: "ct", "mri" (CT-MRI step on that grid, the result stays on it) or "pet"
-            (the CT-MRI step on the MRI grid, the final result on the PET/SPECT grid).
-        petPair: "pet-mri" or "spect-mri". Progress: CT-MRI 0-50 %, with PET/SPECT 50-100 %.
-        Registration transform nodes: the CT-MRI one (for the moving one of CT/MRI), and the
-        PET/SPECT one (for the PET/SPECT node, or, with a PET reference, for the CT/MRI reference node).
-        """
+    def planCtMriPet(self, ctNode, mriNode, petNode, petPair: str, referenceModality: str, ctMriModel: Any,
+                     petModel: Any, engine: Dict[str, Any], outputNode=None) -> Tuple[FusionPlan, Dict[str, Any], Any]:
+        """(plan, role -> node, grid node) of a CT + MRI + PET/SPECT run; checks the nodes and the output."""
         lib = importLibrary()
-        started = time.perf_counter()
         if petPair not in ("pet-mri", "spect-mri"):
             raise ValueError(f"petPair must be 'pet-mri' or 'spect-mri', not {petPair!r}")
         try:
@@ -258,40 +169,143 @@ class FusionCINNLogic:
         wanted = str(referenceModality).lower()
         if wanted not in ("ct", "mri", "pet", "spect", "pet/spect"):
             raise ValueError(f"referenceModality must be 'ct', 'mri' or 'pet', not {referenceModality!r}")
-        petReference = wanted in ("pet", "spect", "pet/spect")
-        device = self._device(device)
-        ct, mri, pet = self._image(ctNode, "CT"), self._image(mriNode, "MRI"), self._image(petNode, "PET/SPECT")
+        reference = "pet" if wanted in ("pet", "spect", "pet/spect") else wanted
+        nodes = {"ct": ctNode, "mri": mriNode, "pet": petNode}
+        plan = FusionPlan(THREE_KIND, petPair, reference, {"ct-mri": ctMriModel, petPair: petModel},
+                          {r: n.GetName() for r, n in nodes.items()}, engine)
+        return plan, nodes, nodes[reference]
 
-        firstSide = "a" if wanted == "ct" else "b"
-        first, firstModel = self._fuseImages(
-            ct, mri, "ct-mri", ctMriModel, register=register, side=firstSide, plane=plane, device=device,
-            batchSize=batchSize, precision=precision, progress=_scaled(progress, 0.0, 0.5, "CT-MRI"), cancel=cancel,
-            nameA=ctNode.GetName(), nameB=mriNode.GetName())
-        firstReference, firstMoving = (ctNode, mriNode) if firstSide == "a" else (mriNode, ctNode)
-        fusedName = f"{ctNode.GetName()} + {mriNode.GetName()} fused"
-        second, secondModel = self._fuseImages(
-            pet, first.image, petPair, petModel, register=register, side="a" if petReference else "b", plane=plane,
-            device=device, batchSize=batchSize, precision=precision,
-            progress=_scaled(progress, 0.5, 1.0, petPair.split("-")[0].upper()), cancel=cancel,
-            nameA=petNode.GetName(), nameB=fusedName, checkModality=(True, False))  # the CT-MRI result is in the
-        # reference's units (HU for a CT reference), not an acquired MRI: only the PET/SPECT is checked
-        transforms = []
-        if first.transform is not None:
-            transforms.append((first.transform, firstMoving, firstReference, None))
-        if second.transform is not None:
-            moving, reference = (firstReference, petNode) if petReference else (petNode, firstReference)
-            transforms.append((second.transform, moving, reference, None))
-        gridNode = petNode if petReference else firstReference
-        name = outputName or f"{ctNode.GetName()} + {mriNode.GetName()} + {petNode.GetName()} fused"
-        attributes = {"pair": f"ct-mri+{petPair}", "model": f"{firstModel.path or firstModel.name}; "
-                                                            f"{secondModel.path or secondModel.name}",
-                      "reference": gridNode.GetName(),
-                      "inputs": f"{ctNode.GetName()}, {mriNode.GetName()}, {petNode.GetName()}",
-                      "seconds": f"{time.perf_counter() - started:.1f}"}
-        self.lastResult = [first, second]
-        return self._writeOutput(second.image, gridNode, outputNode, name, transforms, attributes)
+    def _images(self, nodes: Dict[str, Any]) -> Dict[str, Any]:
+        roles = {"a": "first (CT/PET/SPECT)", "b": "MRI", "ct": "CT", "mri": "MRI", "pet": "PET/SPECT"}
+        return {role: self._image(node, roles[role]) for role, node in nodes.items()}
+
+    # ------------------------------------------------------------------ in-process runs (blocking)
+
+    def fuse(self, referenceNode, otherNode, pair: str = "ct-mri", register: bool = True, outputNode=None,
+             device: str = "auto", progress: Optional[ProgressCallback] = None, *,
+             referenceModality: Optional[str] = None, model: Any = None, batchSize: Optional[int] = None,
+             plane: str = "axial", precision: str = "auto", cancel: Optional[CancelCheck] = None,
+             outputName: Optional[str] = None, transformNode=None, options: Optional[Dict[str, Any]] = None):
+        """Fuse two scalar volume nodes in this process; returns the output node (on the reference node's grid).
+
+        referenceNode, otherNode: the two inputs. By default the reference is the pair's first modality
+            (CT, PET or SPECT); pass ``referenceModality="mri"`` when the reference node is the MRI.
+        pair: "ct-mri", "pet-mri" or "spect-mri".
+        register: rigidly register the other volume onto the reference when their grids differ
+            (off: the grids must match).
+        outputNode: a scalar volume node to overwrite (only after success), or None for a new one.
+        device: "auto", "cpu" or "cuda"/"gpu". batchSize: slices per batch (None/0: automatic).
+        precision: the network's precision ("auto": float16 on CUDA, float32 on CPU; as the CLI's --precision).
+        options: further engine keywords of ``FusionCINNLib.fuse_volumes`` (override the ones above).
+        progress: ``progress(fraction, message)``; cancel: returns True to stop (FusionCancelled).
+        model: a model folder, a FusionModel, or None for the shipped model for ``pair``.
+        transformNode: a linear transform node to receive the registration (None: a new one).
+
+        Parent transforms of the inputs are taken into account (linear ones; a non-linear one is an
+        error). The output gets the reference's geometry and parent transform. When a registration
+        ran, a vtkMRMLLinearTransformNode is created that, set as the parent transform of
+        ``otherNode`` (above any transform it already has), aligns it with the reference; it is in
+        :attr:`lastTransformNode` and referenced from the output with role "FusionCINNRegistration".
+        The same run in a background process: :meth:`startFusion`.
+        """
+        started = time.perf_counter()
+        engine = self.engineOptions(register, device, batchSize, precision, plane, options)
+        plan, nodes, gridNode = self.planPair(referenceNode, otherNode, pair, referenceModality, model, engine,
+                                              outputNode)
+        result = runPlan(plan, self._images(nodes), self.loadModel, progress, cancel)
+        self.lastResult = result.steps
+        return self.writeResult(plan, nodes, gridNode, result, outputNode, outputName, time.perf_counter() - started,
+                                transformNode)
+
+    def fuseCtMriPet(self, ctNode, mriNode, petNode, petPair: str = "pet-mri", referenceModality: str = "mri",
+                     register: bool = True, outputNode=None, device: str = "auto",
+                     progress: Optional[ProgressCallback] = None, *, ctMriModel: Any = None, petModel: Any = None,
+                     batchSize: Optional[int] = None, plane: str = "axial", precision: str = "auto",
+                     cancel: Optional[CancelCheck] = None, outputName: Optional[str] = None,
+                     options: Optional[Dict[str, Any]] = None):
+        """CT + MRI + PET/SPECT in this process: fuse CT with MRI, then that result (as the MRI side) with
+        the PET/SPECT. Both models are loaded and checked to cover their pair before any work.
+
+        referenceModality: "ct", "mri" (CT-MRI step on that grid, the result stays on it) or "pet"
+            (the CT-MRI step on the MRI grid, the final result on the PET/SPECT grid).
+        petPair: "pet-mri" or "spect-mri". Progress: CT-MRI 0-50 %, with PET/SPECT 50-100 %.
+        Registration transform nodes: the CT-MRI one (for the moving one of CT/MRI), and the
+        PET/SPECT one (for the PET/SPECT node, or, with a PET reference, for the CT/MRI reference node).
+        The same run in a background process: :meth:`startFusionCtMriPet`.
+        """
+        started = time.perf_counter()
+        engine = self.engineOptions(register, device, batchSize, precision, plane, options)
+        plan, nodes, gridNode = self.planCtMriPet(ctNode, mriNode, petNode, petPair, referenceModality, ctMriModel,
+                                                  petModel, engine, outputNode)
+        result = runPlan(plan, self._images(nodes), self.loadModel, progress, cancel)
+        self.lastResult = result.steps
+        return self.writeResult(plan, nodes, gridNode, result, outputNode, outputName, time.perf_counter() - started)
+
+    # ------------------------------------------------------------------ background runs (PythonSlicer)
+
+    def startFusion(self, referenceNode, otherNode, pair: str = "ct-mri", *, referenceModality: Optional[str] = None,
+                    model: Any = None, outputNode=None, outputName: Optional[str] = None,
+                    options: Optional[Dict[str, Any]] = None, waitForCompletion: bool = False,
+                    workFolder: Optional[Path] = None, python: Optional[str] = None):
+        """:meth:`fuse` in a background process: returns a :class:`BackgroundFusion` (the panel polls it
+        from a timer; ``waitForCompletion=True`` blocks until the output node is in the scene and
+        raises FusionError if the run failed). ``options``: engine keywords as :meth:`engineOptions`
+        (register, device, batch_size, precision, plane). ``model``: a model folder or None (shipped)."""
+        engine = self.engineOptions(options=options)
+        plan, nodes, gridNode = self.planPair(referenceNode, otherNode, pair, referenceModality, model, engine,
+                                              outputNode)
+        return self._startBackground(plan, nodes, gridNode, outputNode, outputName, waitForCompletion, workFolder,
+                                     python)
+
+    def startFusionCtMriPet(self, ctNode, mriNode, petNode, petPair: str = "pet-mri", *,
+                            referenceModality: str = "mri", ctMriModel: Any = None, petModel: Any = None,
+                            outputNode=None, outputName: Optional[str] = None,
+                            options: Optional[Dict[str, Any]] = None, waitForCompletion: bool = False,
+                            workFolder: Optional[Path] = None, python: Optional[str] = None):
+        """:meth:`fuseCtMriPet` in a background process (see :meth:`startFusion`)."""
+        engine = self.engineOptions(options=options)
+        plan, nodes, gridNode = self.planCtMriPet(ctNode, mriNode, petNode, petPair, referenceModality, ctMriModel,
+                                                  petModel, engine, outputNode)
+        return self._startBackground(plan, nodes, gridNode, outputNode, outputName, waitForCompletion, workFolder,
+                                     python)
+
+    def _startBackground(self, plan, nodes, gridNode, outputNode, outputName, waitForCompletion, workFolder, python):
+        """Check the models (config.json), hand the inputs over as files and start the worker."""
+        from .background import BackgroundFusion
+
+        lib = importLibrary()
+        for pair in plan.pairs:
+            problem = modelProblem(str(plan.models.get(pair) or ""), [pair])
+            if problem:
+                raise lib.FusionInputError(problem)
+        job = BackgroundFusion(self, plan, nodes, gridNode, outputNode, outputName, workFolder, python)
+        try:
+            job.writeInputs(self._images(nodes))
+            job.start()
+        except BaseException:
+            job.removeFolder()
+            raise
+        if waitForCompletion:
+            job.waitForCompletion()
+        return job
 
     # ------------------------------------------------------------------ scene updates (after success only)
+
+    def writeResult(self, plan: FusionPlan, nodes: Dict[str, Any], gridNode, result: ImageResult, outputNode,
+                    outputName: Optional[str], seconds: float, transformNode=None):
+        """Put a finished run's image and registrations into the scene (output node, transform nodes)."""
+        names = [nodes[r].GetName() for r in plan.roles]
+        pairLabel = plan.pair if plan.kind == PAIR_KIND else f"ct-mri+{plan.pair}"
+        name = outputName or f"{' + '.join(names)} fused"
+        attributes = {"pair": pairLabel, "model": "; ".join(result.models), "reference": gridNode.GetName(),
+                      "inputs": ", ".join(names), "seconds": f"{seconds:.1f}"}
+        if plan.kind == PAIR_KIND:
+            metric = result.registrationMetric
+            attributes["registrationMetric"] = "" if metric is None else f"{metric:.6g}"
+        given = transformNode if plan.kind == PAIR_KIND else None
+        transforms = [(transform, nodes[moving], nodes[reference], given)
+                      for transform, moving, reference in result.transforms]
+        return self._writeOutput(result.image, gridNode, outputNode, name, transforms, attributes)
 
     def _writeOutput(self, image, gridNode, outputNode, name: str, transforms, attributes: Dict[str, str]):
         """Put ``image`` (on ``gridNode``'s world grid) into ``outputNode`` or a new node, and create the

@@ -22,7 +22,8 @@ from typing import Any, Callable, Dict, Optional
 import numpy as np
 
 from . import geometry
-from .logic import FusionCINNLogic, importLibrary
+from .imagejob import importLibrary
+from .logic import FusionCINNLogic
 
 SMALL_PHANTOM = dict(ct_size=(48, 48, 20), ct_spacing=(4.8, 4.8, 8.0),
                      mri_size=(36, 42, 33), mri_spacing=(5.33, 5.33, 5.33),

@@ -5,23 +5,20 @@ The GUI stays responsive because the training runs in its own Python process (Sl
 stdout/stderr lines; the widget polls :meth:`TrainingProcess.readLines` from a timer, shows the log
 and parses the progress lines the trainer prints (``training:  12.3% 40s eta 300s epoch 2/20 loss ...``;
 without a terminal the trainer prints one such line every 10 s and one per finished run).
-Cancel sends SIGTERM (TerminateProcess on Windows); the CLI turns it into a clean exit (code 130)
-that keeps no partial model; the checkpoints in ``<model>.training/`` stay, for ``--resume``.
+Cancel stops the whole process tree (``PythonSlicer`` is a launcher that starts ``python-real``;
+see processes.py): SIGTERM, which the CLI turns into a clean exit (code 130) that keeps no partial
+model; the checkpoints in ``<model>.training/`` stay, for ``--resume``.
 """
 
 from __future__ import annotations
 
-import os
-import queue
 import re
 import shutil
-import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
-from .paths import ensureLibraryOnPath
+from .processes import ChildProcess
 
 PROGRESS_PATTERN = re.compile(r"training:\s*([0-9]+(?:\.[0-9]+)?)%")
 EPOCH_PATTERN = re.compile(r"epoch\s+(\d+)/(\d+)")
@@ -50,58 +47,20 @@ def parseProgress(line: str) -> Optional[float]:
     return float(match.group(1)) / 100.0 if match else None
 
 
-class TrainingProcess:
-    """One training run in a child process. Not thread-safe: use it from one (the GUI) thread."""
+class TrainingProcess(ChildProcess):
+    """One training run in a child process tree (see processes.py); parses the trainer's progress lines."""
 
     def __init__(self, command: Sequence[str], cwd: Optional[Union[str, Path]] = None,
                  env: Optional[Dict[str, str]] = None, modelFolder: Optional[Union[str, Path]] = None):
-        self.command = list(command)
+        super().__init__(command, cwd, env)
         self.modelFolder = Path(modelFolder) if modelFolder else None
-        self.cwd = str(cwd) if cwd else None
-        self.extraEnv = dict(env or {})
-        self.process: Optional[subprocess.Popen] = None
-        self.lines: "queue.Queue[str]" = queue.Queue()
-        self.log: List[str] = []
         self.fraction = 0.0
         self.epoch: Optional[int] = None
         self.epochs: Optional[int] = None
-        self.cancelRequested = False
-        self._reader: Optional[threading.Thread] = None
-
-    def environment(self) -> Dict[str, str]:
-        """This process's environment with the library's folder first on PYTHONPATH, unbuffered output."""
-        env = dict(os.environ)
-        libraryParent = str(ensureLibraryOnPath())
-        env["PYTHONPATH"] = os.pathsep.join([libraryParent] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-        env["PYTHONUNBUFFERED"] = "1"
-        env.update(self.extraEnv)
-        return env
-
-    def start(self) -> "TrainingProcess":
-        flags = getattr(subprocess, "CREATE_NO_WINDOW", 0) if sys.platform == "win32" else 0
-        self.process = subprocess.Popen(self.command, cwd=self.cwd, env=self.environment(), stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-                                        encoding="utf-8", errors="replace", bufsize=1, creationflags=flags)
-        self._reader = threading.Thread(target=self._read, name="FusionCINN training log", daemon=True)
-        self._reader.start()
-        return self
-
-    def _read(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        for chunk in self.process.stdout:
-            for line in chunk.replace("\r", "\n").split("\n"):
-                if line.strip():
-                    self.lines.put(line.rstrip())
-        self.process.stdout.close()
 
     def readLines(self) -> List[str]:
         """Lines received since the last call; updates :attr:`fraction` and :attr:`epoch`."""
-        new: List[str] = []
-        while True:
-            try:
-                new.append(self.lines.get_nowait())
-            except queue.Empty:
-                break
+        new = super().readLines()
         for line in new:
             fraction = parseProgress(line)
             if fraction is not None:
@@ -109,46 +68,4 @@ class TrainingProcess:
             epoch = EPOCH_PATTERN.search(line)
             if epoch:
                 self.epoch, self.epochs = int(epoch.group(1)), int(epoch.group(2))
-        self.log.extend(new)
         return new
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    @property
-    def returncode(self) -> Optional[int]:
-        return None if self.process is None else self.process.poll()
-
-    @property
-    def finished(self) -> bool:
-        """The process ended and every line of its output has been read by the reader thread."""
-        return (self.process is not None and self.process.poll() is not None
-                and (self._reader is None or not self._reader.is_alive()))
-
-    @property
-    def succeeded(self) -> bool:
-        return self.finished and self.returncode == 0 and not self.cancelRequested
-
-    def cancel(self, timeout: float = 15.0) -> None:
-        """Ask the child to stop (SIGTERM), and kill it if it has not stopped after ``timeout`` s."""
-        self.cancelRequested = True
-        if not self.running:
-            return
-        assert self.process is not None
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def wait(self, timeout: Optional[float] = None) -> Optional[int]:
-        """Block until the child ends (tests and console use); returns its exit code."""
-        if self.process is None:
-            return None
-        code = self.process.wait(timeout)
-        if self._reader is not None:
-            self._reader.join(timeout)
-        self.readLines()
-        return code

@@ -82,14 +82,14 @@ def _stub_modules(user_settings: Path):
     wrapper.Choice = lambda choices: ("Choice", tuple(choices))
     wrapper.WithinRange = lambda low, high: ("WithinRange", low, high)
     app = types.SimpleNamespace(slicerUserSettingsFilePath=str(user_settings), temporaryPath=str(user_settings.parent),
-                                testingEnabled=lambda: True)
+                                testingEnabled=lambda: True, majorVersion=5, minorVersion=4)
     return {"qt": _Anything("qt"), "ctk": _Anything("ctk"), "slicer.ScriptedLoadableModule": scripted,
             "slicer.parameterNodeWrapper": wrapper}, app
 
 
-@pytest.fixture
-def module(tmp_path, monkeypatch, scene):
+def _load(tmp_path, monkeypatch, version=(5, 4)):
     stubs, app = _stub_modules(tmp_path / "settings" / "Slicer.ini")
+    app.majorVersion, app.minorVersion = version
     for name, stub in stubs.items():
         monkeypatch.setitem(sys.modules, name, stub)
     monkeypatch.setattr(slicer, "app", app, raising=False)
@@ -98,6 +98,18 @@ def module(tmp_path, monkeypatch, scene):
     monkeypatch.setitem(sys.modules, "FusionCINN", loaded)
     spec.loader.exec_module(loaded)
     return loaded
+
+
+@pytest.fixture
+def module(tmp_path, monkeypatch, scene):
+    return _load(tmp_path, monkeypatch)
+
+
+def test_slicer_before_5_4_gets_a_clear_message(tmp_path, monkeypatch, scene):
+    """Issue 15 item 3: on Slicer 5.2 the module stops loading with the reason (Slicer logs it), before
+    the import of slicer.parameterNodeWrapper that 5.2 lacks would fail with a bare ImportError."""
+    with pytest.raises(ImportError, match=r"needs 3D Slicer 5.4 or newer \(this is 5.2\)"):
+        _load(tmp_path, monkeypatch, (5, 2))
 
 
 def test_module_description(module):

@@ -99,7 +99,8 @@ def test_parameter_names_in_the_ui_match_the_parameter_node():
                 bound[prop.findtext("string")] = widget.get("class")
     unknown = set(bound) - set(fields)
     assert not unknown, f"SlicerParameterName without a parameter: {unknown}"
-    assert set(fields) - set(bound) == {"modelPath"}, "every parameter but modelPath (bound in code) has a widget"
+    assert set(fields) - set(bound) == {"modelPath", "trainingData"}, \
+        "every parameter but modelPath and trainingData (bound in code) has a widget"
     for parameter, widget_class in bound.items():
         base, has_choice = fields[parameter]
         assert widget_class in BINDABLE[base], f"{parameter}: {base} cannot bind to a {widget_class}"
@@ -194,3 +195,44 @@ def test_cmake_build_tree_holds_module_library_and_models(tmp_path):
     env.pop("FUSIONCINN_MODELS", None)
     done = subprocess.run([sys.executable, "-c", code, str(modules)], **run)
     assert done.stdout.split() == [str(modules), str(modules / "Resources" / "Models")], done.stderr
+
+
+def _function(tree: ast.Module, cls: str, name: str) -> ast.FunctionDef:
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == cls:
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == name:
+                    return item
+    raise AssertionError(f"{cls}.{name} not found in FusionCINN.py")
+
+
+def _source(function: ast.FunctionDef) -> str:
+    return ast.unparse(function)
+
+
+def test_widget_follows_the_issue_15_rules_it_cannot_run_here():
+    """What the widget does that needs qt to run, checked in its source (issue 15): the version check
+    comes before Slicer 5.4's imports (3); the GUI is bound through ParameterNodeBinding, never with
+    connectGui/disconnectGui (2); the install runs inside try with Apply/Train disabled (4, 7); training
+    that ends after a scene close uses the current scene's parameter node (9); the result display does
+    not modify the PET/SPECT node or clear the slice views' foreground (10); fusion runs in the background (5)."""
+    source = MODULE_FILE.read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    assert source.index("slicerVersionProblem(slicer.app.majorVersion, slicer.app.minorVersion)") < \
+        source.index("from slicer.parameterNodeWrapper import")
+    assert "connectGui(" not in source and "disconnectGui(" not in source
+    assert "self._binding.bind(" in _source(_function(tree, "FusionCINNWidget", "setParameterNode"))
+    assert "def exit(" not in source  # connected once: nothing to undo when the panel is hidden
+    install = _function(tree, "FusionCINNWidget", "ensureDependencies")
+    tries = [n for n in ast.walk(install) if isinstance(n, ast.Try)]
+    assert any("installDependencies" in ast.unparse(b) for t in tries for b in t.body)
+    assert "self._installing = True" in _source(install) and "self._installing = False" in _source(install)
+    timer = _source(_function(tree, "FusionCINNWidget", "onTrainingTimer"))
+    assert "self.logic.getParameterNode().modelPath" in timer and "self._parameterNode.modelPath" not in timer
+    show = _source(_function(tree, "FusionCINNWidget", "_showResult"))
+    assert "petNode.Set" not in show and "SetAndObserveColorNodeID" not in show and "0.0" not in show
+    assert "addPetOverlay(" in show
+    start = _source(_function(tree, "FusionCINNWidget", "_startFusion"))
+    assert "startFusion" in start and ".fuse(" not in start and "processEvents" not in \
+        _source(_function(tree, "FusionCINNWidget", "onFusionTimer"))
+    assert "job.cancel" in _source(_function(tree, "FusionCINNWidget", "cleanup"))

@@ -4,6 +4,7 @@ and the dependency installer's pip arguments. No MRML needed."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "FusionCINN"))
 
 from FusionCINNLogic import FusionCINNLogic, dependencies, listModels  # noqa: E402
-from FusionCINNLogic.training import parseProgress, trainCommand  # noqa: E402
+from FusionCINNLogic.training import TrainingProcess, parseProgress, trainCommand  # noqa: E402
 
 TINY_ARCHITECTURE = json.dumps({"hidden": [4, 4, 8, 8, 8], "blocks": [1, 1, 1, 1, 1]})
 FAST = ["--architecture", TINY_ARCHITECTURE, "--patch", "32", "--batch-size", "2", "--val-every", "1"]
@@ -93,22 +94,54 @@ def test_training_runs_in_a_child_process_and_the_model_joins_the_list(tmp_path)
     assert model.pair_types == ["ct-mri"]
 
 
-def test_training_cancel_stops_the_child_and_keeps_no_model(tmp_path):
+def _alive(pid: int) -> bool:
+    """True while process ``pid`` runs (a zombie, ended but not yet reaped by its new parent, is not running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.exists():
+        try:
+            return stat.read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except OSError:
+            return False
+    return True
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the fake launcher test uses POSIX process ids and signals")
+def test_training_cancel_stops_the_trainer_behind_a_launcher_and_keeps_no_model(tmp_path):
+    """Issue 15 item 1: inside Slicer the command is ``PythonSlicer -m FusionCINNLib train``, and
+    PythonSlicer (CTKAppLauncher) starts python-real as its child without passing signals on. Cancel
+    must stop that grandchild too: the real trainer ends cleanly (no model), the output pipe closes."""
     data = _write_pairs(tmp_path / "pairs", cases=(1, 2, 3), slices=4)
     logic = FusionCINNLogic(userModelsDir=tmp_path / "models")
-    process = logic.startTraining(data, "never", "ct-mri", epochs=100000, device="cpu", extraArgs=FAST)
-    run_dir = Path(str(process.modelFolder) + ".training")
+    command, out = logic.trainingCommand(data, "never", "ct-mri", 100000, "cpu", FAST)
+    pid_file = tmp_path / "trainer.pid"
+    launcher = [sys.executable, str(Path(__file__).with_name("fake_launcher.py"))]
+    process = TrainingProcess(launcher + command, cwd=tmp_path, modelFolder=out,
+                              env={"FAKE_LAUNCHER_PID_FILE": str(pid_file)}).start()
+    run_dir = Path(str(out) + ".training")
     deadline = time.monotonic() + 120
     while not run_dir.exists() and process.running and time.monotonic() < deadline:
         time.sleep(0.2)  # wait until the trainer runs (past the imports), so the CLI handles SIGTERM
-    assert process.running, "\n".join(process.readLines())
+    assert process.running and pid_file.exists(), "\n".join(process.readLines())
+    trainer = int(pid_file.read_text())
+    assert _alive(trainer) and trainer != process.process.pid
     process.cancel(timeout=30)
-    process.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while not process.finished and time.monotonic() < deadline:
+        time.sleep(0.1)
+    survived = _alive(trainer)
+    if survived:
+        os.kill(trainer, 9)  # leave no orphan behind when the test fails
+    assert not survived, "the trainer behind the launcher survived the cancel"
+    assert process.finished, "the output pipe stayed open: the panel would never see the end"
+    process.readLines()
     log = "\n".join(process.log)
     assert process.cancelRequested and not process.succeeded
-    assert process.returncode == 130, log
-    assert "no partial output was kept" in log
-    assert not process.modelFolder.exists()
+    assert "no partial output was kept" in log, log
+    assert not out.exists()
 
 
 def test_model_listing_without_torch_matches_the_library(tmp_path, monkeypatch, tiny_model):
