@@ -6,22 +6,24 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
-import SimpleITK as sitk
-
+from ..choices import DEVICES, PLANES, PRECISIONS
 from ..errors import FusionError, FusionInputError
-from ..fusion.orientation import PLANES
-from ..fusion.pipeline import FusionResult, fuse_images, resolve_model
-from ..fusion.slices import DEVICES, PRECISIONS
-from ..imaging.image_io import (HEADER_AND_DATA_EXTENSIONS, PICTURE_EXTENSIONS, VOLUME_EXTENSIONS, extension,
-                                read_image, write_image)
-from ..imaging.modality_check import check_declared_modality, check_distinct
+from ..imaging.file_names import HEADER_AND_DATA_EXTENSIONS, PICTURE_EXTENSIONS, VOLUME_EXTENSIONS, extension
 from ..imaging.native_messages import native_stderr
-from ..network.model_files import FusionModel
 from ..pairs import PAIRS, modalities
 from ..progress import ConsoleProgressBar
 from . import interrupts
+
+if TYPE_CHECKING:
+    import SimpleITK as sitk
+
+    from ..fusion.pipeline import FusionResult
+    from ..network.model_files import FusionModel
+
+# SimpleITK, NumPy and torch are imported inside the functions that use them, so that --help and a bad
+# argument are answered before they load.
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -60,6 +62,8 @@ TRANSFORM_EXTENSIONS = (".tfm", ".txt", ".h5", ".mat")
 def _is_dicom_folder(folder: Path) -> bool:
     if not folder.is_dir():
         return False
+    import SimpleITK as sitk
+
     with native_stderr():
         return bool(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
 
@@ -106,6 +110,10 @@ def _is_scalar_volume(image: sitk.Image) -> bool:
 
 def _check_inputs(image_a: sitk.Image, image_b: sitk.Image, pair: str, name_a: str, name_b: str) -> None:
     """The same image twice, or volumes that do not fit the declared --pair (see imaging.modality_check)."""
+    import SimpleITK as sitk
+
+    from ..imaging.modality_check import check_declared_modality, check_distinct
+
     values_a, values_b = sitk.GetArrayViewFromImage(image_a), sitk.GetArrayViewFromImage(image_b)
     check_distinct(values_a, values_b, name_a, name_b)
     if _is_scalar_volume(image_a) and _is_scalar_volume(image_b):
@@ -119,6 +127,11 @@ def _fuse_pair(path_a: Path, path_b: Path, output: Path, model: FusionModel, arg
     """Read, check, fuse and write one pair; with ``transform_path`` also write the registration transform
     (the identity when the grids already matched). Every check runs before the work; the transform is
     written first and removed again if the image cannot be written."""
+    import SimpleITK as sitk
+
+    from ..fusion.pipeline import fuse_images
+    from ..imaging.image_io import read_image, write_image
+
     _check_output_path(output, (path_a, path_b))
     image_a, image_b = read_image(path_a), read_image(path_b)
     if args.ct_offset is not None:
@@ -288,6 +301,8 @@ def run(args: argparse.Namespace) -> int:
         raise FusionInputError(f"--batch-size must be >= 1, got {args.batch_size}")
     if not batch:
         _check_output_path(args.output, (args.a, args.b))
+    from ..fusion.pipeline import resolve_model
+
     model = resolve_model(args.model, args.pair)
     if batch:
         if args.save_transform is not None:

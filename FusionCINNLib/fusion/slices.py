@@ -20,13 +20,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..choices import DEVICES, PRECISIONS
 from ..errors import FusionInputError
 from ..network.cinn import set_subnet_precision
 from ..network.fusion_net import FusionNet
 from ..progress import CancelCheck, ProgressCallback, report
 
-DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 MIN_SIDE, MAX_SIDE = 8, 4096
 
 
