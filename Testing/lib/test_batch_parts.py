@@ -8,10 +8,8 @@ parts. On one thread every run is bit-identical, so any difference would be the 
 
 from __future__ import annotations
 
-import errno
 import gzip
 import json
-import os
 from pathlib import Path
 from typing import Dict, List
 
@@ -21,7 +19,6 @@ import SimpleITK as sitk
 from bad_input_cases import ct_array, fuse, grey_picture, mri_array, partials, write_picture, write_volume
 from FusionCINNLib.cli.batch_split import case_part, part_of
 from FusionCINNLib.cli.main import main
-from FusionCINNLib.imaging import image_io
 
 VOLUMES = ("case-01.nii.gz", "case-02.nii.gz", "case-03.nii.gz")
 PICTURES = ("pic-1.png", "pic-2.png", "pic-3.png")
@@ -123,7 +120,8 @@ def test_report_has_one_record_per_case(one_run, batch):
     cases = {case["name"]: case for case in report["cases"]}
     registered = cases["case-01.nii.gz"]
     assert registered["status"] == "fused" and registered["message"] == ""
-    assert registered["a"] == str(batch / "a" / "case-01.nii.gz") and registered["output"] == str(out / "case-01.nii.gz")
+    assert registered["a"] == str(batch / "a" / "case-01.nii.gz")
+    assert registered["output"] == str(out / "case-01.nii.gz")
     assert {"read", "check", "register", "resample", "fuse", "write", "total"} <= set(registered["seconds"])
     assert registered["registration_metric"] < 0 and registered["device"] == "cpu"
     assert cases["case-03.nii.gz"]["registration_metric"] is None  # same grid: no registration
@@ -133,16 +131,9 @@ def test_report_has_one_record_per_case(one_run, batch):
 
 
 def test_an_interrupted_batch_continues_with_skip_existing(batch, tiny_model_dir, one_run, tmp_path, monkeypatch,
-                                                            capsys):
+                                                            capsys, disk_full_when_writing):
     out = tmp_path / "out"
-    real_write = image_io.sitk.WriteImage
-
-    def disk_full_at_pic_2(image, path, compress):
-        if "pic-2.png" in Path(path).name:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real_write(image, path, compress)
-
-    monkeypatch.setattr(image_io.sitk, "WriteImage", disk_full_at_pic_2)
+    disk_full_when_writing("pic-2.png")
     assert _run(batch, out, tiny_model_dir, "--report", str(tmp_path / "first.json")) == 1
     first = _report(tmp_path / "first.json")
     assert first["complete"] is False and first["cases"][-1]["status"] == "failed"
@@ -150,7 +141,7 @@ def test_an_interrupted_batch_continues_with_skip_existing(batch, tiny_model_dir
     done_first = sorted(p.name for p in out.iterdir())
     assert done_first == ["case-01.nii.gz", "case-02.nii.gz", "case-03.nii.gz", "pic-1.png"]
     (out / ".pic-3.png.999999.x1.partial.png").write_bytes(b"half a picture")  # a killed writer's temp file
-    monkeypatch.setattr(image_io.sitk, "WriteImage", real_write)
+    monkeypatch.undo()  # the disk has room again
     mtimes = {name: (out / name).stat().st_mtime_ns for name in done_first}
     capsys.readouterr()
     assert _run(batch, out, tiny_model_dir, "--skip-existing", "--report", str(tmp_path / "second.json")) == 2

@@ -88,7 +88,8 @@ def test_version_lists_each_shipped_model_with_its_checksum(built, tmp_path):
     done = _python(["-m", "FusionCINNLib", "--version"], built, tmp_path)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].startswith("fusioncinn 0.") and lines[1] == f"shipped models in {built / 'FusionCINNLib' / 'models'}:"
+    assert lines[0].startswith("fusioncinn 0.")
+    assert lines[1] == f"shipped models in {built / 'FusionCINNLib' / 'models'}:"
     for name in MODEL_NAMES:
         config = json.loads((SHIPPED / name / "config.json").read_text())
         pairs = ", ".join(config["pair_types"])
