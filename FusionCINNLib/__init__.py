@@ -10,13 +10,16 @@ Main entry points:
 import importlib
 from typing import Any
 
+__version__ = "0.1.0"
+"""The package version (pyproject.toml reads it from here)."""
+
 _EXPORTS = {
     "FusionCancelled": "errors", "FusionError": "errors", "FusionInputError": "errors", "FusionRuntimeError": "errors",
     "FusionResult": "fusion.pipeline", "fuse_images": "fusion.pipeline", "fuse_pictures": "fusion.pipeline",
     "fuse_volumes": "fusion.pipeline", "resolve_model": "fusion.pipeline", "fuse_slices": "fusion.slices",
     "PAPER_CONFIG": "network", "FusionNet": "network", "ModelConfig": "network",
-    "FusionModel": "network.model_files", "available_models": "network.model_files",
-    "default_model_path": "network.model_files", "load_model": "network.model_files",
+    "FusionModel": "network.model_files", "available_models": "model_catalog",
+    "default_model_path": "model_catalog", "load_model": "network.model_files",
     "save_model": "network.model_files",
     "PAIRS": "pairs",
 }

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
@@ -45,3 +48,23 @@ def atlas() -> Path:
     if not ATLAS.is_dir():
         pytest.skip(f"atlas data not found at {ATLAS} (../shared/data/aanlib is only on development machines)")
     return ATLAS
+
+
+@pytest.fixture
+def disk_full_when_writing(monkeypatch) -> Callable[[str], None]:
+    """Call it with part of a file name: from then on, writing a file whose name holds it through SimpleITK
+    fails as on a full disk (ENOSPC); every other file is written as usual."""
+    from FusionCINNLib.imaging import image_io
+
+    real_write = image_io.sitk.WriteImage
+
+    def install(name: str) -> None:
+        def write(image, path, compress):
+            if name in Path(path).name:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            real_write(image, path, compress)
+
+        monkeypatch.setattr(image_io.sitk, "WriteImage", write)
+
+    return install
+

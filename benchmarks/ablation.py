@@ -1,6 +1,6 @@
 """Loss and architecture ablation: short training runs that each change one loss weight or the
 network's size, scored on the validation cases (by case, seed 0) with the ten metrics. This is what
-the loss weights and the default architecture in the README rest on.
+the loss weights and the default architecture in docs/results.md rest on.
 
     .venv/bin/python benchmarks/ablation.py [--epochs 6] [--data DIR] [--work runs/ablation] [--only NAME ...]
 

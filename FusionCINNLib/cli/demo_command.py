@@ -8,16 +8,11 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
-import SimpleITK as sitk
-
-from ..fusion.pipeline import fuse_volumes
-from ..fusion.slices import DEVICES
-from ..geometry.transforms import save_transform, target_errors
-from ..imaging.figure import write_focus_figure, write_orthogonal_figure
-from ..imaging.image_io import read_image, write_image
-from ..phantom import make_head_phantom, save_head_phantom
+from ..choices import DEVICES
 from ..progress import ConsoleProgressBar
+
+# NumPy, SimpleITK and torch are imported inside the functions that use them, so that --help and a bad
+# argument are answered before they load.
 
 ROWS = ("CT", "MRI", "PET", "fused CT-MRI (CT grid)", "fused PET-MRI (MRI grid)")
 FOCUS_ROWS = ("the PET lesion: PET | MRI | fused PET-MRI", "the CT calcification: CT | MRI | fused CT-MRI")
@@ -33,6 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _fuse(label: str, a_path: Path, b_path: Path, pair: str, reference: str, out: Path, device: str):
+    from ..fusion.pipeline import fuse_volumes
+    from ..geometry.transforms import save_transform
+    from ..imaging.image_io import read_image, write_image
+
     bar = ConsoleProgressBar(f"fusing {label}")
     try:
         result = fuse_volumes(read_image(a_path), read_image(b_path), pair, register=True, reference=reference,
@@ -46,12 +45,22 @@ def _fuse(label: str, a_path: Path, b_path: Path, pair: str, reference: str, out
 
 def _hottest_point(image) -> tuple:
     """Physical point (LPS mm) of the brightest voxel: in the phantom's PET, the hot lesion."""
+    import numpy as np
+    import SimpleITK as sitk
+
     values = sitk.GetArrayViewFromImage(image)
     k, j, i = np.unravel_index(int(np.argmax(values)), values.shape)
     return image.TransformIndexToPhysicalPoint((int(i), int(j), int(k)))
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..geometry.transforms import target_errors
+    from ..imaging.figure import write_focus_figure, write_orthogonal_figure
+    from ..imaging.image_io import read_image
+    from ..phantom import make_head_phantom, save_head_phantom
+
     start = time.perf_counter()
     out: Path = args.out
     print(f"1/4 making the head phantom (seed {args.seed}) in {out / 'phantom'}")

@@ -9,15 +9,16 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Dict, List
-
-import numpy as np
-import SimpleITK as sitk
+from typing import TYPE_CHECKING, Dict, List
 
 from ..errors import FusionInputError
-from ..imaging.colour import is_grey, rgb_to_ycbcr
-from ..imaging.image_io import is_picture_path, read_image
-from ..metrics import METRIC_NAMES, compute_metrics
+from ..imaging.file_names import is_picture_path
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# NumPy, SimpleITK and the metrics are imported inside the functions that use them, so that --help and a bad
+# argument are answered before they load.
 
 Scores = Dict[str, float]
 
@@ -36,6 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def read_grey_255(path: Path) -> np.ndarray:
     """An 8-bit 2D picture as float64 (H, W) in [0, 255]; colour becomes Y = 0.299R + 0.587G + 0.114B."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from ..imaging.colour import is_grey, rgb_to_ycbcr
+    from ..imaging.image_io import read_image
+
     image = read_image(path)
     if image.GetDimension() != 2:
         raise FusionInputError(f"{path}: expected a 2D picture, got {image.GetDimension()}D")
@@ -61,6 +68,8 @@ def _folder(path: Path, option: str) -> Path:
 
 def evaluate_folders(fused_dir: Path, a_dir: Path, b_dir: Path) -> Dict[str, Scores]:
     """Metrics of every picture in ``fused_dir`` against the same names in ``a_dir`` and ``b_dir``, by name."""
+    from ..metrics import compute_metrics
+
     names = sorted(p.name for p in _folder(fused_dir, "--fused").iterdir() if p.is_file() and is_picture_path(p))
     _folder(a_dir, "--a")
     _folder(b_dir, "--b")
@@ -85,11 +94,17 @@ def evaluate_folders(fused_dir: Path, a_dir: Path, b_dir: Path) -> Dict[str, Sco
 
 def mean_scores(results: Dict[str, Scores]) -> Scores:
     """Per-metric mean over images."""
+    import numpy as np
+
+    from ..metrics import METRIC_NAMES
+
     return {metric: float(np.mean([scores[metric] for scores in results.values()])) for metric in METRIC_NAMES}
 
 
 def format_table(results: Dict[str, Scores], mean: Scores) -> str:
     """Aligned plain-text table: one row per image, then the mean row."""
+    from ..metrics import METRIC_NAMES
+
     width = max(len("image"), len("mean"), *(len(name) for name in results))
     rows: List[str] = [f"{'image':<{width}}" + "".join(f"{metric:>10}" for metric in METRIC_NAMES)]
     for label, scores in [*results.items(), ("mean", mean)]:
@@ -99,6 +114,8 @@ def format_table(results: Dict[str, Scores], mean: Scores) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Score the folders and print a table or JSON on stdout; exit code 0."""
+    from ..metrics import METRIC_NAMES
+
     results = evaluate_folders(args.fused, args.a, args.b)
     mean = mean_scores(results)
     if args.json:

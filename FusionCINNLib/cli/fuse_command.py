@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
+import time
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Optional, Sequence
 
-import SimpleITK as sitk
-
-from ..errors import FusionError, FusionInputError
-from ..fusion.orientation import PLANES
-from ..fusion.pipeline import FusionResult, fuse_images, resolve_model
-from ..fusion.slices import DEVICES, PRECISIONS
-from ..imaging.image_io import (HEADER_AND_DATA_EXTENSIONS, PICTURE_EXTENSIONS, VOLUME_EXTENSIONS, extension,
-                                read_image, write_image)
-from ..imaging.modality_check import check_declared_modality, check_distinct
+from ..choices import DEVICES, PLANES, PRECISIONS
+from ..errors import FusionInputError
+from ..imaging.file_names import HEADER_AND_DATA_EXTENSIONS, PICTURE_EXTENSIONS, VOLUME_EXTENSIONS, extension
 from ..imaging.native_messages import native_stderr
-from ..network.model_files import FusionModel
 from ..pairs import PAIRS, modalities
 from ..progress import ConsoleProgressBar
-from . import interrupts
+from . import batch_split, interrupts
+
+if TYPE_CHECKING:
+    import SimpleITK as sitk
+
+    from ..fusion.pipeline import FusionResult
+    from ..network.model_files import FusionModel
+
+# SimpleITK, NumPy and torch are imported inside the functions that use them, so that --help and a bad
+# argument are answered before they load.
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,6 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "scanner values without its rescale intercept (ct-mri only)")
     parser.add_argument("--save-transform", type=Path, default=None,
                         help="write the registration transform as an ITK .tfm (single pair only)")
+    batch_split.add_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -60,14 +63,10 @@ TRANSFORM_EXTENSIONS = (".tfm", ".txt", ".h5", ".mat")
 def _is_dicom_folder(folder: Path) -> bool:
     if not folder.is_dir():
         return False
+    import SimpleITK as sitk
+
     with native_stderr():
         return bool(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
-
-
-def _batch_entries(folder: Path) -> dict:
-    supported = PICTURE_EXTENSIONS + VOLUME_EXTENSIONS
-    return {p.name: p for p in sorted(folder.iterdir())
-            if not p.name.startswith(".") and (p.is_dir() or extension(p) in supported)}
 
 
 def _same_path(one: Path, other: Path) -> bool:
@@ -106,6 +105,10 @@ def _is_scalar_volume(image: sitk.Image) -> bool:
 
 def _check_inputs(image_a: sitk.Image, image_b: sitk.Image, pair: str, name_a: str, name_b: str) -> None:
     """The same image twice, or volumes that do not fit the declared --pair (see imaging.modality_check)."""
+    import SimpleITK as sitk
+
+    from ..imaging.modality_check import check_declared_modality, check_distinct
+
     values_a, values_b = sitk.GetArrayViewFromImage(image_a), sitk.GetArrayViewFromImage(image_b)
     check_distinct(values_a, values_b, name_a, name_b)
     if _is_scalar_volume(image_a) and _is_scalar_volume(image_b):
@@ -119,8 +122,15 @@ def _fuse_pair(path_a: Path, path_b: Path, output: Path, model: FusionModel, arg
     """Read, check, fuse and write one pair; with ``transform_path`` also write the registration transform
     (the identity when the grids already matched). Every check runs before the work; the transform is
     written first and removed again if the image cannot be written."""
+    import SimpleITK as sitk
+
+    from ..fusion.pipeline import fuse_images
+    from ..imaging.image_io import read_image, write_image
+
     _check_output_path(output, (path_a, path_b))
+    start = time.perf_counter()
     image_a, image_b = read_image(path_a), read_image(path_b)
+    read_seconds = time.perf_counter() - start
     if args.ct_offset is not None:
         if not _is_scalar_volume(image_a):
             raise FusionInputError(f"{path_a}: --ct-offset applies to a scalar CT volume, not a 2D or colour image")
@@ -142,8 +152,11 @@ def _fuse_pair(path_a: Path, path_b: Path, output: Path, model: FusionModel, arg
     finally:
         if bar is not None:
             bar.close()
+    result.seconds["read"] = read_seconds
+    start = time.perf_counter()
     if transform_path is None:
         write_image(result.image, output)
+        result.seconds["write"] = time.perf_counter() - start
         return result
     from ..geometry.transforms import save_transform
     save_transform(result.transform or sitk.AffineTransform(result.image.GetDimension()), transform_path)
@@ -152,6 +165,7 @@ def _fuse_pair(path_a: Path, path_b: Path, output: Path, model: FusionModel, arg
     except BaseException:
         transform_path.unlink(missing_ok=True)
         raise
+    result.seconds["write"] = time.perf_counter() - start
     return result
 
 
@@ -193,71 +207,6 @@ def result_note(result: FusionResult, pair: str, path_a: Path, path_b: Path) -> 
     return f"on the grid of {side.upper()}, {source.name}: {grid}; {units}"
 
 
-def _print_summary(output: Path, done: List[str], failures: List[Tuple[str, str]], total: int, state: str) -> None:
-    print(f"{state} {len(done)} of {total} pairs into {output}" + (f": {', '.join(done)}" if done else ""))
-    for name, why in failures:
-        print(f"  skipped {name}: {why}", file=sys.stderr)
-
-
-def _output_name(entry: Path) -> str:
-    """The fused file's name for a batch entry: the same name, or NAME.nii.gz for a series folder."""
-    return entry.name if not entry.is_dir() else f"{entry.name}.nii.gz"
-
-
-def _check_collisions(entries: dict, output: Path) -> None:
-    """Refuse a batch where two entries would write the same output file (case-insensitively)."""
-    seen: dict = {}
-    for entry in entries.values():
-        name = _output_name(entry)
-        if name.lower() in seen:
-            raise FusionInputError(f"{seen[name.lower()]}, {entry}: both would be written to {output / name}; "
-                                   "rename one")
-        seen[name.lower()] = entry
-
-
-def _run_batch(args: argparse.Namespace, model: FusionModel) -> int:
-    """Fuse every pair of names found in both folders; a bad pair is reported and skipped, a failure
-    while running (disk full) stops the batch. The summary lists fused and skipped pairs."""
-    for folder in (args.a, args.b):
-        if _same_path(args.output, folder):
-            raise FusionInputError(f"{args.output}: is also an input folder; choose another output folder")
-    if extension(args.output) in PICTURE_EXTENSIONS + VOLUME_EXTENSIONS:
-        raise FusionInputError(f"{args.output}: A and B are folders of pairs, so the output is a folder; give a "
-                               "folder name, not an image file name")
-    if args.output.exists() and not args.output.is_dir():
-        raise FusionInputError(f"{args.output}: is a file; A and B are folders of pairs, so give a folder")
-    entries_a, entries_b = _batch_entries(args.a), _batch_entries(args.b)
-    if not entries_a and not entries_b:
-        raise FusionInputError(f"{args.a}, {args.b}: no images found in either folder")
-    _check_collisions({n: e for n, e in entries_a.items() if n in entries_b}, args.output)
-    failures: List[Tuple[str, str]] = [(n, f"missing in {args.b}") for n in sorted(set(entries_a) - set(entries_b))]
-    failures += [(n, f"missing in {args.a}") for n in sorted(set(entries_b) - set(entries_a))]
-    common = sorted(set(entries_a) & set(entries_b))
-    total = len(set(entries_a) | set(entries_b))
-    args.output.mkdir(parents=True, exist_ok=True)
-    done: List[str] = []
-    bar = ConsoleProgressBar("fusing pairs")
-    state = "interrupted after fusing"
-    try:
-        for i, name in enumerate(common):
-            bar(i / len(common), name)
-            try:
-                _fuse_pair(entries_a[name], entries_b[name], args.output / _output_name(entries_a[name]), model, args,
-                           show_progress=False)
-                done.append(name)
-            except FusionInputError as err:
-                failures.append((name, str(err)))
-        bar(1.0, "done")
-        state = "fused"
-    except FusionError:
-        state = "stopped after fusing"
-        raise
-    finally:
-        bar.close()
-        _print_summary(args.output, done, failures, total, state)
-    return 0 if not failures else 2
-
-
 def _is_batch(a: Path, b: Path) -> bool:
     """True when A and B are two folders of pairs; False for files and DICOM series folders. A folder beside
     a DICOM series must be a series too, and a DICOM disc (DICOMDIR) is refused: its series are further down."""
@@ -278,6 +227,7 @@ def _is_batch(a: Path, b: Path) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    batch_split.check_arguments(args)
     for path in (args.a, args.b):
         if not path.exists():
             raise FusionInputError(f"{path}: no such file or folder")
@@ -288,9 +238,17 @@ def run(args: argparse.Namespace) -> int:
         raise FusionInputError(f"--batch-size must be >= 1, got {args.batch_size}")
     if not batch:
         _check_output_path(args.output, (args.a, args.b))
+        given = batch_split.batch_options_given(args)
+        if given:
+            raise FusionInputError(f"{', '.join(given)}: only for a folder batch (A and B folders of pairs); "
+                                   "here A and B are one pair")
+    from ..fusion.pipeline import resolve_model
+
     model = resolve_model(args.model, args.pair)
     if batch:
         if args.save_transform is not None:
             raise FusionInputError("--save-transform takes one pair, not a folder batch")
-        return _run_batch(args, model)
+        from .fuse_batch import run_batch
+
+        return run_batch(args, model)
     return _run_single(args, model)

@@ -16,6 +16,7 @@ from typing import List, Optional, Tuple
 from ..atomic import DISK_FULL_ERRNOS
 from ..errors import FusionError, FusionWarning
 from . import interrupts
+from .version import VersionAction
 
 COMMAND_MODULES = ("fuse", "train", "evaluate", "phantom", "demo")
 
@@ -26,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fusioncinn",
         description="Multimodal medical image fusion (CT-MRI, PET-MRI, SPECT-MRI) with a conditional invertible network.")
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
+    parser.add_argument("--version", action=VersionAction,
+                        help="print the version and each shipped model's name, pair types and checksum")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for name in COMMAND_MODULES:

@@ -7,14 +7,12 @@ import json
 from pathlib import Path
 
 from ..atomic import remove_stale_partials
+from ..choices import DEVICES, KEEP_CHOICES, PAIR_CHOICES
 from ..errors import FusionInputError
-from ..fusion.slices import DEVICES
-from ..network.config import PAPER_CONFIG, ModelConfig
-from ..network.model_files import load_model
-from ..training.data import PAIR_CHOICES
-from ..training.losses import LossWeights
-from ..training.trainer import KEEP_CHOICES, Trainer, TrainingConfig
 from . import interrupts
+
+# torch and the training code are imported inside the functions that use them, so that --help and a bad
+# argument are answered before they load.
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -64,6 +62,9 @@ def _json_overrides(text: str, what: str) -> dict:
 
 def _architecture(args: argparse.Namespace) -> dict:
     """--init's architecture (a fine-tune), else the variant's; then the --architecture overrides."""
+    from ..network.config import PAPER_CONFIG, ModelConfig
+    from ..network.model_files import load_model
+
     if args.init:
         architecture = load_model(args.init).net.config.to_dict()
     else:
@@ -78,6 +79,8 @@ def _architecture(args: argparse.Namespace) -> dict:
 
 
 def _loss_weights(args: argparse.Namespace) -> dict:
+    from ..training.losses import LossWeights
+
     loss = LossWeights().to_dict()
     if args.loss_weights:
         extra = _json_overrides(args.loss_weights, "loss-weights")
@@ -92,6 +95,8 @@ def _loss_weights(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..training.trainer import Trainer, TrainingConfig
+
     config = TrainingConfig(
         data=str(args.data), out=str(args.out), pair=args.pair, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, val_fraction=args.val_fraction, seed=args.seed, patch=args.patch, device=args.device,

@@ -5,10 +5,8 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
+from ..choices import PLANES
 from ..errors import FusionInputError
-
-PLANES = {"sagittal": 0, "coronal": 1, "axial": 2}
-"""Plane name -> the LPS axis normal to it (x = L, y = P, z = S)."""
 
 
 def slice_axis(image: sitk.Image, plane: str) -> int:

@@ -20,13 +20,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..choices import DEVICES, PRECISIONS
 from ..errors import FusionInputError
 from ..network.cinn import set_subnet_precision
 from ..network.fusion_net import FusionNet
 from ..progress import CancelCheck, ProgressCallback, report
 
-DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 MIN_SIDE, MAX_SIDE = 8, 4096
 
 
@@ -56,7 +55,7 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
 BATCH_PIXELS = {"cpu": 512 * 512, "cuda": 512 * 512 * 64}
 """Pixels per batch by device. CPU: one 512x512 slice per batch and per worker thread (larger
 batches fall out of cache and each slice gets slower). CUDA: 64 slices of 512x512 ran the network
-1.7x faster per slice than 16 on an H100 (README, speed)."""
+1.7x faster per slice than 16 on an H100 (docs/results.md, Speed)."""
 
 
 def default_batch_size(height: int, width: int, device_type: str = "cpu") -> int:

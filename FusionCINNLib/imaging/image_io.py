@@ -5,12 +5,11 @@ MHA/MHD) and DICOM series folders. Every failure is one FusionInputError line na
 from __future__ import annotations
 
 import gzip
-import os
 import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import List, Optional
 
 import numpy as np
 import SimpleITK as sitk
@@ -20,16 +19,13 @@ from ..errors import FusionInputError, FusionRuntimeError, FusionWarning
 from ..memory import require_memory
 from .colour import is_grey, rgb_to_ycbcr, ycbcr_to_rgb
 from .dicom import check_element_lengths, read_dicom_series
+from .file_names import HEADER_AND_DATA_EXTENSIONS, PathLike, extension
 from .file_checks import (NIFTI_EXTENSIONS, check_declared_size, check_nifti_complete, check_nifti_geometry,
                           check_png_chunks)
 from .intensity import IntensityWindow, check_finite_and_varied, window_for
 from .native_messages import last_message, native_stderr
 from .png_grey_alpha import is_grey_alpha_png, read_grey_alpha_png
 
-PathLike = Union[str, os.PathLike]
-PICTURE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
-VOLUME_EXTENSIONS = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
-HEADER_AND_DATA_EXTENSIONS = (".nhdr", ".mhd")
 FORMAT_NAMES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP",
                 ".nii": "NIfTI", ".nii.gz": "NIfTI", ".nrrd": "NRRD", ".nhdr": "NRRD", ".mha": "MetaImage",
                 ".mhd": "MetaImage", ".dcm": "DICOM"}
@@ -39,17 +35,6 @@ IMAGE_IOS = {".png": "PNGImageIO", ".jpg": "JPEGImageIO", ".jpeg": "JPEGImageIO"
              ".nrrd": "NrrdImageIO", ".nhdr": "NrrdImageIO", ".mha": "MetaImageIO", ".mhd": "MetaImageIO"}
 """The reader of each extension, named when the file's extension is not lower-case (ITK's MetaImage reader
 does not recognise 'T.MHA'); extensions are case-insensitive for the user."""
-
-
-def extension(path: PathLike) -> str:
-    """Lower-case extension, '.nii.gz' kept whole."""
-    name = Path(path).name.lower()
-    return ".nii.gz" if name.endswith(".nii.gz") else Path(name).suffix
-
-
-def is_picture_path(path: PathLike) -> bool:
-    """True for 2D picture formats (PNG, JPEG, TIFF, BMP)."""
-    return extension(path) in PICTURE_EXTENSIONS
 
 
 def _itk_reason(err: Exception, messages: List[str], path: Path) -> str:

@@ -21,7 +21,7 @@ class ModelConfig:
     hidden: subnet width of each of the 4 coupling stages and of the coarsest block (5 values).
     blocks: coupling blocks in each of the 4 stages and in the coarsest block (5 values).
         The defaults ("slim") fuse a 512x512 slice about 3x faster on a CPU than the first model's
-        (16, 32, 48, 64, 64) x 2 blocks at equal or better quality (README, ablation).
+        (16, 32, 48, 64, 64) x 2 blocks at equal or better quality (docs/results.md, ablation).
     clamp: soft clamp of the affine coupling scales (log-scale in [-clamp, clamp]).
     ram_kernel: kernel size of the depth-wise relevance-activation-map convolution.
     input_size: side of the square input the "paper" variant is built for (pixels); None for "conv".

@@ -15,22 +15,22 @@ import pickle
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Union
 
 import torch
 
 from ..atomic import atomic_output
 from ..errors import FusionInputError
 from ..hashing import file_sha256
+from ..model_catalog import (CONFIG_NAME, FORMAT, FORMAT_VERSION, PAIR_TYPES, WEIGHTS_NAME, available_models,
+                             default_model_path, read_config, shipped_models_dir)
 from .config import ModelConfig
 from .fusion_net import FusionNet
 
-FORMAT = "fusioncinn-model"
-FORMAT_VERSION = 1
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "weights.pt"
-PAIR_TYPES = ("ct-mri", "pet-mri", "spect-mri")
-MODELS_ENV = "FUSIONCINN_MODELS"
+__all__ = ["FusionModel", "available_models", "default_model_path", "load_model", "save_model",
+           "shipped_models_dir"]
+"""Finding models (available_models, default_model_path, shipped_models_dir) is in model_catalog, which
+needs no torch; they are named here too, where loading and saving are."""
 
 
 @dataclass
@@ -72,21 +72,6 @@ def save_model(model: FusionModel, folder: Union[str, os.PathLike]) -> Path:
         tmp.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     model.path = folder
     return folder
-
-
-def _read_config(folder: Path) -> Dict[str, Any]:
-    config_path = folder / CONFIG_NAME
-    if not config_path.is_file():
-        raise FusionInputError(f"{folder}: not a FusionCINN model (no {CONFIG_NAME})")
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise FusionInputError(f"{config_path}: not valid JSON ({err})") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise FusionInputError(f"{config_path}: not a FusionCINN model config (format is not {FORMAT!r})")
-    if config.get("format_version") != FORMAT_VERSION:
-        raise FusionInputError(f"{config_path}: unsupported format_version {config.get('format_version')!r}")
-    return config
 
 
 def _read_state(weights: Path, expected_sha: Optional[str]) -> Dict[str, torch.Tensor]:
@@ -131,7 +116,7 @@ def load_model(folder: Union[str, os.PathLike]) -> FusionModel:
         folder = folder.parent
     if not folder.exists():
         raise FusionInputError(f"{folder}: model not found")
-    config = _read_config(folder)
+    config = read_config(folder)
     try:
         architecture = ModelConfig.from_dict(config.get("architecture", {}))
     except (TypeError, ValueError, FusionInputError) as err:
@@ -145,39 +130,3 @@ def load_model(folder: Union[str, os.PathLike]) -> FusionModel:
     net.eval()
     pair_types = [p for p in config.get("pair_types", []) if p in PAIR_TYPES]
     return FusionModel(net, pair_types, dict(config.get("provenance") or {}), folder)
-
-
-def shipped_models_dir() -> Path:
-    """Where the shipped models live: $FUSIONCINN_MODELS, else the extension's Resources/Models."""
-    env = os.environ.get(MODELS_ENV)
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "Resources" / "Models"
-
-
-def available_models(folders: Sequence[Union[str, os.PathLike]] = ()) -> List[Path]:
-    """Model folders (those holding a config.json) in the shipped models dir and in ``folders``."""
-    found: List[Path] = []
-    for root in [shipped_models_dir(), *map(Path, folders)]:
-        if (root / CONFIG_NAME).is_file():
-            found.append(root)
-        elif root.is_dir():
-            found.extend(sorted(p.parent for p in root.glob(f"*/{CONFIG_NAME}")))
-    return found
-
-
-def default_model_path(pair: str) -> Path:
-    """The shipped model for ``pair``: one trained for that pair alone first, else one covering it."""
-    candidates = []
-    for folder in available_models():
-        try:
-            pairs = _read_config(folder).get("pair_types", [])
-        except FusionInputError:
-            continue
-        if pair in pairs:
-            candidates.append((len(pairs), folder.name, folder))
-    if not candidates:
-        raise FusionInputError(
-            f"no trained model for {pair} in {shipped_models_dir()}: train one with 'fusioncinn train' "
-            f"and pass it with --model, or set {MODELS_ENV}")
-    return sorted(candidates)[0][2]

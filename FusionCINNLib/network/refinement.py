@@ -1,7 +1,7 @@
 """Refinement: a small residual CNN R after the inverse pass, F = clip(x_F + R([x_F, A, B]), 0, 1).
 
 The cINN synthesises x_F from the fused latent and condition; at the slim widths it leaves 8-16 px
-block artefacts and soft edges that cost Qabf (README, "CT-MRI Qabf: where the limit is"). R sees
+block artefacts and soft edges that cost Qabf (docs/results.md, "CT-MRI Qabf: where the limit is"). R sees
 the synthesised image and both sources at full resolution, so it can restore edges the sources
 hold. Its last convolution starts at zero: an untrained refinement is the identity, and a model
 without one (``refine = 0``) is the plain FusionCINN of the paper.

@@ -13,20 +13,20 @@ import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import SimpleITK as sitk
 import torch
 
+from ..choices import PAIR_CHOICES
 from ..errors import FusionInputError
 from ..fusion.orientation import slice_axis
-from ..imaging.image_io import PICTURE_EXTENSIONS, picture_from_image, read_image
+from ..imaging.file_names import PICTURE_EXTENSIONS
+from ..imaging.image_io import picture_from_image, read_image
 from ..imaging.intensity import check_finite_and_varied, window_for
 from ..imaging.modality_check import check_declared_modality, check_distinct
 from ..pairs import PAIRS, modalities
-
-PAIR_CHOICES = tuple(PAIRS) + ("all",)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@
 
 F is the fused image (after the background mask), images in [0, 1]. The first three form the
 paper's forward (image) term, whose target the paper leaves undefined; the weights are chosen by
-the ablation in the README's Method section. Saturated pixels (A >= 1 - 0.5/255, clipped by the
+the loss and architecture ablation in docs/results.md. Saturated pixels (A >= 1 - 0.5/255, clipped by the
 source's intensity window) carry no detail of A, and are weighted by what they are:
 - PET/SPECT (a hot focus): the gradient, edge and Qabf terms, and SSIM(F, B) and VIF(B, F), get
   weight w_hot_detail there (SSIM and VIF: the windows centred there). The fused image must stay

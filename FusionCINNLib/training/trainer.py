@@ -26,6 +26,7 @@ import torch.distributed as dist
 from torch import nn
 
 from ..atomic import atomic_output
+from ..choices import KEEP_CHOICES
 from ..errors import FusionInputError, FusionRuntimeError
 from ..fusion.slices import fuse_batch, resolve_device
 from ..network.config import ModelConfig
@@ -38,8 +39,6 @@ from .data import (PairArrays, PairRecord, augmented_patches, load_arrays, read_
                    split_for_pair)
 from .losses import LossWeights, fusion_loss
 
-KEEP_CHOICES = ("best", "last")
-"""Which weights a run exports: those of its best-validated epoch (``validation_score``), or its last epoch's."""
 LOSS_TERMS = ("total", "intensity", "gradient", "edge", "ssim", "qabf", "vif", "latent", "likelihood")
 
 

@@ -92,12 +92,12 @@ def test_debug_shows_the_traceback(tmp_path, tiny_model_dir):
 
 
 def test_unexpected_exception_is_one_line_exit_1(tmp_path, tiny_model_dir, capsys, monkeypatch):
-    from FusionCINNLib.cli import fuse_command
+    from FusionCINNLib.fusion import pipeline
 
     def broken(*args, **kwargs):
         raise ValueError("something nobody foresaw")
 
-    monkeypatch.setattr(fuse_command, "fuse_images", broken)
+    monkeypatch.setattr(pipeline, "fuse_images", broken)
     argv = ACCEPTED["16-bit PNG (grey)"](tmp_path, tiny_model_dir)
     assert main(argv) == 1
     err = capsys.readouterr().err

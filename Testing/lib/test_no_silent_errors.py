@@ -112,11 +112,11 @@ def test_an_interrupted_header_and_data_write_leaves_nothing(tmp_path, monkeypat
 
 
 def test_an_existing_folder_as_output_is_refused_before_any_work(tmp_path, tiny_model_dir, capsys, monkeypatch):
-    from FusionCINNLib.cli import fuse_command
+    from FusionCINNLib.imaging import image_io
 
     ct, mri = _volume_pair(tmp_path)
     (tmp_path / "out.nii.gz").mkdir()
-    monkeypatch.setattr(fuse_command, "read_image", lambda path: (_ for _ in ()).throw(AssertionError("read")))
+    monkeypatch.setattr(image_io, "read_image", lambda path: (_ for _ in ()).throw(AssertionError("read")))
     code, _, err = _run(fuse(ct, mri, tmp_path / "out.nii.gz", tiny_model_dir, "ct-mri"), capsys)
     assert code == 2 and "out.nii.gz: is an existing folder" in err
 

@@ -155,18 +155,11 @@ def test_batch_skips_bad_pair_fuses_others_and_lists_both(tmp_path, tiny_model_d
     assert snapshot(tmp_path) == before
 
 
-def test_batch_stops_on_full_disk_keeping_finished_outputs(tmp_path, tiny_model_dir, capsys, monkeypatch):
+def test_batch_stops_on_full_disk_keeping_finished_outputs(tmp_path, tiny_model_dir, capsys, disk_full_when_writing):
     for name, seed in (("one.png", 1), ("two.png", 3)):
         write_picture(tmp_path / "a" / name, grey_picture(seed))
         write_picture(tmp_path / "b" / name, grey_picture(seed + 1))
-    real_write = image_io.sitk.WriteImage
-
-    def fail_second(image, path, compress):
-        if "two.png" in Path(path).name:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real_write(image, path, compress)
-
-    monkeypatch.setattr(image_io.sitk, "WriteImage", fail_second)
+    disk_full_when_writing("two.png")
     assert main(fuse(tmp_path / "a", tmp_path / "b", tmp_path / "out", tiny_model_dir)) == 1
     captured = capsys.readouterr()
     assert "stopped after fusing 1 of 2 pairs" in captured.out

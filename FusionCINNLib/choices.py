@@ -1,0 +1,22 @@
+"""The named choices that the ``fusioncinn`` options offer, in a module that imports nothing heavy (no torch,
+NumPy or SimpleITK), so that the command line can build its parser, print ``--help`` and refuse a bad
+argument at once. The modules that act on a choice import it from here."""
+
+from __future__ import annotations
+
+from .pairs import PAIRS
+
+DEVICES = ("auto", "cpu", "cuda")
+"""Where the network runs; ``auto`` is CUDA when available, else the CPU."""
+
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+"""Precision of the network's subnets; ``auto`` is float16 on CUDA, float32 on the CPU."""
+
+PLANES = {"sagittal": 0, "coronal": 1, "axial": 2}
+"""Plane name -> the LPS axis normal to it (x = L, y = P, z = S)."""
+
+PAIR_CHOICES = tuple(PAIRS) + ("all",)
+"""Pair types a model can be trained on: one pair, or ``all`` of them."""
+
+KEEP_CHOICES = ("best", "last")
+"""Which weights a run exports: those of its best-validated epoch (``validation_score``), or its last epoch's."""

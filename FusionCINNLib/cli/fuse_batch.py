@@ -1,0 +1,136 @@
+"""``fusioncinn fuse A_DIR B_DIR -o OUT_DIR``: fuse every pair of names found in both folders.
+
+A bad pair is reported and skipped; a failure while running (disk full) or an interrupt stops the batch,
+keeping the finished outputs (each written atomically). With ``--num-parts N --part-id I`` only the cases of
+part I are fused (:mod:`.batch_split`), with ``--skip-existing`` a case whose output exists is kept, and
+``--report`` writes a record per case (:mod:`.batch_report`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Dict, List, Tuple
+
+from ..errors import FusionError, FusionInputError
+from ..imaging.file_names import PICTURE_EXTENSIONS, VOLUME_EXTENSIONS, extension
+from ..progress import ConsoleProgressBar
+from .batch_report import BatchReport, check_report_path
+from .batch_split import part_of
+from .fuse_command import _fuse_pair, _same_path
+
+if TYPE_CHECKING:
+    from ..network.model_files import FusionModel
+
+
+def _batch_entries(folder: Path) -> Dict[str, Path]:
+    supported = PICTURE_EXTENSIONS + VOLUME_EXTENSIONS
+    return {p.name: p for p in sorted(folder.iterdir())
+            if not p.name.startswith(".") and (p.is_dir() or extension(p) in supported)}
+
+
+def _output_name(entry: Path) -> str:
+    """The fused file's name for a batch entry: the same name, or NAME.nii.gz for a series folder."""
+    return entry.name if not entry.is_dir() else f"{entry.name}.nii.gz"
+
+
+def _check_collisions(entries: Dict[str, Path], output: Path) -> None:
+    """Refuse a batch where two entries would write the same output file (case-insensitively)."""
+    seen: Dict[str, Path] = {}
+    for entry in entries.values():
+        name = _output_name(entry)
+        if name.lower() in seen:
+            raise FusionInputError(f"{seen[name.lower()]}, {entry}: both would be written to {output / name}; "
+                                   "rename one")
+        seen[name.lower()] = entry
+
+
+def _check_output_folder(args: argparse.Namespace) -> None:
+    for folder in (args.a, args.b):
+        if _same_path(args.output, folder):
+            raise FusionInputError(f"{args.output}: is also an input folder; choose another output folder")
+    if extension(args.output) in PICTURE_EXTENSIONS + VOLUME_EXTENSIONS:
+        raise FusionInputError(f"{args.output}: A and B are folders of pairs, so the output is a folder; give a "
+                               "folder name, not an image file name")
+    if args.output.exists() and not args.output.is_dir():
+        raise FusionInputError(f"{args.output}: is a file; A and B are folders of pairs, so give a folder")
+    if args.report is not None:
+        check_report_path(args.report, [args.a, args.b])
+
+
+def device_label(device: str) -> str:
+    """Where the network runs for ``--device``: ``cpu`` or ``cuda (<GPU name>)``."""
+    import torch
+
+    from ..fusion.slices import resolve_device
+
+    resolved = resolve_device(device)
+    return f"cuda ({torch.cuda.get_device_name(resolved)})" if resolved.type == "cuda" else resolved.type
+
+
+def _print_summary(args: argparse.Namespace, done: List[str], existing: List[str], failures: List[Tuple[str, str]],
+                   total: int, state: str) -> None:
+    part = f" (part {args.part_id} of {args.num_parts}, numbered from 0)" if args.num_parts > 1 else ""
+    print(f"{state} {len(done)} of {total} pairs into {args.output}{part}" + (f": {', '.join(done)}" if done else ""))
+    if existing:
+        print(f"kept {len(existing)} existing outputs (--skip-existing): {', '.join(existing)}")
+    for name, why in failures:
+        print(f"  skipped {name}: {why}", file=sys.stderr)
+
+
+def run_batch(args: argparse.Namespace, model: FusionModel) -> int:
+    """Fuse the pairs of this part of the batch; exit code 0, or 2 when a pair was missing or bad."""
+    _check_output_folder(args)
+    entries_a, entries_b = _batch_entries(args.a), _batch_entries(args.b)
+    if not entries_a and not entries_b:
+        raise FusionInputError(f"{args.a}, {args.b}: no images found in either folder")
+    _check_collisions({n: e for n, e in entries_a.items() if n in entries_b}, args.output)
+    names = part_of(set(entries_a) | set(entries_b), args.num_parts, args.part_id)
+    device = device_label(args.device)
+    report = BatchReport(args.report, {
+        "pair": args.pair, "model": str(model.path or model.name), "device": device, "a": str(args.a),
+        "b": str(args.b), "output": str(args.output), "part": {"id": args.part_id, "of": args.num_parts}})
+    failures: List[Tuple[str, str]] = []
+    for name in names:
+        if name not in entries_a or name not in entries_b:
+            folder = args.b if name in entries_a else args.a
+            failures.append((name, f"missing in {folder}"))
+            report.add(name, "missing", a=entries_a.get(name), b=entries_b.get(name), message=f"missing in {folder}")
+    common = [name for name in names if name in entries_a and name in entries_b]
+    args.output.mkdir(parents=True, exist_ok=True)
+    done: List[str] = []
+    existing: List[str] = []
+    bar = ConsoleProgressBar("fusing pairs")
+    state = "interrupted after fusing"
+    try:
+        for i, name in enumerate(common):
+            bar(i / len(common), name)
+            a, b, output = entries_a[name], entries_b[name], args.output / _output_name(entries_a[name])
+            if args.skip_existing and output.is_file():
+                existing.append(name)
+                report.add(name, "existing", a, b, output, "the output exists (--skip-existing)")
+                continue
+            start = time.perf_counter()
+            try:
+                result = _fuse_pair(a, b, output, model, args, show_progress=False)
+            except FusionError as err:
+                report.add(name, "failed", a, b, output, str(err), {"total": time.perf_counter() - start})
+                if not isinstance(err, FusionInputError):
+                    raise
+                failures.append((name, str(err)))
+                continue
+            done.append(name)
+            report.add(name, "fused", a, b, output, "", {**result.seconds, "total": time.perf_counter() - start},
+                       result.registration_metric, result.reference, device)
+        bar(1.0, "done")
+        state = "fused"
+    except FusionError:
+        state = "stopped after fusing"
+        raise
+    finally:
+        bar.close()
+        report.write(complete=state == "fused")
+        _print_summary(args, done, existing, failures, len(names), state)
+    return 0 if not failures else 2
