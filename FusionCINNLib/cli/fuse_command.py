@@ -21,7 +21,7 @@ from ..imaging.native_messages import native_stderr
 from ..network.model_files import FusionModel
 from ..pairs import PAIRS, modalities
 from ..progress import ConsoleProgressBar
-from . import interrupts
+from . import fusion_choices, interrupts
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,8 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--axis", default="axial", choices=sorted(PLANES), help="slice plane for volumes")
     parser.add_argument("--reference", default="auto", choices=("auto", "a", "b"),
                         help="whose grid the result is on (auto: the finer grid)")
-    parser.add_argument("--no-register", action="store_true",
-                        help="do not register volumes (their grids must then match)")
+    parser.add_argument("--no-register", action="store_true", help="same as --register never")
+    fusion_choices.add_arguments(parser)
     parser.add_argument("--ct-offset", type=float, default=None, metavar="HU",
                         help="add HU to every value of the CT (A) before use: -1024 for a CT stored in raw "
                              "scanner values without its rescale intercept (ct-mri only)")
@@ -114,11 +114,42 @@ def _check_inputs(image_a: sitk.Image, image_b: sitk.Image, pair: str, name_a: s
         check_declared_modality(values_b, modality_b, name_b)
 
 
+def _check_picture_choices(choices: fusion_choices.FusionChoices, path_a: Path) -> None:
+    if choices.any_volume_only:
+        raise FusionInputError(f"{path_a}: --window-a, --window-b and --colour apply to volumes; 2D pictures are "
+                               "fused on their display window, and colour pictures in colour already")
+    if choices.register == "always":
+        raise FusionInputError(f"{path_a}: 2D pictures are not registered; drop --register always")
+
+
+def _volume_outputs(output: Path, args: argparse.Namespace) -> List[Path]:
+    """The files a volume fusion writes besides OUTPUT: the colour fusion (with --colour) and the sidecar JSON."""
+    from ..fusion.record import sidecar_path
+    extra = [sidecar_path(output)]
+    if args.choices.colour is not None:
+        extra.insert(0, fusion_choices.colour_output_path(output, getattr(args, "colour_output", None)))
+    return extra
+
+
+def _write_all(writes: Sequence[Tuple[Path, object]]) -> None:
+    """Call each (path, write) in turn; when one fails, remove the files the earlier ones wrote."""
+    done: List[Path] = []
+    try:
+        for path, write in writes:
+            write()
+            done.append(path)
+    except BaseException:
+        for path in done:
+            path.unlink(missing_ok=True)
+        raise
+
+
 def _fuse_pair(path_a: Path, path_b: Path, output: Path, model: FusionModel, args: argparse.Namespace,
                show_progress: bool, transform_path: Optional[Path] = None) -> FusionResult:
     """Read, check, fuse and write one pair; with ``transform_path`` also write the registration transform
-    (the identity when the grids already matched). Every check runs before the work; the transform is
-    written first and removed again if the image cannot be written."""
+    (the identity when the grids already matched). A volume also gets its colour fusion (with --colour) and
+    its sidecar JSON (what was used: fusion.record). Every check runs before the work; if one file cannot be
+    written, those written before it are removed."""
     _check_output_path(output, (path_a, path_b))
     image_a, image_b = read_image(path_a), read_image(path_b)
     if args.ct_offset is not None:
@@ -127,6 +158,13 @@ def _fuse_pair(path_a: Path, path_b: Path, output: Path, model: FusionModel, arg
         image_a = sitk.Cast(image_a, sitk.sitkFloat32) + float(args.ct_offset)
     volume = image_a.GetDimension() == 3 or image_b.GetDimension() == 3
     _check_output_extension(output, picture=not volume)
+    extra = _volume_outputs(output, args) if volume else []
+    for path in extra:
+        _check_output_path(path, (path_a, path_b, output))
+    if args.choices.colour is not None and volume:
+        _check_output_extension(extra[0], picture=False)
+    if not volume:
+        _check_picture_choices(args.choices, path_a)
     if transform_path is not None and not volume:
         raise FusionInputError(f"{transform_path}: 2D pictures are not registered, so there is no transform to save; "
                                "drop --save-transform")
@@ -136,23 +174,38 @@ def _fuse_pair(path_a: Path, path_b: Path, output: Path, model: FusionModel, arg
     try:
         with interrupts.deferred() as cancel:
             if volume:
-                options.update(register=not args.no_register, reference=args.reference, plane=args.axis,
-                               batch_size=args.batch_size, precision=args.precision, progress=bar, cancel=cancel)
+                options.update(reference=args.reference, plane=args.axis, batch_size=args.batch_size,
+                               precision=args.precision, progress=bar, cancel=cancel, **args.choices.volume_options())
             result = fuse_images(image_a, image_b, args.pair, model, **options)
     finally:
         if bar is not None:
             bar.close()
-    if transform_path is None:
-        write_image(result.image, output)
-        return result
-    from ..geometry.transforms import save_transform
-    save_transform(result.transform or sitk.AffineTransform(result.image.GetDimension()), transform_path)
-    try:
-        write_image(result.image, output)
-    except BaseException:
-        transform_path.unlink(missing_ok=True)
-        raise
+    writes: List[Tuple[Path, object]] = []
+    if transform_path is not None:
+        from ..geometry.transforms import save_transform
+        transform = result.transform or sitk.AffineTransform(result.image.GetDimension())
+        writes.append((transform_path, lambda: save_transform(transform, transform_path)))
+    writes.append((output, lambda: write_image(result.image, output)))
+    if volume:
+        writes += _volume_writes(result, extra, path_a, path_b, output, model, args)
+    _write_all(writes)
     return result
+
+
+def _volume_writes(result: FusionResult, extra: List[Path], path_a: Path, path_b: Path, output: Path,
+                   model: FusionModel, args: argparse.Namespace) -> List[Tuple[Path, object]]:
+    """(path, write) of the colour fusion (if any) and of the sidecar JSON of a fused volume."""
+    from ..fusion.record import fusion_record, write_record
+    from ..imaging.rgb_volume_io import write_rgb_volume
+    colour_path = extra[0] if result.colour_image is not None else None
+    record = fusion_record(result, args.pair, {"a": str(path_a), "b": str(path_b)}, args.choices.register,
+                           args.choices.sources, str(model.path or model.name),
+                           {"grey": str(output), "colour": str(colour_path) if colour_path else None})
+    writes: List[Tuple[Path, object]] = []
+    if colour_path is not None:
+        writes.append((colour_path, lambda: write_rgb_volume(result.colour_image, colour_path)))
+    writes.append((extra[-1], lambda: write_record(record, extra[-1])))
+    return writes
 
 
 def _check_transform_path(path: Path, inputs: Sequence[Path]) -> None:
@@ -169,11 +222,30 @@ def _run_single(args: argparse.Namespace, model: FusionModel) -> int:
     result = _fuse_pair(args.a, args.b, args.output, model, args, show_progress=True,
                         transform_path=args.save_transform)
     print(f"wrote {args.output} ({result_note(result, args.pair, args.a, args.b)})")
+    if result.image.GetDimension() == 3:
+        _print_volume_notes(result, args)
     if args.save_transform is not None:
         kind = ("registration" if result.transform is not None
                 else "identity: the grids already matched, no registration ran")
         print(f"wrote {args.save_transform} ({kind})")
     return 0
+
+
+ALIGNMENT_NOTES = {"registered": "registered (rigid)", "same grid": "not registered: the grids match",
+                   "header geometry": "not registered: resampled as the file headers place it"}
+
+
+def _print_volume_notes(result: FusionResult, args: argparse.Namespace) -> None:
+    """The windows used, how the other volume was aligned, and the colour and sidecar files written."""
+    extra = _volume_outputs(args.output, args)
+    names = {"a": args.a.name, "b": args.b.name}
+    windows = "; ".join(f"{names[side]} {result.windows[side].low:.4g}..{result.windows[side].high:.4g}"
+                        f" ({args.choices.sources[side] or 'default'})" for side in "ab")
+    other = "b" if result.reference == "a" else "a"
+    print(f"  windows: {windows}; {names[other]}: {ALIGNMENT_NOTES[result.alignment]}")
+    if result.colour_image is not None:
+        print(f"wrote {extra[0]} (colour fusion, {result.colour_map} colour map, 8-bit RGB on the same grid)")
+    print(f"wrote {extra[-1]} (what was used: windows, registration, model)")
 
 
 UNITS = {"ct": "Hounsfield units", "mri": "the MRI's units", "pet": "the PET's units", "spect": "the SPECT's units"}
@@ -204,15 +276,19 @@ def _output_name(entry: Path) -> str:
     return entry.name if not entry.is_dir() else f"{entry.name}.nii.gz"
 
 
-def _check_collisions(entries: dict, output: Path) -> None:
-    """Refuse a batch where two entries would write the same output file (case-insensitively)."""
+def _check_collisions(entries: dict, output: Path, args: argparse.Namespace) -> None:
+    """Refuse a batch where two entries would write the same output file (case-insensitively), counting the
+    colour fusion and sidecar JSON files of volumes."""
     seen: dict = {}
     for entry in entries.values():
         name = _output_name(entry)
-        if name.lower() in seen:
-            raise FusionInputError(f"{seen[name.lower()]}, {entry}: both would be written to {output / name}; "
-                                   "rename one")
-        seen[name.lower()] = entry
+        names = [name] + ([p.name for p in _volume_outputs(output / name, args)]
+                          if extension(name) in VOLUME_EXTENSIONS or entry.is_dir() else [])
+        for written in names:
+            if written.lower() in seen:
+                raise FusionInputError(f"{seen[written.lower()]}, {entry}: both would write {output / written}; "
+                                       "rename one")
+            seen[written.lower()] = entry
 
 
 def _run_batch(args: argparse.Namespace, model: FusionModel) -> int:
@@ -229,7 +305,7 @@ def _run_batch(args: argparse.Namespace, model: FusionModel) -> int:
     entries_a, entries_b = _batch_entries(args.a), _batch_entries(args.b)
     if not entries_a and not entries_b:
         raise FusionInputError(f"{args.a}, {args.b}: no images found in either folder")
-    _check_collisions({n: e for n, e in entries_a.items() if n in entries_b}, args.output)
+    _check_collisions({n: e for n, e in entries_a.items() if n in entries_b}, args.output, args)
     failures: List[Tuple[str, str]] = [(n, f"missing in {args.b}") for n in sorted(set(entries_a) - set(entries_b))]
     failures += [(n, f"missing in {args.a}") for n in sorted(set(entries_b) - set(entries_a))]
     common = sorted(set(entries_a) & set(entries_b))
@@ -286,11 +362,14 @@ def run(args: argparse.Namespace) -> int:
         raise FusionInputError(f"--ct-offset applies to a CT; --pair is {args.pair}")
     if args.batch_size is not None and args.batch_size < 1:
         raise FusionInputError(f"--batch-size must be >= 1, got {args.batch_size}")
+    args.choices = fusion_choices.resolve(args)
     if not batch:
         _check_output_path(args.output, (args.a, args.b))
     model = resolve_model(args.model, args.pair)
     if batch:
         if args.save_transform is not None:
             raise FusionInputError("--save-transform takes one pair, not a folder batch")
+        if args.colour_output is not None:
+            raise FusionInputError("--colour-output takes one pair; in a batch each colour fusion is NAME_colour.EXT")
         return _run_batch(args, model)
     return _run_single(args, model)
