@@ -82,7 +82,8 @@ def write_rgb_volume(image: sitk.Image, path: PathLike) -> Path:
     path = Path(path)
     ext = extension(path)
     if ext not in VOLUME_EXTENSIONS:
-        raise FusionInputError(f"{path}: unsupported colour volume extension; use one of {', '.join(VOLUME_EXTENSIONS)}")
+        raise FusionInputError(f"{path}: unsupported colour volume extension; use one of "
+                               f"{', '.join(VOLUME_EXTENSIONS)}")
     if ext not in NIFTI_EXTENSIONS:
         return write_image(image, path)
     with atomic_output(path) as tmp:
