@@ -187,8 +187,9 @@ def _align(fixed: sitk.Image, moving: sitk.Image, mode: str, modalities_: Tuple[
             return moving, None, None, "same grid"
         gap = overlap_gap(fixed, moving)
         if gap > 0:
-            raise FusionInputError(f"{names[0]}, {names[1]}: the headers place the volumes {gap:.0f} mm apart, with "
-                                   "no overlap; without registration there is nothing to fuse (use --register auto)")
+            raise FusionInputError(f"{names[0]}, {names[1]}: the two images do not overlap: their headers place them "
+                                   f"{gap:.0f} mm apart; without registration there is nothing to fuse (use --register "
+                                   "auto)")
         start = time.perf_counter()
         moving = resample_to_reference(moving, fixed, None, background)
         seconds["resample"] = time.perf_counter() - start

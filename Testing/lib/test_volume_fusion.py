@@ -119,7 +119,7 @@ def test_without_registration_different_grids_are_resampled_as_the_headers_place
     np.testing.assert_allclose(sitk.GetArrayFromImage(result.image), sitk.GetArrayFromImage(expected.image),
                                atol=1e-3)
     far = _volume(1, origin=(500.0, 13.25, 7.0))
-    with pytest.raises(FusionInputError, match="no overlap"):
+    with pytest.raises(FusionInputError, match="do not overlap"):
         fuse_volumes(ct, far, "ct-mri", tiny_model, register=False)
 
 
