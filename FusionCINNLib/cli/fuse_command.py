@@ -286,8 +286,8 @@ def _check_collisions(entries: dict, output: Path, args: argparse.Namespace) -> 
                           if extension(name) in VOLUME_EXTENSIONS or entry.is_dir() else [])
         for written in names:
             if written.lower() in seen:
-                raise FusionInputError(f"{seen[written.lower()]}, {entry}: both would write {output / written}; "
-                                       "rename one")
+                raise FusionInputError(f"{seen[written.lower()]}, {entry}: both would be written to "
+                                       f"{output / written}; rename one")
             seen[written.lower()] = entry
 
 
