@@ -20,3 +20,12 @@ PAIR_CHOICES = tuple(PAIRS) + ("all",)
 
 KEEP_CHOICES = ("best", "last")
 """Which weights a run exports: those of its best-validated epoch (``validation_score``), or its last epoch's."""
+
+COLOUR_MAP_NAMES = ("heat", "rainbow")
+"""Colour maps of the colour PET/SPECT fusion (Slicer's PET-Heat and PET-Rainbow2; imaging.colour_maps)."""
+
+CT_PRESET_NAMES = ("brain", "subdural", "stroke", "bone", "soft-tissue")
+"""CT window presets by name (their widths and levels: imaging.windows.CT_PRESETS)."""
+
+REGISTRATION_CHOICES = ("auto", "always", "never")
+"""When volumes are registered: when their grids differ, always, or never (resampled as the headers place them)."""

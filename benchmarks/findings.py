@@ -1,7 +1,8 @@
 """Findings benchmark: synthetic findings inserted into real slices and into the phantom, fused by
 FusionCINN and by the classical baselines; how much of each finding the fused image keeps.
 
-    .venv/bin/python benchmarks/findings.py [--compare MODEL ...] [--instances N] [--no-phantom]
+    .venv/bin/python benchmarks/findings.py [--compare MODEL ...] [--instances N] [--no-phantom] [--no-atlas]
+        [--types TEXT] [--ct-window LO,HI|PRESET]
 
 Sources of the findings:
 - atlas: the validation cases of ``fusioncinn train``'s split (seed 0, 20 %, by case); pixels are
@@ -21,6 +22,11 @@ Then the phantom's own foci (its PET lesion, darker than its surroundings in the
 calcification) as mean fused values in rings around them (core/rim: 1 = filled; core/shell: contrast).
 FusionCINN rows use, per pair type, the model the CLI uses (``--model`` overrides; ``--compare``
 adds rows). The targets of issue 14 are checked at the end for every FusionCINN row.
+
+``--types TEXT`` keeps the finding types whose name contains TEXT; ``--ct-window`` windows the phantom's CT
+as the fuse command's --window-a does (e.g. ``brain`` = 0..80 HU; the atlas CT pictures are already
+windowed and stay as they are). The "contrast" table gives each finding's contrast in the source and in
+the fused image in 0..1 display units (the fraction of the grey range a reader sees).
 """
 
 from __future__ import annotations
@@ -38,7 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from FusionCINNLib.baselines import fuse_average, fuse_dwt_max_abs, fuse_laplacian_pyramid  # noqa: E402
 from FusionCINNLib.fusion.slices import fuse_slices  # noqa: E402
-from FusionCINNLib.imaging.intensity import CT_WINDOW_HU, window_for  # noqa: E402
+from FusionCINNLib.imaging.intensity import CT_WINDOW_HU, IntensityWindow, window_for  # noqa: E402
+from FusionCINNLib.imaging.windows import parse_window  # noqa: E402
 from FusionCINNLib.metrics.findings import (Finding, FindingScore, distance_map, finding_box,  # noqa: E402
                                             finding_contrast, insert_finding, ring_profile, score_finding)
 from FusionCINNLib.network.model_files import default_model_path, load_model  # noqa: E402
@@ -238,6 +245,13 @@ def atlas_instances(args: argparse.Namespace, rng: np.random.Generator, cache: D
     return instances
 
 
+def source_window(data: AlignedPair, modality: str, args: argparse.Namespace) -> IntensityWindow:
+    """The window of the phantom's CT or PET: ``--ct-window`` for the CT when given, else the product's default."""
+    if modality == "ct" and args.ct_window is not None:
+        return IntensityWindow(*parse_window(args.ct_window, "ct", "--ct-window"), "ct")
+    return window_for(data.source, modality)
+
+
 def phantom_instances(pairs: Dict[str, AlignedPair], args: argparse.Namespace, rng: np.random.Generator,
                       cache: Dict[Path, StackFuser]) -> List[Instance]:
     """One finding per type and place in the phantom (3D balls, radii in mm), for CT-MRI and PET-MRI."""
@@ -248,7 +262,7 @@ def phantom_instances(pairs: Dict[str, AlignedPair], args: argparse.Namespace, r
             if pair not in kind.pairs:
                 continue
             modality = "ct" if pair == "ct-mri" else "pet"
-            window_a, window_b = window_for(data.source, modality), window_for(data.mri, "mri")
+            window_a, window_b = source_window(data, modality, args), window_for(data.mri, "mri")
             a01, b01 = window_a.normalise(data.source), window_b.normalise(data.mri)
             key = (pair, kind.side)
             if key not in maps:
@@ -310,6 +324,21 @@ def print_findings(instances: List[Instance]) -> Dict[str, Dict[str, Dict[str, f
     return summary
 
 
+def print_contrasts(instances: List[Instance]) -> None:
+    """Per finding type and method: the source's and the fused image's contrast (core - shell, 0..1 units)."""
+    print("\n| finding | method | n | source contrast median | fused contrast median | fused contrast min |")
+    print("|---|---|---|---|---|---|")
+    for kind in TYPES:
+        group = [i for i in instances if i.kind is kind]
+        if not group:
+            continue
+        source = np.array([i.scores[next(iter(i.scores))].source_contrast for i in group])
+        for method in group[0].scores:
+            fused = np.array([i.scores[method].kept * i.scores[method].source_contrast for i in group])
+            print(f"| {kind.name} | {method} | {len(group)} | {np.median(source):.3f} | {np.median(fused):.3f} | "
+                  f"{fused.min():.3f} |", flush=True)
+
+
 PHANTOM_FOCI = {
     # focus: (pair, landmark index, rings in mm)
     "PET lesion": ("pet-mri", 1, {"core": (0.0, 4.0), "rim": (6.0, 8.0), "shell": (10.0, 13.0)}),
@@ -328,7 +357,7 @@ def print_phantom_foci(pairs: Dict[str, AlignedPair], args: argparse.Namespace, 
         data = pairs[pair]
         centre = data.landmarks[landmark]
         box = (slice(centre[0] - FOCUS_HALF_SLICES, centre[0] + FOCUS_HALF_SLICES + 1), slice(None), slice(None))
-        a = window_for(data.source, "ct" if pair == "ct-mri" else "pet").normalise(data.source)[box]
+        a = source_window(data, "ct" if pair == "ct-mri" else "pet", args).normalise(data.source)[box]
         b = window_for(data.mri, "mri").normalise(data.mri)[box]
         distance = distance_map(a.shape, (FOCUS_HALF_SLICES, centre[1], centre[2]), data.spacing)
         rows = {"source alone": a, "MRI alone": b, "max(source, MRI)": np.maximum(a, b)}
@@ -379,12 +408,17 @@ def main() -> int:
     parser.add_argument("--compare", type=Path, nargs="*", default=[], help="more models, a row each")
     parser.add_argument("--instances", type=int, default=9, help="atlas instances per finding type")
     parser.add_argument("--no-phantom", action="store_true")
+    parser.add_argument("--no-atlas", action="store_true", help="phantom findings only")
+    parser.add_argument("--types", default="", help="only finding types whose name contains this text")
+    parser.add_argument("--ct-window", default=None, help="the phantom CT's window: LO,HI in HU or a CT preset")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    global TYPES
+    TYPES = tuple(kind for kind in TYPES if args.types.lower() in kind.name.lower())
     rng = np.random.default_rng(args.seed)
     cache: Dict[Path, StackFuser] = {}
     instances: List[Instance] = []
-    if args.data.is_dir():
+    if args.data.is_dir() and not args.no_atlas:
         instances += atlas_instances(args, rng, cache)
     else:
         print(f"note: atlas data not found at {args.data}; phantom findings only")
@@ -397,6 +431,7 @@ def main() -> int:
         print("skipped: no atlas data and --no-phantom")
         return 0
     summary = print_findings(instances)
+    print_contrasts(instances)
     foci = print_phantom_foci(pairs, args, cache) if pairs else {}
     print_targets(summary, foci)
     return 0

@@ -19,7 +19,7 @@ from ..imaging.file_names import PICTURE_EXTENSIONS, VOLUME_EXTENSIONS, extensio
 from ..progress import ConsoleProgressBar
 from .batch_report import BatchReport, check_report_path
 from .batch_split import part_of
-from .fuse_command import _fuse_pair, _same_path
+from .fuse_command import _fuse_pair, _same_path, _volume_outputs
 
 if TYPE_CHECKING:
     from ..network.model_files import FusionModel
@@ -36,15 +36,24 @@ def _output_name(entry: Path) -> str:
     return entry.name if not entry.is_dir() else f"{entry.name}.nii.gz"
 
 
-def _check_collisions(entries: Dict[str, Path], output: Path) -> None:
-    """Refuse a batch where two entries would write the same output file (case-insensitively)."""
+def _case_outputs(entry: Path, output: Path, args: argparse.Namespace) -> List[Path]:
+    """Every file a batch entry writes into the folder ``output``: the fused image and, for a volume, its
+    colour fusion (with --colour) and sidecar JSON."""
+    fused = output / _output_name(entry)
+    volume = entry.is_dir() or extension(entry) in VOLUME_EXTENSIONS
+    return [fused] + (_volume_outputs(fused, args) if volume else [])
+
+
+def _check_collisions(entries: Dict[str, Path], output: Path, args: argparse.Namespace) -> None:
+    """Refuse a batch where two entries would write the same output file (case-insensitively), counting the
+    colour fusion and sidecar JSON files of volumes."""
     seen: Dict[str, Path] = {}
     for entry in entries.values():
-        name = _output_name(entry)
-        if name.lower() in seen:
-            raise FusionInputError(f"{seen[name.lower()]}, {entry}: both would be written to {output / name}; "
-                                   "rename one")
-        seen[name.lower()] = entry
+        for written in (path.name for path in _case_outputs(entry, output, args)):
+            if written.lower() in seen:
+                raise FusionInputError(f"{seen[written.lower()]}, {entry}: both would be written to "
+                                       f"{output / written}; rename one")
+            seen[written.lower()] = entry
 
 
 def _check_output_folder(args: argparse.Namespace) -> None:
@@ -86,7 +95,7 @@ def run_batch(args: argparse.Namespace, model: FusionModel) -> int:
     entries_a, entries_b = _batch_entries(args.a), _batch_entries(args.b)
     if not entries_a and not entries_b:
         raise FusionInputError(f"{args.a}, {args.b}: no images found in either folder")
-    _check_collisions({n: e for n, e in entries_a.items() if n in entries_b}, args.output)
+    _check_collisions({n: e for n, e in entries_a.items() if n in entries_b}, args.output, args)
     names = part_of(set(entries_a) | set(entries_b), args.num_parts, args.part_id)
     device = device_label(args.device)
     report = BatchReport(args.report, {
@@ -108,7 +117,7 @@ def run_batch(args: argparse.Namespace, model: FusionModel) -> int:
         for i, name in enumerate(common):
             bar(i / len(common), name)
             a, b, output = entries_a[name], entries_b[name], args.output / _output_name(entries_a[name])
-            if args.skip_existing and output.is_file():
+            if args.skip_existing and all(path.is_file() for path in _case_outputs(a, args.output, args)):
                 existing.append(name)
                 report.add(name, "existing", a, b, output, "the output exists (--skip-existing)")
                 continue

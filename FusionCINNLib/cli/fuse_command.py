@@ -6,7 +6,7 @@ import argparse
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
 from ..choices import DEVICES, PLANES, PRECISIONS
 from ..errors import FusionInputError
@@ -14,7 +14,7 @@ from ..imaging.file_names import HEADER_AND_DATA_EXTENSIONS, PICTURE_EXTENSIONS,
 from ..imaging.native_messages import native_stderr
 from ..pairs import PAIRS, modalities
 from ..progress import ConsoleProgressBar
-from . import batch_split, interrupts
+from . import batch_split, fusion_choices, interrupts
 
 if TYPE_CHECKING:
     import SimpleITK as sitk
@@ -45,8 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--axis", default="axial", choices=sorted(PLANES), help="slice plane for volumes")
     parser.add_argument("--reference", default="auto", choices=("auto", "a", "b"),
                         help="whose grid the result is on (auto: the finer grid)")
-    parser.add_argument("--no-register", action="store_true",
-                        help="do not register volumes (their grids must then match)")
+    parser.add_argument("--no-register", action="store_true", help="same as --register never")
+    fusion_choices.add_arguments(parser)
     parser.add_argument("--ct-offset", type=float, default=None, metavar="HU",
                         help="add HU to every value of the CT (A) before use: -1024 for a CT stored in raw "
                              "scanner values without its rescale intercept (ct-mri only)")
@@ -117,11 +117,42 @@ def _check_inputs(image_a: sitk.Image, image_b: sitk.Image, pair: str, name_a: s
         check_declared_modality(values_b, modality_b, name_b)
 
 
+def _check_picture_choices(choices: fusion_choices.FusionChoices, path_a: Path) -> None:
+    if choices.any_volume_only:
+        raise FusionInputError(f"{path_a}: --window-a, --window-b and --colour apply to volumes; 2D pictures are "
+                               "fused on their display window, and colour pictures in colour already")
+    if choices.register == "always":
+        raise FusionInputError(f"{path_a}: 2D pictures are not registered; drop --register always")
+
+
+def _volume_outputs(output: Path, args: argparse.Namespace) -> List[Path]:
+    """The files a volume fusion writes besides OUTPUT: the colour fusion (with --colour) and the sidecar JSON."""
+    from ..fusion.record import sidecar_path
+    extra = [sidecar_path(output)]
+    if args.choices.colour is not None:
+        extra.insert(0, fusion_choices.colour_output_path(output, getattr(args, "colour_output", None)))
+    return extra
+
+
+def _write_all(writes: Sequence[Tuple[Path, object]]) -> None:
+    """Call each (path, write) in turn; when one fails, remove the files the earlier ones wrote."""
+    done: List[Path] = []
+    try:
+        for path, write in writes:
+            write()
+            done.append(path)
+    except BaseException:
+        for path in done:
+            path.unlink(missing_ok=True)
+        raise
+
+
 def _fuse_pair(path_a: Path, path_b: Path, output: Path, model: FusionModel, args: argparse.Namespace,
                show_progress: bool, transform_path: Optional[Path] = None) -> FusionResult:
     """Read, check, fuse and write one pair; with ``transform_path`` also write the registration transform
-    (the identity when the grids already matched). Every check runs before the work; the transform is
-    written first and removed again if the image cannot be written."""
+    (the identity when the grids already matched). A volume also gets its colour fusion (with --colour) and
+    its sidecar JSON (what was used: fusion.record). Every check runs before the work; if one file cannot be
+    written, those written before it are removed."""
     import SimpleITK as sitk
 
     from ..fusion.pipeline import fuse_images
@@ -137,6 +168,13 @@ def _fuse_pair(path_a: Path, path_b: Path, output: Path, model: FusionModel, arg
         image_a = sitk.Cast(image_a, sitk.sitkFloat32) + float(args.ct_offset)
     volume = image_a.GetDimension() == 3 or image_b.GetDimension() == 3
     _check_output_extension(output, picture=not volume)
+    extra = _volume_outputs(output, args) if volume else []
+    for path in extra:
+        _check_output_path(path, (path_a, path_b, output))
+    if args.choices.colour is not None and volume:
+        _check_output_extension(extra[0], picture=False)
+    if not volume:
+        _check_picture_choices(args.choices, path_a)
     if transform_path is not None and not volume:
         raise FusionInputError(f"{transform_path}: 2D pictures are not registered, so there is no transform to save; "
                                "drop --save-transform")
@@ -146,27 +184,41 @@ def _fuse_pair(path_a: Path, path_b: Path, output: Path, model: FusionModel, arg
     try:
         with interrupts.deferred() as cancel:
             if volume:
-                options.update(register=not args.no_register, reference=args.reference, plane=args.axis,
-                               batch_size=args.batch_size, precision=args.precision, progress=bar, cancel=cancel)
+                options.update(reference=args.reference, plane=args.axis, batch_size=args.batch_size,
+                               precision=args.precision, progress=bar, cancel=cancel, **args.choices.volume_options())
             result = fuse_images(image_a, image_b, args.pair, model, **options)
     finally:
         if bar is not None:
             bar.close()
     result.seconds["read"] = read_seconds
     start = time.perf_counter()
-    if transform_path is None:
-        write_image(result.image, output)
-        result.seconds["write"] = time.perf_counter() - start
-        return result
-    from ..geometry.transforms import save_transform
-    save_transform(result.transform or sitk.AffineTransform(result.image.GetDimension()), transform_path)
-    try:
-        write_image(result.image, output)
-    except BaseException:
-        transform_path.unlink(missing_ok=True)
-        raise
+    writes: List[Tuple[Path, object]] = []
+    if transform_path is not None:
+        from ..geometry.transforms import save_transform
+        transform = result.transform or sitk.AffineTransform(result.image.GetDimension())
+        writes.append((transform_path, lambda: save_transform(transform, transform_path)))
+    writes.append((output, lambda: write_image(result.image, output)))
+    if volume:
+        writes += _volume_writes(result, extra, path_a, path_b, output, model, args)
+    _write_all(writes)
     result.seconds["write"] = time.perf_counter() - start
     return result
+
+
+def _volume_writes(result: FusionResult, extra: List[Path], path_a: Path, path_b: Path, output: Path,
+                   model: FusionModel, args: argparse.Namespace) -> List[Tuple[Path, object]]:
+    """(path, write) of the colour fusion (if any) and of the sidecar JSON of a fused volume."""
+    from ..fusion.record import fusion_record, write_record
+    from ..imaging.rgb_volume_io import write_rgb_volume
+    colour_path = extra[0] if result.colour_image is not None else None
+    record = fusion_record(result, args.pair, {"a": str(path_a), "b": str(path_b)}, args.choices.register,
+                           args.choices.sources, str(model.path or model.name),
+                           {"grey": str(output), "colour": str(colour_path) if colour_path else None})
+    writes: List[Tuple[Path, object]] = []
+    if colour_path is not None:
+        writes.append((colour_path, lambda: write_rgb_volume(result.colour_image, colour_path)))
+    writes.append((extra[-1], lambda: write_record(record, extra[-1])))
+    return writes
 
 
 def _check_transform_path(path: Path, inputs: Sequence[Path]) -> None:
@@ -183,11 +235,30 @@ def _run_single(args: argparse.Namespace, model: FusionModel) -> int:
     result = _fuse_pair(args.a, args.b, args.output, model, args, show_progress=True,
                         transform_path=args.save_transform)
     print(f"wrote {args.output} ({result_note(result, args.pair, args.a, args.b)})")
+    if result.image.GetDimension() == 3:
+        _print_volume_notes(result, args)
     if args.save_transform is not None:
         kind = ("registration" if result.transform is not None
                 else "identity: the grids already matched, no registration ran")
         print(f"wrote {args.save_transform} ({kind})")
     return 0
+
+
+ALIGNMENT_NOTES = {"registered": "registered (rigid)", "same grid": "not registered: the grids match",
+                   "header geometry": "not registered: resampled as the file headers place it"}
+
+
+def _print_volume_notes(result: FusionResult, args: argparse.Namespace) -> None:
+    """The windows used, how the other volume was aligned, and the colour and sidecar files written."""
+    extra = _volume_outputs(args.output, args)
+    names = {"a": args.a.name, "b": args.b.name}
+    windows = "; ".join(f"{names[side]} {result.windows[side].low:.4g}..{result.windows[side].high:.4g}"
+                        f" ({args.choices.sources[side] or 'default'})" for side in "ab")
+    other = "b" if result.reference == "a" else "a"
+    print(f"  windows: {windows}; {names[other]}: {ALIGNMENT_NOTES[result.alignment]}")
+    if result.colour_image is not None:
+        print(f"wrote {extra[0]} (colour fusion, {result.colour_map} colour map, 8-bit RGB on the same grid)")
+    print(f"wrote {extra[-1]} (what was used: windows, registration, model)")
 
 
 UNITS = {"ct": "Hounsfield units", "mri": "the MRI's units", "pet": "the PET's units", "spect": "the SPECT's units"}
@@ -236,6 +307,7 @@ def run(args: argparse.Namespace) -> int:
         raise FusionInputError(f"--ct-offset applies to a CT; --pair is {args.pair}")
     if args.batch_size is not None and args.batch_size < 1:
         raise FusionInputError(f"--batch-size must be >= 1, got {args.batch_size}")
+    args.choices = fusion_choices.resolve(args)
     if not batch:
         _check_output_path(args.output, (args.a, args.b))
         given = batch_split.batch_options_given(args)
@@ -248,6 +320,8 @@ def run(args: argparse.Namespace) -> int:
     if batch:
         if args.save_transform is not None:
             raise FusionInputError("--save-transform takes one pair, not a folder batch")
+        if args.colour_output is not None:
+            raise FusionInputError("--colour-output takes one pair; in a batch each colour fusion is NAME_colour.EXT")
         from .fuse_batch import run_batch
 
         return run_batch(args, model)

@@ -3,10 +3,12 @@
     SimpleITK images a (CT/PET/SPECT) and b (MRI), LPS physical geometry
       -> a few NaN/Inf voxels become background (with a FusionWarning); mostly NaN/Inf is refused
       -> checks (dimension, pixel type, finite, not constant)
-      -> volumes: rigid registration of the other input onto the reference grid (when grids differ)
-      -> per-modality intensity windows -> float32 slices in [0, 1]
+      -> volumes: the other input onto the reference grid: rigid registration ("auto": when grids
+         differ, "always", or "never": resampled as the headers place it)
+      -> intensity windows (the user's, or each modality's default) -> float32 slices in [0, 1]
       -> FusionNet slice by slice along the chosen plane
-      -> fused image on exactly the reference grid (size, spacing, origin, direction)
+      -> fused image on exactly the reference grid (size, spacing, origin, direction); with a colour
+         map also the colour PET/SPECT fusion (fusion.colour_volume) on the same grid
 """
 
 from __future__ import annotations
@@ -14,14 +16,15 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Union
+from typing import Dict, Optional, Tuple, Union
 
 import numpy as np
 import SimpleITK as sitk
 
 from ..errors import FusionInputError
 from ..imaging.image_io import nonfinite_as_background, picture_from_image, picture_to_image
-from ..imaging.intensity import check_finite_and_varied, window_for
+from ..imaging.intensity import IntensityWindow, check_finite_and_varied, window_for
+from ..imaging.windows import Bounds, chosen_window
 from ..memory import available_memory_bytes, fusion_bytes, gigabytes
 from ..network.model_files import FusionModel, default_model_path, load_model
 from ..pairs import modalities
@@ -32,6 +35,10 @@ from .slices import (MAX_SIDE, MIN_SIDE, default_batch_size, fuse_slices, resolv
 
 ModelLike = Union[FusionModel, str, os.PathLike, None]
 REFERENCES = ("auto", "a", "b")
+REGISTRATION_MODES = ("auto", "always", "never")
+"""auto: register when the grids differ; always: register even on one grid (two scans on one scanner grid, or
+a volume resampled without registration); never: no registration, the other input resampled onto the
+reference as the headers place it (volumes registered elsewhere, or from one hybrid scanner)."""
 
 
 @dataclass
@@ -45,6 +52,11 @@ class FusionResult:
         resampling convention); None when no registration ran.
     registration_metric: final Mattes MI value of the registration, None when none ran.
     seconds: wall time of each stage.
+    windows: the intensity window used for each input, {"a": ..., "b": ...} (volumes).
+    alignment: how the other input was put on the reference grid: "registered", "same grid" (no
+        registration needed or asked for) or "header geometry" (resampled without registration).
+    colour_image: the colour fusion (3-component uint8 RGB, reference grid), None without a colour map.
+    colour_map: the colour map's name ("heat", "rainbow") or None.
     """
 
     image: sitk.Image
@@ -52,6 +64,10 @@ class FusionResult:
     transform: Optional[sitk.Transform] = None
     registration_metric: Optional[float] = None
     seconds: Dict[str, float] = field(default_factory=dict)
+    windows: Dict[str, IntensityWindow] = field(default_factory=dict)
+    alignment: str = "same grid"
+    colour_image: Optional[sitk.Image] = None
+    colour_map: Optional[str] = None
 
 
 def resolve_model(model: ModelLike, pair: str) -> FusionModel:
@@ -147,25 +163,79 @@ def fuse_pictures(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: Mo
     return FusionResult(out, "b", seconds={"fuse": time.perf_counter() - start})
 
 
-def fuse_volumes(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: ModelLike = None, *,
-                 register: bool = True, reference: str = "auto", plane: str = "axial", device: str = "auto",
-                 batch_size: Optional[int] = None, precision: str = "auto", progress: Optional[ProgressCallback] = None,
-                 cancel: Optional[CancelCheck] = None, name_a: str = "a", name_b: str = "b") -> FusionResult:
-    """Fuse a CT/PET/SPECT volume ``image_a`` with an MRI volume ``image_b`` (SimpleITK, LPS).
+def registration_mode(register: Union[bool, str]) -> str:
+    """One of ``REGISTRATION_MODES``; True is "auto" and False "never" (the former on/off switch)."""
+    if register is True or register is False:
+        return "auto" if register else "never"
+    if register not in REGISTRATION_MODES:
+        raise FusionInputError(f"unknown registration choice {register!r}; expected one of "
+                               f"{', '.join(REGISTRATION_MODES)}")
+    return str(register)
 
-    With ``register`` the other input is rigidly registered onto the reference grid whenever the
-    grids differ; without it the grids must already match. Progress: registration 0-40 %,
-    fusion 40-100 %."""
-    from ..geometry.registration import register_volumes
+
+def _align(fixed: sitk.Image, moving: sitk.Image, mode: str, modalities_: Tuple[str, str], names: Tuple[str, str],
+           seconds: Dict[str, float], progress: Optional[ProgressCallback], cancel: Optional[CancelCheck]):
+    """(moving on the fixed grid, transform or None, metric or None, alignment) for registration ``mode``."""
+    from ..geometry.registration import overlap_gap, register_volumes
     from ..geometry.resampling import background_value, grids_match, resample_to_reference
 
+    fixed_mod, moving_mod = modalities_
+    background = background_value(moving, moving_mod)
+    same = grids_match(fixed, moving)
+    if mode == "never" or (mode == "auto" and same):
+        if same:
+            return moving, None, None, "same grid"
+        gap = overlap_gap(fixed, moving)
+        if gap > 0:
+            raise FusionInputError(f"{names[0]}, {names[1]}: the two images do not overlap: their headers place them "
+                                   f"{gap:.0f} mm apart; without registration there is nothing to fuse (use --register "
+                                   "auto)")
+        start = time.perf_counter()
+        moving = resample_to_reference(moving, fixed, None, background)
+        seconds["resample"] = time.perf_counter() - start
+        return moving, None, None, "header geometry"
+    start = time.perf_counter()
+    try:
+        result = register_volumes(fixed, moving, reference_modality=fixed_mod, moving_modality=moving_mod,
+                                  progress=lambda f, m: report(progress, 0.4 * f, m, cancel), cancel=cancel)
+    except FusionInputError as err:
+        raise FusionInputError(f"{names[0]}, {names[1]}: {err}") from None
+    seconds["register"] = time.perf_counter() - start
+    start = time.perf_counter()
+    moving = resample_to_reference(moving, fixed, result.transform, background)
+    seconds["resample"] = time.perf_counter() - start
+    return moving, result.transform, result.metric_value, "registered"
+
+
+def fuse_volumes(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: ModelLike = None, *,
+                 register: Union[bool, str] = "auto", reference: str = "auto", plane: str = "axial",
+                 device: str = "auto", batch_size: Optional[int] = None, precision: str = "auto",
+                 progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCheck] = None,
+                 name_a: str = "a", name_b: str = "b", window_a: Optional[Bounds] = None,
+                 window_b: Optional[Bounds] = None, colour: Optional[str] = None) -> FusionResult:
+    """Fuse a CT/PET/SPECT volume ``image_a`` with an MRI volume ``image_b`` (SimpleITK, LPS).
+
+    ``register``: one of ``REGISTRATION_MODES`` (or True = "auto", False = "never"). ``window_a``,
+    ``window_b``: (LO, HI) in that input's units, replacing the modality's default window (the fused
+    volume is in the reference's units on its window). ``colour``: a colour map name
+    (imaging.colour_maps) for PET/SPECT: the result also holds the colour fusion. Progress:
+    registration 0-40 %, fusion 40-100 % (grey 40-70 % and colour 70-100 % with a colour map)."""
+    from ..imaging.colour_maps import check_colour_pair
+    from .colour_volume import fuse_colour_stacks, rgb_image_on
+
+    mode = registration_mode(register)
+    if colour is not None:
+        check_colour_pair(pair, colour)
     modality_a, modality_b = modalities(pair)
+    chosen = {"a": chosen_window(window_a, modality_a, f"window of {name_a}"),
+              "b": chosen_window(window_b, modality_b, f"window of {name_b}")}
     _check_scalar_volume(image_a, name_a)
     _check_scalar_volume(image_b, name_b)
     image_a, image_b = nonfinite_as_background(image_a, name_a), nonfinite_as_background(image_b, name_b)
     fusion_model = resolve_model(model, pair)
     seconds: Dict[str, float] = {}
     side = choose_reference(image_a, image_b, reference)
+    other = "b" if side == "a" else "a"
     fixed, moving = (image_a, image_b) if side == "a" else (image_b, image_a)
     fixed_mod, moving_mod = (modality_a, modality_b) if side == "a" else (modality_b, modality_a)
     fixed_name, moving_name = (name_a, name_b) if side == "a" else (name_b, name_a)
@@ -177,27 +247,13 @@ def fuse_volumes(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: Mod
     array_moving_raw = sitk.GetArrayViewFromImage(moving)
     check_finite_and_varied(array_fixed, fixed_name)
     check_finite_and_varied(array_moving_raw, moving_name)
-    window_fixed = window_for(array_fixed, fixed_mod)
-    window_moving = window_for(array_moving_raw, moving_mod)
+    window_fixed = chosen[side] or window_for(array_fixed, fixed_mod)
+    window_moving = chosen[other] or window_for(array_moving_raw, moving_mod)
     seconds["check"] = time.perf_counter() - start
 
-    transform, metric = None, None
     report(progress, 0.0, "checking geometry", cancel)
-    if not grids_match(fixed, moving):
-        if not register:
-            raise FusionInputError(f"{name_a}, {name_b}: the volumes are on different grids (size, spacing, "
-                                   "origin or direction); drop --no-register or resample them first")
-        start = time.perf_counter()
-        try:
-            result = register_volumes(fixed, moving, reference_modality=fixed_mod, moving_modality=moving_mod,
-                                      progress=lambda f, m: report(progress, 0.4 * f, m, cancel), cancel=cancel)
-        except FusionInputError as err:
-            raise FusionInputError(f"{name_a}, {name_b}: {err}") from None
-        transform, metric = result.transform, result.metric_value
-        seconds["register"] = time.perf_counter() - start
-        start = time.perf_counter()
-        moving = resample_to_reference(moving, fixed, transform, background_value(moving, moving_mod))
-        seconds["resample"] = time.perf_counter() - start
+    moving, transform, metric, alignment = _align(fixed, moving, mode, (fixed_mod, moving_mod), (name_a, name_b),
+                                                  seconds, progress, cancel)
 
     start = time.perf_counter()
     axis = slice_axis(fixed, plane)
@@ -206,14 +262,26 @@ def fuse_volumes(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: Mod
     stack_a, stack_b = (norm_fixed, norm_moving) if side == "a" else (norm_moving, norm_fixed)
     seconds["normalise"] = time.perf_counter() - start
 
+    grey_share = 0.6 if colour is None else 0.3
+    options = dict(device=device, batch_size=batch_size, precision=precision, cancel=cancel)
     start = time.perf_counter()
-    fused = fuse_slices(fusion_model.net, stack_a, stack_b, device=device, batch_size=batch_size,
-                        precision=precision, progress=lambda f, m: report(progress, 0.4 + 0.6 * f, m, cancel), cancel=cancel)
+    fused = fuse_slices(fusion_model.net, stack_a, stack_b,
+                        progress=lambda f, m: report(progress, 0.4 + grey_share * f, m, cancel), **options)
     seconds["fuse"] = time.perf_counter() - start
 
     out = sitk.GetImageFromArray(window_fixed.denormalise(np.moveaxis(fused, 0, axis)))
     out.CopyInformation(fixed)
-    return FusionResult(out, side, transform, metric, seconds)
+    del fused
+    colour_image = None
+    if colour is not None:
+        start = time.perf_counter()
+        rgb = fuse_colour_stacks(fusion_model.net, stack_a, stack_b, colour,
+                                 progress=lambda f, m: report(progress, 0.7 + 0.3 * f, f"colour: {m}", cancel),
+                                 **options)
+        colour_image = rgb_image_on(fixed, np.moveaxis(rgb, 0, axis))
+        seconds["colour"] = time.perf_counter() - start
+    windows = {side: window_fixed, other: window_moving}
+    return FusionResult(out, side, transform, metric, seconds, windows, alignment, colour_image, colour)
 
 
 def fuse_images(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: ModelLike = None,

@@ -295,10 +295,14 @@ def _same_file(work: Path, model: Path) -> List[str]:
     return fuse(ct, ct, work / "out.nii.gz", model, "ct-mri", "--no-register")
 
 
-def _grids_differ(work: Path, model: Path) -> List[str]:
+def _grids_apart_unregistered(work: Path, model: Path) -> List[str]:
+    """Different grids with --register never, whose headers place them apart: nothing to resample onto."""
     ct = write_volume(work / "ct.nii.gz", ct_array(0))
-    mri = write_volume(work / "mri.nii.gz", mri_array(1), spacing=(1.0, 1.0, 2.5))
-    return fuse(ct, mri, work / "out.nii.gz", model, "ct-mri", "--no-register")
+    image = sitk.GetImageFromArray(mri_array(1))
+    image.SetSpacing((1.0, 1.0, 2.5))
+    image.SetOrigin((1000.0, 0.0, 0.0))
+    sitk.WriteImage(image, str(work / "mri_far.nii.gz"))
+    return fuse(ct, work / "mri_far.nii.gz", work / "out.nii.gz", model, "ct-mri", "--register", "never")
 
 
 def _far_apart(work: Path, model: Path) -> List[str]:
@@ -480,7 +484,8 @@ CASES: List[Case] = [
          r"ct_raw\.nii\.gz: looks like a CT in raw scanner values, not Hounsfield units .*--ct-offset -1024"),
     Case("CT given as the MRI (swapped A and B)", _swapped, 2, r"ct\.nii\.gz: looks like a CT in Hounsfield units"),
     Case("the same file as A and B", _same_file, 2, r"the two inputs are the same image"),
-    Case("non-matching grids with --no-register", _grids_differ, 2, r"different grids"),
+    Case("volumes apart with --register never (no overlap)", _grids_apart_unregistered, 2,
+         r"ct\.nii\.gz, \S*mri_far\.nii\.gz: the two images do not overlap: .*--register auto"),
     Case("volumes whose headers place them 1000 mm apart (no overlap)", _far_apart, 2,
          r"ct\.nii\.gz, \S*mri_far\.nii\.gz: the two images do not overlap: their headers place them \d+ mm apart"),
     Case("volume too large for free memory (30 MB free, simulated)", _too_large, 2,

@@ -24,6 +24,8 @@ VOLUMES = ("case-01.nii.gz", "case-02.nii.gz", "case-03.nii.gz")
 PICTURES = ("pic-1.png", "pic-2.png", "pic-3.png")
 ONLY_IN_A = "only-a.png"
 FUSED = sorted(VOLUMES + PICTURES)
+SIDECARS = tuple(name.replace(".nii.gz", ".json") for name in VOLUMES)
+WRITTEN = sorted(FUSED + list(SIDECARS))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -54,11 +56,21 @@ def _run(batch: Path, out: Path, model: Path, *extra: str) -> int:
     return main(fuse(batch / "a", batch / "b", out, model, "ct-mri", *extra))
 
 
+def _content(path: Path) -> bytes:
+    """A file's bytes, uncompressed for .gz (whose gzip header records the time and the temporary file's name of
+    each write); a sidecar JSON with its output's path reduced to the file name (the runs write to two folders)."""
+    if path.name.endswith(".gz"):
+        return gzip.decompress(path.read_bytes())
+    if path.suffix == ".json":
+        record = json.loads(path.read_text())
+        record["output"]["file"] = Path(record["output"]["file"]).name
+        return json.dumps(record, sort_keys=True).encode()
+    return path.read_bytes()
+
+
 def _files(folder: Path) -> Dict[str, bytes]:
-    """Name -> content of every file: the bytes, uncompressed for .gz (whose gzip header records the time and the
-    temporary file's name of each write)."""
-    return {p.name: gzip.decompress(p.read_bytes()) if p.name.endswith(".gz") else p.read_bytes()
-            for p in sorted(folder.iterdir())}
+    """Name -> content (:func:`_content`) of every file."""
+    return {p.name: _content(p) for p in sorted(folder.iterdir())}
 
 
 def _report(path: Path) -> dict:
@@ -89,7 +101,7 @@ def one_run(batch, tiny_model_dir, tmp_path_factory):
 def test_parts_together_write_exactly_the_one_machine_result(batch, tiny_model_dir, one_run, tmp_path, parts):
     one_out, one_report, one_code = one_run
     assert one_code == 2  # only-a.png has no partner
-    assert sorted(_files(one_out)) == FUSED
+    assert sorted(_files(one_out)) == WRITTEN
     out = tmp_path / "out"
     records: List[dict] = []
     for part in range(parts):
@@ -139,7 +151,9 @@ def test_an_interrupted_batch_continues_with_skip_existing(batch, tiny_model_dir
     assert first["complete"] is False and first["cases"][-1]["status"] == "failed"
     assert "disk full" in first["cases"][-1]["message"]
     done_first = sorted(p.name for p in out.iterdir())
-    assert done_first == ["case-01.nii.gz", "case-02.nii.gz", "case-03.nii.gz", "pic-1.png"]
+    assert done_first == ["case-01.json", "case-01.nii.gz", "case-02.json", "case-02.nii.gz", "case-03.json",
+                          "case-03.nii.gz", "pic-1.png"]
+    done_first_cases = [name for name in done_first if not name.endswith(".json")]
     (out / ".pic-3.png.999999.x1.partial.png").write_bytes(b"half a picture")  # a killed writer's temp file
     monkeypatch.undo()  # the disk has room again
     mtimes = {name: (out / name).stat().st_mtime_ns for name in done_first}
@@ -147,7 +161,7 @@ def test_an_interrupted_batch_continues_with_skip_existing(batch, tiny_model_dir
     assert _run(batch, out, tiny_model_dir, "--skip-existing", "--report", str(tmp_path / "second.json")) == 2
     assert "kept 4 existing outputs (--skip-existing)" in capsys.readouterr().out
     second = {c["name"]: c["status"] for c in _report(tmp_path / "second.json")["cases"]}
-    assert second == {**{name: "existing" for name in done_first}, "pic-2.png": "fused", "pic-3.png": "fused",
+    assert second == {**{name: "existing" for name in done_first_cases}, "pic-2.png": "fused", "pic-3.png": "fused",
                       ONLY_IN_A: "missing"}
     assert {name: (out / name).stat().st_mtime_ns for name in done_first} == mtimes  # not rewritten
     (out / ".pic-3.png.999999.x1.partial.png").unlink()

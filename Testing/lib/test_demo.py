@@ -38,7 +38,15 @@ def test_demo_writes_everything_and_registers_accurately(tmp_path, capsys):
     ct = sitk.ReadImage(str(out / "phantom" / "ct.nii.gz"))
     assert fused.GetSize() == ct.GetSize() and fused.GetDirection() == ct.GetDirection()
     figure = sitk.ReadImage(str(out / "figure.png"))
-    assert figure.GetSize()[1] > figure.GetSize()[0]  # five rows of three views
+    assert figure.GetSize()[1] > figure.GetSize()[0]  # six rows of three views
+    assert figure.GetNumberOfComponentsPerPixel() == 3
+    pixels = sitk.GetArrayFromImage(figure).astype(int)
+    colour_row = pixels[-230:]  # the colour PET-MRI row: colour, not grey
+    assert (np.abs(colour_row[..., 0] - colour_row[..., 2]) > 60).mean() > 0.05
+    assert (pixels[:20] == 255).all(axis=-1).sum() > 100  # the column titles are drawn in white
+    colour = sitk.ReadImage(str(out / "fused_pet_mri_colour.nii.gz"))
+    mri = sitk.ReadImage(str(out / "phantom" / "mri.nii.gz"))
+    assert colour.GetNumberOfComponentsPerPixel() == 3 and colour.GetSize() == mri.GetSize()
     assert not list(out.rglob("*.partial*"))
     # The findings show in the fused images (docs/findings.md): the PET lesion (darker than its
     # surroundings in the MRI, core/shell 0.77) filled and brighter than the tissue around it, and

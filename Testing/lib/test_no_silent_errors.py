@@ -77,7 +77,7 @@ def test_output_extensions_are_case_insensitive(tmp_path, tiny_model_dir, capsys
         assert image.GetSize() == sitk.ReadImage(str(ct)).GetSize()
         assert float(sitk.GetArrayFromImage(image).std()) > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["ct.nii.gz", "mri.nii.gz", "t.MHA", "x.NII.GZ",
-                                                                  "y.Nrrd"])
+                                                                  "y.Nrrd", "t.json", "x.json", "y.json"])
 
 
 def test_header_and_data_outputs_name_their_data_file_after_the_output(tmp_path, tiny_model_dir, capsys):
@@ -91,7 +91,7 @@ def test_header_and_data_outputs_name_their_data_file_after_the_output(tmp_path,
         assert data in header and ".partial" not in header
         assert sitk.ReadImage(str(tmp_path / name)).GetSize() == sitk.ReadImage(str(ct)).GetSize()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["ct.nii.gz", "mri.nii.gz", "t.mhd", "t.zraw",
-                                                                  "u.nhdr", "u.raw.gz"])
+                                                                  "u.nhdr", "u.raw.gz", "t.json", "u.json"])
     assert not partials(tmp_path)
 
 

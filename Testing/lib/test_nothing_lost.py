@@ -48,7 +48,7 @@ def test_inputs_unchanged_after_success_and_failure(tmp_path, tiny_model_dir):
     before = snapshot(tmp_path)
     assert main(fuse(ct, mri, tmp_path / "out.nii.gz", tiny_model_dir, "ct-mri", "--no-register")) == 0
     assert snapshot(tmp_path) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ct.nii.gz", "mri.nii.gz", "out.nii.gz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ct.nii.gz", "mri.nii.gz", "out.json", "out.nii.gz"]
     assert main(fuse(ct, mri, tmp_path / "out2.nii.gz", tiny_model_dir, "pet-mri", "--no-register",
                      "--axis", "coronal", "--batch-size", "0")) == 2
     assert snapshot(tmp_path) == before and not (tmp_path / "out2.nii.gz").exists()

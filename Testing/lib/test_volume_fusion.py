@@ -108,10 +108,19 @@ def test_axis_choice_follows_direction():
     assert slice_axis(image, "axial") == 1
 
 
-def test_mismatched_grids_without_registration_are_refused(tiny_model):
-    ct, mri = _volume(0), _volume(1, spacing=(1.0, 1.0, 2.5))
-    with pytest.raises(FusionInputError, match="different grids"):
-        fuse_volumes(ct, mri, "ct-mri", tiny_model, register=False)
+def test_without_registration_different_grids_are_resampled_as_the_headers_place_them(tiny_model):
+    ct, mri = _volume(0), _volume(1, spacing=(1.0, 1.0, 2.5), scale=300.0)
+    window = dict(window_b=(0.0, 300.0))  # the default window's percentiles depend on the grid
+    result = fuse_volumes(ct, mri, "ct-mri", tiny_model, register="never", reference="a", device="cpu", **window)
+    assert result.transform is None and result.alignment == "header geometry"
+    on_ct = sitk.Resample(mri, ct, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+    expected = fuse_volumes(ct, on_ct, "ct-mri", tiny_model, register="never", reference="a", device="cpu", **window)
+    assert expected.alignment == "same grid"
+    np.testing.assert_allclose(sitk.GetArrayFromImage(result.image), sitk.GetArrayFromImage(expected.image),
+                               atol=1e-3)
+    far = _volume(1, origin=(500.0, 13.25, 7.0))
+    with pytest.raises(FusionInputError, match="do not overlap"):
+        fuse_volumes(ct, far, "ct-mri", tiny_model, register=False)
 
 
 def test_2d_with_3d_is_refused(tiny_model):
