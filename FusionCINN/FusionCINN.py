@@ -540,7 +540,8 @@ class FusionCINNWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.trainingLogTextEdit.appendPlainText(line)
         if training.succeeded:
             self.ui.trainingProgressBar.value = 100
-            self.ui.trainingLogTextEdit.appendPlainText(_("Model saved in {folder}").format(folder=training.modelFolder))
+            self.ui.trainingLogTextEdit.appendPlainText(
+                _("Model saved in {folder}").format(folder=training.modelFolder))
             self.refreshModels()
             # the scene may have been closed meanwhile: select the model in the current scene's parameter node
             self.logic.getParameterNode().modelPath = str(training.modelFolder)

@@ -126,7 +126,8 @@ class FusionCINNLogic:
         if not outputNode.IsA("vtkMRMLScalarVolumeNode") or outputNode.IsA("vtkMRMLLabelMapVolumeNode"):
             raise ValueError(f"{outputNode.GetName()}: the output must be a scalar volume node")
         for node in inputs:
-            if node is not None and (node is outputNode or (node.GetID() is not None and node.GetID() == outputNode.GetID())):
+            sameId = node is not None and node.GetID() is not None and node.GetID() == outputNode.GetID()
+            if node is not None and (node is outputNode or sameId):
                 raise ValueError(f"{outputNode.GetName()}: the output volume must not be one of the inputs; "
                                  "choose another volume or create a new one")
 
