@@ -71,9 +71,12 @@ class FusionCINN(ScriptedLoadableModule):
         self.parent.contributors = ["FusionCINN developers"]
         self.parent.helpText = _(
             "Fuse a CT, PET or SPECT volume with an MRI using a conditional invertible neural network "
-            "(wavelet-conditioned cINN). Volumes are rigidly registered onto the chosen reference first, "
-            "and the result is a new volume on the reference grid. With CT, MRI and PET/SPECT all given, "
-            "CT and MRI are fused first, then that result with the PET/SPECT. "
+            "(wavelet-conditioned cINN). Volumes are rigidly registered onto the chosen reference first "
+            "(auto: when their grids differ; always; never), and the result is a new volume on the reference "
+            "grid. Each volume is fused on the window/level it shows (or its modality's default window, or a "
+            "CT preset). With a PET/SPECT, a colour fusion (RGB volume) is made next to the grey one. "
+            "With CT, MRI and PET/SPECT all given, CT and MRI are fused first, then that result with the "
+            "PET/SPECT. "
             "The same engine is available as the 'fusioncinn' command line; both give the same voxels. "
             "The panel runs the fusion in a background process (Slicer stays usable; Cancel stops it). "
             "From the Python console: FusionCINN.FusionCINNLogic().fuse(referenceNode, otherNode, pair='ct-mri') "
@@ -95,11 +98,14 @@ class FusionCINNParameterNode:
     ctVolume, mriVolume, petVolume - the inputs (CT or PET/SPECT or both, and an MRI).
     petModality - whether petVolume is a PET or a SPECT (pet-mri or spect-mri model).
     reference - whose grid the result is on.
-    registerFirst - rigid registration onto the reference before fusing.
+    registration - rigid registration onto the reference: auto (when the grids differ), always, never.
+    windowsAsShown - fuse each volume on the window/level it shows now (else the modality defaults).
+    ctWindow - the CT's window when windowsAsShown: as shown, a CT preset, or the modality default.
     modelPath - a model folder; "" = the shipped model for each pair type.
     device, batchSize - where and how many slices at once (0 = automatic).
     outputVolume - the node to overwrite; None = create a new one.
-    showPetOverlay - show the PET/SPECT in colour over the result.
+    colourFusion, colourMap - with a PET/SPECT, also the colour fusion (an RGB volume) through this map.
+    showPetOverlay - without colour fusion, show the PET/SPECT in colour over the result.
     trainingData ("" = none chosen), trainingPair, trainingEpochs, trainingModelName - retraining.
     trainingFineTune - start the retraining from the shipped model's weights (else from scratch).
     """
@@ -109,11 +115,15 @@ class FusionCINNParameterNode:
     petVolume: vtkMRMLScalarVolumeNode
     petModality: Annotated[str, Choice(["PET", "SPECT"])] = "PET"
     reference: Annotated[str, Choice(REFERENCE_CHOICES)] = "MRI"
-    registerFirst: bool = True
+    registration: Annotated[str, Choice(panel.REGISTRATION_CHOICES)] = "auto"
+    windowsAsShown: bool = True
+    ctWindow: Annotated[str, Choice(panel.CT_WINDOW_CHOICES)] = panel.AS_SHOWN
     modelPath: str = ""
     device: Annotated[str, Choice(list(DEVICE_CHOICES))] = "auto"
     batchSize: Annotated[int, WithinRange(0, 512)] = 0
     outputVolume: vtkMRMLScalarVolumeNode
+    colourFusion: bool = True
+    colourMap: Annotated[str, Choice(panel.COLOUR_MAP_CHOICES)] = panel.COLOUR_MAP_CHOICES[0]
     showPetOverlay: bool = True
     trainingData: str = ""
     trainingPair: Annotated[str, Choice(TRAINING_PAIRS)] = "ct-mri"
@@ -257,7 +267,13 @@ class FusionCINNWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.applyButton.text = _("Fuse {volumes}").format(volumes=" + ".join(names)) if applyEnabled \
                 else _("Apply")
         self.ui.trainButton.text = _("Cancel training") if training else _("Train")
-        self.ui.showPetOverlayCheckBox.enabled = self._inputs()[2] is not None
+        ct, _mri, pet = self._inputs()
+        p = self._parameterNode
+        colour = p is not None and pet is not None and p.colourFusion
+        self.ui.colourFusionCheckBox.enabled = pet is not None
+        self.ui.colourMapComboBox.enabled = colour
+        self.ui.showPetOverlayCheckBox.enabled = pet is not None and not colour
+        self.ui.ctWindowComboBox.enabled = p is not None and ct is not None and p.windowsAsShown
 
     def _syncTrainingFolder(self) -> None:
         """The folder button shows the chosen folder, or asks for one (never Slicer's working folder)."""
@@ -404,8 +420,13 @@ class FusionCINNWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ct, mri, pet = self._inputs()
         petPair = "pet-mri" if p.petModality == "PET" else "spect-mri"
         reference = {"CT": "ct", "MRI": "mri", "PET/SPECT": "pet"}[p.reference]
-        options = {"register": p.registerFirst, "device": DEVICE_CHOICES[p.device], "batch_size": p.batchSize or None}
-        common = dict(outputNode=p.outputVolume, options=options, workFolder=pathlib.Path(slicer.app.temporaryPath))
+        options = {"register": p.registration, "device": DEVICE_CHOICES[p.device], "batch_size": p.batchSize or None,
+                   "colour": panel.colourMapFor(pet, p.colourFusion, p.colourMap)}
+        choices = panel.windowChoices(p.windowsAsShown, p.ctWindow)
+        windows = {node.GetID(): choices[role] for role, node in (("ct", ct), ("mri", mri), ("pet", pet))
+                   if node is not None}  # read from the display nodes now, as the user sees them
+        common = dict(outputNode=p.outputVolume, options=options, windows=windows,
+                      workFolder=pathlib.Path(slicer.app.temporaryPath))
         model = p.modelPath or None
         if ct is not None and pet is not None:
             return self.logic.startFusionCtMriPet(ct, mri, pet, petPair, referenceModality=reference,
@@ -436,9 +457,14 @@ class FusionCINNWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             pet = self._inputs()[2]
             if p is not None:
                 p.outputVolume = output
-            note = self._showResult(output, pet if (pet is not None and p is not None and p.showPetOverlay) else None)
+            colourNode = self.logic.lastColourNode
+            overlay = colourNode is None and pet is not None and p is not None and p.showPetOverlay
+            note = self._showResult(output, colourNode, pet if overlay else None)
             transforms = ", ".join(n.GetName() for n in self.logic.lastTransformNodes)
             text = _("Done in {seconds:.1f} s: {name}.").format(seconds=job.seconds, name=output.GetName())
+            windows = output.GetAttribute("FusionCINN.windows")
+            if windows:
+                text += " " + _("Windows: {windows}.").format(windows=windows)
             if transforms:
                 text += " " + _("Registration kept as {transforms}.").format(transforms=transforms)
             self.ui.statusLabel.text = text + " " + note
@@ -453,9 +479,15 @@ class FusionCINNWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._fusion = None
         self._refreshButtons()
 
-    def _showResult(self, output, petNode) -> str:
-        """Show the fused volume as background of the slice views; with a PET/SPECT, a new colour overlay
-        node in the foreground. The user's own nodes are not modified; returns what the panel says."""
+    def _showResult(self, output, colourNode, petNode) -> str:
+        """Show the colour fusion (if made), else the fused volume, as background of the slice views; with
+        ``petNode``, a new colour overlay node in the foreground. The user's own nodes are not modified;
+        returns what the panel says."""
+        if colourNode is not None:
+            slicer.util.setSliceViewerLayers(background=colourNode, fit=True)
+            return _("The colour fusion '{colour}' is shown as the background of the slice views; the grey fused "
+                     "volume '{grey}' (in the reference's units) is in the scene too: choose it in a slice view's "
+                     "background menu.").format(colour=colourNode.GetName(), grey=output.GetName())
         if petNode is None:
             slicer.util.setSliceViewerLayers(background=output, fit=True)
             return _("Shown as the background of the slice views.")
@@ -508,7 +540,8 @@ class FusionCINNWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.trainingLogTextEdit.appendPlainText(line)
         if training.succeeded:
             self.ui.trainingProgressBar.value = 100
-            self.ui.trainingLogTextEdit.appendPlainText(_("Model saved in {folder}").format(folder=training.modelFolder))
+            self.ui.trainingLogTextEdit.appendPlainText(
+                _("Model saved in {folder}").format(folder=training.modelFolder))
             self.refreshModels()
             # the scene may have been closed meanwhile: select the model in the current scene's parameter node
             self.logic.getParameterNode().modelPath = str(training.modelFolder)

@@ -7,13 +7,14 @@ loads in Slicer before those packages are installed.
 
 from .geometry import GeometryError, imageToVolumeNode, volumeNodeToImage
 from .imagejob import FusionPlan, importLibrary
-from .logic import REGISTRATION_REFERENCE_ROLE, FusionCINNLogic
+from .logic import COLOUR_REFERENCE_ROLE, REGISTRATION_REFERENCE_ROLE, FusionCINNLogic
 from .models import ModelEntry, listModels
 from .paths import ensureLibraryOnPath, libraryParentDir, shippedModelsDir
 from .training import TrainingProcess
 
 __all__ = [
-    "FusionCINNLogic", "FusionPlan", "GeometryError", "REGISTRATION_REFERENCE_ROLE", "ModelEntry", "TrainingProcess",
+    "COLOUR_REFERENCE_ROLE", "FusionCINNLogic", "FusionPlan", "GeometryError", "REGISTRATION_REFERENCE_ROLE",
+    "ModelEntry", "TrainingProcess",
     "ensureLibraryOnPath", "imageToVolumeNode", "importLibrary", "libraryParentDir", "listModels",
     "shippedModelsDir", "volumeNodeToImage",
 ]

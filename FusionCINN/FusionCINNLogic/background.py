@@ -107,7 +107,15 @@ class BackgroundFusion(ChildProcess):
         image = sitk.ReadImage(str(self.folder / FUSED_FILE))
         transforms = [(sitk.ReadTransform(str(self.folder / t["file"])), t["moving"], t["reference"])
                       for t in summary["transforms"]]
-        result = ImageResult(image, transforms, [], list(summary["models"]), summary.get("registrationMetric"))
+        colour = None
+        if summary.get("colour"):
+            importLibrary()
+            from FusionCINNLib.imaging.rgb_volume_io import check_rgb_volume
+
+            colour = sitk.ReadImage(str(self.folder / summary["colour"]))
+            check_rgb_volume(colour)
+        result = ImageResult(image, transforms, [], list(summary["models"]), summary.get("registrationMetric"),
+                             list(summary.get("records", [])), colour, summary.get("colourMap"))
         self.seconds = time.perf_counter() - self.started
         self.outputNode = self.logic.writeResult(self.plan, self.nodes, self.gridNode, result, self.requestedOutput,
                                                  self.outputName, self.seconds)

@@ -3,8 +3,10 @@ worker (worker.py, run by ``PythonSlicer``) execute, so both give the same voxel
 
 A :class:`FusionPlan` says what to fuse (two volumes, or CT + MRI + PET/SPECT), with which models,
 and the engine options as the CLI's ``fuse`` command passes them to ``FusionCINNLib.fuse_volumes``
-(``register``, ``device``, ``batch_size``, ``precision``, ``plane``, and any option added later: the
-``options`` dict is passed through unchanged). It converts to and from JSON for the worker.
+(``register``, ``device``, ``batch_size``, ``precision``, ``plane``, ``colour``, and any option added
+later: the ``options`` dict is passed through unchanged, except that ``colour`` goes to the PET/SPECT step
+only), and the window of each input (role -> [LO, HI] in its units, passed as ``window_a``/``window_b``
+of the step that fuses it). It converts to and from JSON for the worker.
 
 Image roles: a two-volume plan has "a" (CT/PET/SPECT) and "b" (MRI); a CT + MRI + PET/SPECT plan has
 "ct", "mri" and "pet". SimpleITK and the engine are imported inside the functions.
@@ -38,7 +40,9 @@ class FusionPlan:
     """What to fuse. kind "pair": ``pair`` (ct-mri, pet-mri, spect-mri), ``reference`` "a" or "b".
     kind "ct-mri-pet": ``pair`` is the PET/SPECT pair (pet-mri or spect-mri), ``reference`` "ct",
     "mri" or "pet". ``models``: pair -> model folder ("" = the shipped model for the pair).
-    ``names``: role -> the name used in messages. ``options``: engine keywords (see module docstring)."""
+    ``names``: role -> the name used in messages. ``options``: engine keywords (see module docstring).
+    ``windows``: role -> [LO, HI] in that input's units (roles left out: the modality's default window);
+    ``windowSources``: role -> how that window was chosen, in words (for the record)."""
 
     kind: str
     pair: str
@@ -46,6 +50,8 @@ class FusionPlan:
     models: Dict[str, str] = field(default_factory=dict)
     names: Dict[str, str] = field(default_factory=dict)
     options: Dict[str, Any] = field(default_factory=dict)
+    windows: Dict[str, List[float]] = field(default_factory=dict)
+    windowSources: Dict[str, str] = field(default_factory=dict)
 
     @property
     def roles(self) -> Tuple[str, ...]:
@@ -72,13 +78,18 @@ class FusionPlan:
 class ImageResult:
     """The fused image (on the reference's world grid), the registrations as (transform, moving role,
     reference role), the engine's results per step (in-process runs only), the models used (their folders
-    or names) and the final metric of a two-volume registration."""
+    or names), the final metric of a two-volume registration, the record of each step
+    (``FusionCINNLib.fusion.record.fusion_record``: windows, registration, colour, model), and the colour
+    fusion (3-component uint8 RGB on the same grid as ``image``) with its colour map, or None."""
 
     image: Any
     transforms: List[Tuple[Any, str, str]]
     steps: List[Any]
     models: List[str]
     registrationMetric: Optional[float] = None
+    records: List[Dict[str, Any]] = field(default_factory=list)
+    colourImage: Any = None
+    colourMap: Optional[str] = None
 
 
 def _scaled(progress: Optional[ProgressCallback], start: float, stop: float, label: str) -> Optional[ProgressCallback]:
@@ -112,21 +123,39 @@ def checkInputs(imageA, imageB, pair: str, nameA: str, nameB: str, checkModality
                                    "from the console: the pair and referenceModality)") from None
 
 
-def _fuseImages(imageA, imageB, pair: str, fusionModel, side: str, options: Dict[str, Any],
+def stepOptions(plan: FusionPlan, pair: str, roleA: str, roleB: Optional[str]) -> Dict[str, Any]:
+    """The engine keywords of the step fusing ``roleA`` with ``roleB`` (None: an earlier step's result,
+    fused on its default window): the plan's options, its windows as ``window_a``/``window_b``, and the
+    colour map only where ``pair`` has a PET/SPECT (a CT-MRI step of a three-volume plan is grey)."""
+    engine = dict(plan.options)
+    engine["batch_size"] = engine.get("batch_size") or None
+    if pair == "ct-mri" and plan.kind == THREE_KIND:
+        engine.pop("colour", None)
+    engine["window_a"] = plan.windows.get(roleA)
+    engine["window_b"] = plan.windows.get(roleB) if roleB is not None else None
+    return engine
+
+
+def _fuseImages(imageA, imageB, pair: str, fusionModel, side: str, engine: Dict[str, Any],
                 progress: Optional[ProgressCallback], cancel: Optional[CancelCheck], nameA: str, nameB: str,
                 checkModality: Tuple[bool, bool] = (True, True)):
-    """The engine call with the CLI's checks and arguments (fuse_command._fuse_pair)."""
+    """The engine call with the CLI's checks and arguments (fuse_command._fuse_pair). Different grids
+    with registration "never" are the engine's to handle (resampled as the headers place them)."""
     lib = importLibrary()
-    from FusionCINNLib.geometry.resampling import same_grid
 
     checkInputs(imageA, imageB, pair, nameA, nameB, checkModality)
-    engine = dict(options)
-    if not engine.get("register", True) and not same_grid(imageA, imageB):
-        raise lib.FusionInputError(f"{nameA}, {nameB}: the volumes are on different grids (size, spacing, origin "
-                                   "or direction); turn 'register first' on, or resample one onto the other")
-    engine["batch_size"] = engine.get("batch_size") or None
     return lib.fuse_volumes(imageA, imageB, pair, fusionModel, reference=side, progress=progress, cancel=cancel,
                             name_a=nameA, name_b=nameB, **engine)
+
+
+def _record(plan: FusionPlan, step, pair: str, roles: Tuple[str, Optional[str]], names: Tuple[str, str],
+            model: str) -> Dict[str, Any]:
+    """The record of one step (the CLI's sidecar JSON), inputs named by their node names."""
+    from FusionCINNLib.fusion.record import fusion_record
+
+    sources = {side: plan.windowSources.get(role) if role is not None else None for side, role in zip("ab", roles)}
+    return fusion_record(step, pair, dict(zip("ab", names)), str(plan.options.get("register", "auto")), sources,
+                         model, {"grey": None, "colour": None})
 
 
 def runPlan(plan: FusionPlan, images: Dict[str, Any], loadModel: Callable[[Any, str], Any],
@@ -138,25 +167,34 @@ def runPlan(plan: FusionPlan, images: Dict[str, Any], loadModel: Callable[[Any, 
     names = plan.names
     if plan.kind == PAIR_KIND:
         other = "b" if plan.reference == "a" else "a"
-        result = _fuseImages(images["a"], images["b"], plan.pair, models[plan.pair], plan.reference, plan.options,
-                             progress, cancel, names.get("a", "A"), names.get("b", "B"))
+        nameA, nameB = names.get("a", "A"), names.get("b", "B")
+        result = _fuseImages(images["a"], images["b"], plan.pair, models[plan.pair], plan.reference,
+                             stepOptions(plan, plan.pair, "a", "b"), progress, cancel, nameA, nameB)
         transforms = [(result.transform, other, plan.reference)] if result.transform is not None else []
-        return ImageResult(result.image, transforms, [result], labels, result.registration_metric)
+        records = [_record(plan, result, plan.pair, ("a", "b"), (nameA, nameB), labels[0])]
+        return ImageResult(result.image, transforms, [result], labels, result.registration_metric, records,
+                           result.colour_image, result.colour_map)
     petReference = plan.reference == "pet"
     firstSide = "a" if plan.reference == "ct" else "b"
-    first = _fuseImages(images["ct"], images["mri"], "ct-mri", models["ct-mri"], firstSide, plan.options,
-                        _scaled(progress, 0.0, 0.5, "CT-MRI"), cancel, names.get("ct", "CT"), names.get("mri", "MRI"))
+    ctName, mriName, petName = names.get("ct", "CT"), names.get("mri", "MRI"), names.get("pet", "PET/SPECT")
+    first = _fuseImages(images["ct"], images["mri"], "ct-mri", models["ct-mri"], firstSide,
+                        stepOptions(plan, "ct-mri", "ct", "mri"), _scaled(progress, 0.0, 0.5, "CT-MRI"), cancel,
+                        ctName, mriName)
     firstReference, firstMoving = ("ct", "mri") if firstSide == "a" else ("mri", "ct")
-    fusedName = f"{names.get('ct', 'CT')} + {names.get('mri', 'MRI')} fused"
+    fusedName = f"{ctName} + {mriName} fused"
     # the CT-MRI result is in the reference's units (HU for a CT reference), not an acquired MRI:
     # only the PET/SPECT is checked against its modality
     second = _fuseImages(images["pet"], first.image, plan.pair, models[plan.pair], "a" if petReference else "b",
-                         plan.options, _scaled(progress, 0.5, 1.0, plan.pair.split("-")[0].upper()), cancel,
-                         names.get("pet", "PET/SPECT"), fusedName, checkModality=(True, False))
+                         stepOptions(plan, plan.pair, "pet", None),
+                         _scaled(progress, 0.5, 1.0, plan.pair.split("-")[0].upper()), cancel,
+                         petName, fusedName, checkModality=(True, False))
     transforms = []
     if first.transform is not None:
         transforms.append((first.transform, firstMoving, firstReference))
     if second.transform is not None:
         transforms.append((second.transform, firstReference, "pet") if petReference
                           else (second.transform, "pet", firstReference))
-    return ImageResult(second.image, transforms, [first, second], labels)
+    records = [_record(plan, first, "ct-mri", ("ct", "mri"), (ctName, mriName), labels[0]),
+               _record(plan, second, plan.pair, ("pet", None), (petName, fusedName), labels[1])]
+    return ImageResult(second.image, transforms, [first, second], labels, None, records, second.colour_image,
+                       second.colour_map)

@@ -8,23 +8,27 @@ Console example (inside Slicer)::
     fused = logic.fuse(ctNode, mriNode, pair="ct-mri")          # CT is the reference
     fused = logic.fuse(mriNode, ctNode, pair="ct-mri", referenceModality="mri")
     logic.lastTransformNode                                      # the registration, inspectable
+    fused = logic.fuse(petNode, mriNode, pair="pet-mri", register="always", windows="shown", colour="rainbow")
+    logic.lastColourNode                                         # the colour fusion (RGB vector volume)
 
 ``fuse`` calls ``FusionCINNLib.fuse_volumes`` with exactly the arguments the CLI's ``fuse`` command
 uses (``FusionCINNLib/cli/fuse_command.py``), so the same inputs give the same voxels as
-``fusioncinn fuse A B -o OUT --pair PAIR --reference a|b``. The scene is changed only after the
-engine has finished: a cancelled or failed run leaves it as it was (no new node, old voxels kept).
+``fusioncinn fuse A B -o OUT --pair PAIR --reference a|b`` (with ``--register``, ``--window-a``,
+``--window-b`` and ``--colour`` for the same choices). The scene is changed only after the engine has
+finished: a cancelled or failed run leaves it as it was (no new node, old voxels kept).
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import geometry
 from .imagejob import PAIR_KIND, THREE_KIND, FusionPlan, ImageResult, importLibrary, runPlan
+from .windows import WindowsArgument, resolveWindows
 from .models import ModelEntry, listModels
 from .panel import modelProblem
 from .paths import defaultUserModelsDir
@@ -34,6 +38,11 @@ CancelCheck = Callable[[], bool]
 
 REGISTRATION_REFERENCE_ROLE = "FusionCINNRegistration"
 """Node reference role from a fused output node to the registration transform node(s) that made it."""
+COLOUR_REFERENCE_ROLE = "FusionCINNColour"
+"""Node reference role from a fused output node to its colour fusion (a vtkMRMLVectorVolumeNode)."""
+RGB_WINDOW, RGB_LEVEL = 255.0, 127.5
+"""Window/level showing 8-bit RGB unchanged: vtkMRMLVectorVolumeDisplayNode (RGB mode) maps each channel
+through (value - (level - window/2)) * 255 / window (Libs/MRML/Core/vtkMRMLVectorVolumeDisplayNode.cxx)."""
 
 ATTRIBUTE_PREFIX = "FusionCINN."
 DEVICE_ALIASES = {"auto": "auto", "cpu": "cpu", "cuda": "cuda", "gpu": "cuda"}
@@ -45,6 +54,7 @@ class FusionCINNLogic:
     lastResult: list of ``FusionCINNLib.FusionResult`` of the last run (one per fusion step).
     lastTransformNode: the last registration transform node created (None if none ran).
     lastTransformNodes: every registration transform node the last run created.
+    lastColourNode: the colour fusion node of the last run (None without a colour map).
     userModelsDir: where retrained models are saved and looked for.
     """
 
@@ -56,6 +66,7 @@ class FusionCINNLogic:
         self.lastResult: List[Any] = []
         self.lastTransformNode = None
         self.lastTransformNodes: List[Any] = []
+        self.lastColourNode = None
 
     # ------------------------------------------------------------------ models
 
@@ -115,7 +126,8 @@ class FusionCINNLogic:
         if not outputNode.IsA("vtkMRMLScalarVolumeNode") or outputNode.IsA("vtkMRMLLabelMapVolumeNode"):
             raise ValueError(f"{outputNode.GetName()}: the output must be a scalar volume node")
         for node in inputs:
-            if node is not None and (node is outputNode or (node.GetID() is not None and node.GetID() == outputNode.GetID())):
+            sameId = node is not None and node.GetID() is not None and node.GetID() == outputNode.GetID()
+            if node is not None and (node is outputNode or sameId):
                 raise ValueError(f"{outputNode.GetName()}: the output volume must not be one of the inputs; "
                                  "choose another volume or create a new one")
 
@@ -128,20 +140,41 @@ class FusionCINNLogic:
 
     # ------------------------------------------------------------------ plans (what to fuse)
 
-    def engineOptions(self, register: bool = True, device: str = "auto", batchSize: Optional[int] = None,
-                      precision: str = "auto", plane: str = "axial", options: Optional[Dict[str, Any]] = None
-                      ) -> Dict[str, Any]:
+    def engineOptions(self, register: Union[bool, str] = "auto", device: str = "auto",
+                      batchSize: Optional[int] = None, precision: str = "auto", plane: str = "axial",
+                      options: Optional[Dict[str, Any]] = None, colour: Optional[str] = None) -> Dict[str, Any]:
         """The engine keywords of a run, as the CLI's ``fuse`` passes them to ``fuse_volumes``; entries of
-        ``options`` (the same keyword names) override the others and are passed through unchanged."""
-        engine = {"register": bool(register), "device": device, "batch_size": batchSize or None,
-                  "precision": precision, "plane": plane}
+        ``options`` (the same keyword names) override the others and are passed through unchanged.
+        ``register``: "auto", "always" or "never" (True = "auto", False = "never", as the engine reads them);
+        ``colour``: a colour map ("rainbow", "heat") for a PET/SPECT, or None."""
+        importLibrary()
+        from FusionCINNLib.fusion.pipeline import registration_mode
+
+        engine = {"register": register, "device": device, "batch_size": batchSize or None,
+                  "precision": precision, "plane": plane, "colour": colour}
         engine.update(options or {})
         engine["device"] = self._device(engine["device"])
+        engine["register"] = registration_mode(engine["register"])
         return engine
 
+    @staticmethod
+    def _withWindows(plan: FusionPlan, nodes: Dict[str, Any], windows: WindowsArgument) -> FusionPlan:
+        """``plan`` with each input's window (see windows.py) in its ``windows`` and ``windowSources``."""
+        importLibrary()
+        from FusionCINNLib.pairs import modalities
+
+        if plan.kind == PAIR_KIND:
+            roleModalities = dict(zip("ab", modalities(plan.pair)))
+        else:
+            roleModalities = {"ct": "ct", "mri": "mri", "pet": modalities(plan.pair)[0]}
+        plan.windows, plan.windowSources = resolveWindows(nodes, roleModalities, windows)
+        return plan
+
     def planPair(self, referenceNode, otherNode, pair: str, referenceModality: Optional[str], model: Any,
-                 engine: Dict[str, Any], outputNode=None) -> Tuple[FusionPlan, Dict[str, Any], Any]:
-        """(plan, role -> node, grid node) of a two-volume run; checks the nodes and the output first."""
+                 engine: Dict[str, Any], outputNode=None, windows: WindowsArgument = "default"
+                 ) -> Tuple[FusionPlan, Dict[str, Any], Any]:
+        """(plan, role -> node, grid node) of a two-volume run; checks the nodes, the output and the
+        windows first."""
         lib = importLibrary()
         try:
             geometry.checkScalarVolume(referenceNode, "reference")
@@ -152,11 +185,13 @@ class FusionCINNLogic:
         side = self.referenceSide(pair, referenceModality)
         nodes = {"a": referenceNode, "b": otherNode} if side == "a" else {"a": otherNode, "b": referenceNode}
         plan = FusionPlan(PAIR_KIND, pair, side, {pair: model}, {r: n.GetName() for r, n in nodes.items()}, engine)
-        return plan, nodes, referenceNode
+        return self._withWindows(plan, nodes, windows), nodes, referenceNode
 
     def planCtMriPet(self, ctNode, mriNode, petNode, petPair: str, referenceModality: str, ctMriModel: Any,
-                     petModel: Any, engine: Dict[str, Any], outputNode=None) -> Tuple[FusionPlan, Dict[str, Any], Any]:
-        """(plan, role -> node, grid node) of a CT + MRI + PET/SPECT run; checks the nodes and the output."""
+                     petModel: Any, engine: Dict[str, Any], outputNode=None, windows: WindowsArgument = "default"
+                     ) -> Tuple[FusionPlan, Dict[str, Any], Any]:
+        """(plan, role -> node, grid node) of a CT + MRI + PET/SPECT run; checks the nodes, the output and
+        the windows."""
         lib = importLibrary()
         if petPair not in ("pet-mri", "spect-mri"):
             raise ValueError(f"petPair must be 'pet-mri' or 'spect-mri', not {petPair!r}")
@@ -173,7 +208,7 @@ class FusionCINNLogic:
         nodes = {"ct": ctNode, "mri": mriNode, "pet": petNode}
         plan = FusionPlan(THREE_KIND, petPair, reference, {"ct-mri": ctMriModel, petPair: petModel},
                           {r: n.GetName() for r, n in nodes.items()}, engine)
-        return plan, nodes, nodes[reference]
+        return self._withWindows(plan, nodes, windows), nodes, nodes[reference]
 
     def _images(self, nodes: Dict[str, Any]) -> Dict[str, Any]:
         roles = {"a": "first (CT/PET/SPECT)", "b": "MRI", "ct": "CT", "mri": "MRI", "pet": "PET/SPECT"}
@@ -181,18 +216,25 @@ class FusionCINNLogic:
 
     # ------------------------------------------------------------------ in-process runs (blocking)
 
-    def fuse(self, referenceNode, otherNode, pair: str = "ct-mri", register: bool = True, outputNode=None,
-             device: str = "auto", progress: Optional[ProgressCallback] = None, *,
+    def fuse(self, referenceNode, otherNode, pair: str = "ct-mri", register: Union[bool, str] = "auto",
+             outputNode=None, device: str = "auto", progress: Optional[ProgressCallback] = None, *,
              referenceModality: Optional[str] = None, model: Any = None, batchSize: Optional[int] = None,
              plane: str = "axial", precision: str = "auto", cancel: Optional[CancelCheck] = None,
-             outputName: Optional[str] = None, transformNode=None, options: Optional[Dict[str, Any]] = None):
+             outputName: Optional[str] = None, transformNode=None, options: Optional[Dict[str, Any]] = None,
+             windows: WindowsArgument = "default", colour: Optional[str] = None):
         """Fuse two scalar volume nodes in this process; returns the output node (on the reference node's grid).
 
         referenceNode, otherNode: the two inputs. By default the reference is the pair's first modality
             (CT, PET or SPECT); pass ``referenceModality="mri"`` when the reference node is the MRI.
         pair: "ct-mri", "pet-mri" or "spect-mri".
-        register: rigidly register the other volume onto the reference when their grids differ
-            (off: the grids must match).
+        register: "auto" (or True): rigidly register the other volume onto the reference when their grids
+            differ; "always": also on one grid; "never" (or False): no registration, a different grid is
+            resampled as the volumes' geometry places it (refused when they do not overlap).
+        windows: the window each input is fused on: "default" (each modality's default window, as the
+            CLI without --window-a/-b), "shown" (the window/level each node's display shows now: "fuse
+            what you see"), or {node (or node ID): "shown" | "default" | CT preset | "LO,HI" | (LO, HI)}.
+        colour: "rainbow" or "heat" for a PET/SPECT: also the colour fusion, as a vector volume node
+            (:attr:`lastColourNode`) on the output's grid, referenced with role "FusionCINNColour".
         outputNode: a scalar volume node to overwrite (only after success), or None for a new one.
         device: "auto", "cpu" or "cuda"/"gpu". batchSize: slices per batch (None/0: automatic).
         precision: the network's precision ("auto": float16 on CUDA, float32 on CPU; as the CLI's --precision).
@@ -209,20 +251,21 @@ class FusionCINNLogic:
         The same run in a background process: :meth:`startFusion`.
         """
         started = time.perf_counter()
-        engine = self.engineOptions(register, device, batchSize, precision, plane, options)
+        engine = self.engineOptions(register, device, batchSize, precision, plane, options, colour)
         plan, nodes, gridNode = self.planPair(referenceNode, otherNode, pair, referenceModality, model, engine,
-                                              outputNode)
+                                              outputNode, windows)
         result = runPlan(plan, self._images(nodes), self.loadModel, progress, cancel)
         self.lastResult = result.steps
         return self.writeResult(plan, nodes, gridNode, result, outputNode, outputName, time.perf_counter() - started,
                                 transformNode)
 
     def fuseCtMriPet(self, ctNode, mriNode, petNode, petPair: str = "pet-mri", referenceModality: str = "mri",
-                     register: bool = True, outputNode=None, device: str = "auto",
+                     register: Union[bool, str] = "auto", outputNode=None, device: str = "auto",
                      progress: Optional[ProgressCallback] = None, *, ctMriModel: Any = None, petModel: Any = None,
                      batchSize: Optional[int] = None, plane: str = "axial", precision: str = "auto",
                      cancel: Optional[CancelCheck] = None, outputName: Optional[str] = None,
-                     options: Optional[Dict[str, Any]] = None):
+                     options: Optional[Dict[str, Any]] = None, windows: WindowsArgument = "default",
+                     colour: Optional[str] = None):
         """CT + MRI + PET/SPECT in this process: fuse CT with MRI, then that result (as the MRI side) with
         the PET/SPECT. Both models are loaded and checked to cover their pair before any work.
 
@@ -231,12 +274,14 @@ class FusionCINNLogic:
         petPair: "pet-mri" or "spect-mri". Progress: CT-MRI 0-50 %, with PET/SPECT 50-100 %.
         Registration transform nodes: the CT-MRI one (for the moving one of CT/MRI), and the
         PET/SPECT one (for the PET/SPECT node, or, with a PET reference, for the CT/MRI reference node).
+        register, windows, colour: as :meth:`fuse` (the colour map applies to the PET/SPECT step; the
+        CT-MRI result enters that step on its default window).
         The same run in a background process: :meth:`startFusionCtMriPet`.
         """
         started = time.perf_counter()
-        engine = self.engineOptions(register, device, batchSize, precision, plane, options)
+        engine = self.engineOptions(register, device, batchSize, precision, plane, options, colour)
         plan, nodes, gridNode = self.planCtMriPet(ctNode, mriNode, petNode, petPair, referenceModality, ctMriModel,
-                                                  petModel, engine, outputNode)
+                                                  petModel, engine, outputNode, windows)
         result = runPlan(plan, self._images(nodes), self.loadModel, progress, cancel)
         self.lastResult = result.steps
         return self.writeResult(plan, nodes, gridNode, result, outputNode, outputName, time.perf_counter() - started)
@@ -246,14 +291,16 @@ class FusionCINNLogic:
     def startFusion(self, referenceNode, otherNode, pair: str = "ct-mri", *, referenceModality: Optional[str] = None,
                     model: Any = None, outputNode=None, outputName: Optional[str] = None,
                     options: Optional[Dict[str, Any]] = None, waitForCompletion: bool = False,
-                    workFolder: Optional[Path] = None, python: Optional[str] = None):
+                    workFolder: Optional[Path] = None, python: Optional[str] = None,
+                    windows: WindowsArgument = "default"):
         """:meth:`fuse` in a background process: returns a :class:`BackgroundFusion` (the panel polls it
         from a timer; ``waitForCompletion=True`` blocks until the output node is in the scene and
         raises FusionError if the run failed). ``options``: engine keywords as :meth:`engineOptions`
-        (register, device, batch_size, precision, plane). ``model``: a model folder or None (shipped)."""
+        (register, device, batch_size, precision, plane, colour). ``model``: a model folder or None
+        (shipped). ``windows``: as :meth:`fuse`, read from the display nodes now (before the run)."""
         engine = self.engineOptions(options=options)
         plan, nodes, gridNode = self.planPair(referenceNode, otherNode, pair, referenceModality, model, engine,
-                                              outputNode)
+                                              outputNode, windows)
         return self._startBackground(plan, nodes, gridNode, outputNode, outputName, waitForCompletion, workFolder,
                                      python)
 
@@ -261,11 +308,12 @@ class FusionCINNLogic:
                             referenceModality: str = "mri", ctMriModel: Any = None, petModel: Any = None,
                             outputNode=None, outputName: Optional[str] = None,
                             options: Optional[Dict[str, Any]] = None, waitForCompletion: bool = False,
-                            workFolder: Optional[Path] = None, python: Optional[str] = None):
+                            workFolder: Optional[Path] = None, python: Optional[str] = None,
+                            windows: WindowsArgument = "default"):
         """:meth:`fuseCtMriPet` in a background process (see :meth:`startFusion`)."""
         engine = self.engineOptions(options=options)
         plan, nodes, gridNode = self.planCtMriPet(ctNode, mriNode, petNode, petPair, referenceModality, ctMriModel,
-                                                  petModel, engine, outputNode)
+                                                  petModel, engine, outputNode, windows)
         return self._startBackground(plan, nodes, gridNode, outputNode, outputName, waitForCompletion, workFolder,
                                      python)
 
@@ -293,7 +341,10 @@ class FusionCINNLogic:
 
     def writeResult(self, plan: FusionPlan, nodes: Dict[str, Any], gridNode, result: ImageResult, outputNode,
                     outputName: Optional[str], seconds: float, transformNode=None):
-        """Put a finished run's image and registrations into the scene (output node, transform nodes)."""
+        """Put a finished run's image, colour fusion and registrations into the scene (output node, colour
+        node, transform nodes). The output's attributes say what was used: besides pair, model, reference,
+        inputs, seconds, "FusionCINN.windows" in words and each step's record (the CLI's sidecar JSON) as
+        "FusionCINN.<pair>.<key>" (JSON text; keys inputs, reference, output, registration, colour, model)."""
         names = [nodes[r].GetName() for r in plan.roles]
         pairLabel = plan.pair if plan.kind == PAIR_KIND else f"ct-mri+{plan.pair}"
         name = outputName or f"{' + '.join(names)} fused"
@@ -302,22 +353,44 @@ class FusionCINNLogic:
         if plan.kind == PAIR_KIND:
             metric = result.registrationMetric
             attributes["registrationMetric"] = "" if metric is None else f"{metric:.6g}"
+        attributes.update(self._recordAttributes(result.records, names))
         given = transformNode if plan.kind == PAIR_KIND else None
         transforms = [(transform, nodes[moving], nodes[reference], given)
                       for transform, moving, reference in result.transforms]
-        return self._writeOutput(result.image, gridNode, outputNode, name, transforms, attributes)
+        return self._writeOutput(result.image, gridNode, outputNode, name, transforms, attributes,
+                                 result.colourImage, result.colourMap)
 
-    def _writeOutput(self, image, gridNode, outputNode, name: str, transforms, attributes: Dict[str, str]):
-        """Put ``image`` (on ``gridNode``'s world grid) into ``outputNode`` or a new node, and create the
-        transform nodes. Every node created here is removed again if anything fails."""
+    @staticmethod
+    def _recordAttributes(records: Sequence[Dict[str, Any]], names: Sequence[str]) -> Dict[str, str]:
+        """Attribute keys (after "FusionCINN.") -> text: each step's record, and the windows of the inputs."""
+        importLibrary()
+        from FusionCINNLib.fusion.record import record_attributes
+
+        attributes: Dict[str, str] = {}
+        windows = []
+        for record in records:
+            attributes.update(record_attributes(record, prefix=f"{record['pair']}."))
+            for side in record["inputs"].values():
+                if side["file"] in names:
+                    window = side["window"]
+                    windows.append(f"{side['file']}: {window['low']:.6g}..{window['high']:.6g} {window['units']} "
+                                   f"({window['chosen']})")
+        if windows:
+            attributes["windows"] = "; ".join(windows)
+        return attributes
+
+    def _writeOutput(self, image, gridNode, outputNode, name: str, transforms, attributes: Dict[str, str],
+                     colourImage=None, colourMap: Optional[str] = None):
+        """Put ``image`` (on ``gridNode``'s world grid) into ``outputNode`` or a new node, the colour fusion
+        (if any) into a vector volume node on the same grid, and create the transform nodes. Every node
+        created here is removed again if anything fails."""
         import SimpleITK as sitk
         import slicer.util
 
         scene = gridNode.GetScene()
-        expected = geometry.ijkToWorldMatrix(gridNode)
-        if not np.allclose(geometry.imageGridToRasMatrix(image), expected, atol=1e-5) or \
-                tuple(image.GetSize()) != tuple(gridNode.GetImageData().GetDimensions()):
-            raise RuntimeError("internal error: the fused image is not on the reference grid")
+        for what, candidate in (("fused", image), ("colour", colourImage)):
+            if candidate is not None and not self._onGrid(candidate, gridNode):
+                raise RuntimeError(f"internal error: the {what} image is not on the reference grid")
         created = []
         try:
             if outputNode is None:
@@ -327,6 +400,9 @@ class FusionCINNLogic:
             try:
                 slicer.util.updateVolumeFromArray(outputNode, sitk.GetArrayFromImage(image))
                 geometry.copyGrid(gridNode, outputNode)
+                for key in list(outputNode.GetAttributeNames() or ()):
+                    if key.startswith(ATTRIBUTE_PREFIX):
+                        outputNode.RemoveAttribute(key)
                 for key, value in attributes.items():
                     outputNode.SetAttribute(ATTRIBUTE_PREFIX + key, str(value))
             finally:
@@ -336,6 +412,11 @@ class FusionCINNLogic:
             display = outputNode.GetDisplayNode()
             if display is not None and hasattr(display, "AutoWindowLevelOn"):
                 display.AutoWindowLevelOn()
+            colourNode = None
+            if colourImage is not None:
+                colourNode = self._writeColour(colourImage, colourMap, outputNode, created)
+            else:
+                outputNode.RemoveNodeReferenceIDs(COLOUR_REFERENCE_ROLE)
             outputNode.RemoveNodeReferenceIDs(REGISTRATION_REFERENCE_ROLE)
             transformNodes = []
             for transform, moving, reference, given in transforms:
@@ -360,7 +441,43 @@ class FusionCINNLogic:
             raise
         self.lastTransformNodes = transformNodes
         self.lastTransformNode = transformNodes[-1] if transformNodes else None
+        self.lastColourNode = colourNode
         return outputNode
+
+    @staticmethod
+    def _onGrid(image, gridNode) -> bool:
+        return (np.allclose(geometry.imageGridToRasMatrix(image), geometry.ijkToWorldMatrix(gridNode), atol=1e-5)
+                and tuple(image.GetSize()) == tuple(gridNode.GetImageData().GetDimensions()))
+
+    @staticmethod
+    def _writeColour(colourImage, colourMap: Optional[str], outputNode, created: List[Any]):
+        """The colour fusion into the output's colour node (reused when the output already references one
+        in the scene, else a new vtkMRMLVectorVolumeNode "<output> colour (FusionCINN)"), with exactly the
+        output's IJK -> RAS and parent transform, shown as RGB (window 255, level 127.5)."""
+        import SimpleITK as sitk
+        import slicer.util
+
+        scene = outputNode.GetScene()
+        colourNode = outputNode.GetNodeReference(COLOUR_REFERENCE_ROLE)
+        if colourNode is None or not colourNode.IsA("vtkMRMLVectorVolumeNode"):
+            colourNode = scene.AddNewNodeByClass(
+                "vtkMRMLVectorVolumeNode", scene.GenerateUniqueName(f"{outputNode.GetName()} colour (FusionCINN)"))
+            created.append(colourNode)
+        wasModifying = colourNode.StartModify()
+        try:
+            slicer.util.updateVolumeFromArray(colourNode, sitk.GetArrayFromImage(colourImage))
+            geometry.copyGrid(outputNode, colourNode)
+            colourNode.SetAttribute(ATTRIBUTE_PREFIX + "colourOf", outputNode.GetID())
+            colourNode.SetAttribute(ATTRIBUTE_PREFIX + "colourMap", str(colourMap))
+        finally:
+            colourNode.EndModify(wasModifying)
+        if colourNode.GetDisplayNode() is None:
+            colourNode.CreateDefaultDisplayNodes()
+        display = colourNode.GetDisplayNode()
+        display.AutoWindowLevelOff()
+        display.SetWindowLevel(RGB_WINDOW, RGB_LEVEL)
+        outputNode.SetNodeReferenceID(COLOUR_REFERENCE_ROLE, colourNode.GetID())
+        return colourNode
 
     # ------------------------------------------------------------------ training
 

@@ -5,12 +5,22 @@ so that the rules are tested with real MRML nodes (the widget in FusionCINN.py o
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from .models import readModelConfig
 
 MIN_SLICER = (5, 4)
 """``slicer.parameterNodeWrapper`` and ``connectGui`` first exist in Slicer 5.4."""
+
+REGISTRATION_CHOICES = ["auto", "always", "never"]
+"""The engine's registration choices (FusionCINNLib.fusion.pipeline.REGISTRATION_MODES)."""
+CT_PRESETS = ["brain", "subdural", "stroke", "bone", "soft-tissue"]
+"""The engine's CT window presets (FusionCINNLib.imaging.windows.CT_PRESETS)."""
+AS_SHOWN, MODALITY_DEFAULT = "as shown", "modality default"
+CT_WINDOW_CHOICES = [AS_SHOWN, *CT_PRESETS, MODALITY_DEFAULT]
+COLOUR_MAP_CHOICES = ["rainbow", "heat"]
+"""rainbow first (the default): with the default PET window the heat map turns a whole brain yellow-white
+and a lesion barely shows, the rainbow map shows it red on a green cortex (docs/colour-and-windows.md)."""
 
 
 def slicerVersionProblem(major: int, minor: int) -> str:
@@ -97,3 +107,20 @@ def buttonStates(fusionIssue: str, trainIssue: str, *, installing: bool, fusing:
         reason = busy or trainIssue
         train = (not reason, reason or "Retrain a model on this folder.")
     return {"apply": apply, "train": train}
+
+
+def windowChoices(asShown: bool, ctWindow: str) -> Dict[str, str]:
+    """The Logic's window choice (windows.py) for each role "ct", "mri", "pet": with ``asShown`` the
+    window/level each volume shows, the CT's as ``ctWindow`` says (a preset, or its modality default);
+    without, every modality's default window."""
+    if not asShown:
+        return {"ct": "default", "mri": "default", "pet": "default"}
+    ct = {AS_SHOWN: "shown", MODALITY_DEFAULT: "default"}.get(ctWindow, ctWindow)
+    if ct not in ("shown", "default", *CT_PRESETS):
+        raise ValueError(f"unknown CT window {ctWindow!r}; expected one of {', '.join(CT_WINDOW_CHOICES)}")
+    return {"ct": ct, "mri": "shown", "pet": "shown"}
+
+
+def colourMapFor(pet: Any, colourFusion: bool, colourMap: str) -> Optional[str]:
+    """The colour map to fuse with (None: no colour fusion): only with a PET/SPECT and colour fusion on."""
+    return colourMap if pet is not None and colourFusion else None

@@ -3,7 +3,9 @@
 JOB_FOLDER holds ``plan.json`` (an imagejob.FusionPlan) and one ``<role>.mha`` per input (the world
 geometry of each volume node, parent transforms folded in; MetaImage keeps the exact doubles). The
 worker runs the same :func:`imagejob.runPlan` as the in-process Logic and writes, each atomically,
-``fused.mha``, ``transform<i>.tfm`` and, last, ``result.json``. Output lines for the panel:
+``fused.mha``, with a colour map ``colour.mha`` (the colour fusion: 3-component uint8 RGB, same grid),
+``transform<i>.tfm`` and, last, ``result.json`` (transforms, models, the record of each step: windows,
+registration, colour). Output lines for the panel:
 
     FUSIONCINN-PROGRESS <fraction 0..1> <message>
     FUSIONCINN-ERROR <one-line message>
@@ -28,6 +30,7 @@ ERROR_PREFIX = "FUSIONCINN-ERROR"
 PLAN_FILE = "plan.json"
 RESULT_FILE = "result.json"
 FUSED_FILE = "fused.mha"
+COLOUR_FILE = "colour.mha"
 
 
 class ProgressPrinter:
@@ -62,6 +65,9 @@ def run(folder: Path) -> int:
         result = runPlan(plan, images, FusionCINNLogic(folder).loadModel, ProgressPrinter(), cancel)
     with atomic_output(folder / FUSED_FILE) as tmp:
         sitk.WriteImage(result.image, str(tmp), False)
+    if result.colourImage is not None:
+        with atomic_output(folder / COLOUR_FILE) as tmp:
+            sitk.WriteImage(result.colourImage, str(tmp), False)
     transforms = []
     for index, (transform, moving, reference) in enumerate(result.transforms):
         name = f"transform{index}.tfm"
@@ -69,6 +75,8 @@ def run(folder: Path) -> int:
             sitk.WriteTransform(transform, str(tmp))
         transforms.append({"file": name, "moving": moving, "reference": reference})
     summary = {"transforms": transforms, "models": result.models, "registrationMetric": result.registrationMetric,
+               "records": result.records, "colourMap": result.colourMap,
+               "colour": COLOUR_FILE if result.colourImage is not None else None,
                "seconds": time.perf_counter() - started}
     with atomic_output(folder / RESULT_FILE) as tmp:
         tmp.write_text(json.dumps(summary, indent=1), encoding="utf-8")

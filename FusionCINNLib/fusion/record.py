@@ -73,6 +73,7 @@ def write_record(record: Mapping[str, Any], path: PathLike) -> Path:
     return Path(path)
 
 
-def record_attributes(record: Mapping[str, Any]) -> Dict[str, str]:
-    """The record as string attributes for a Slicer node: {"FusionCINN.<key>": JSON text} per top-level key."""
-    return {ATTRIBUTE_PREFIX + key: json.dumps(value) for key, value in record.items()}
+def record_attributes(record: Mapping[str, Any], prefix: str = ATTRIBUTE_PREFIX) -> Dict[str, str]:
+    """The record as string attributes for a Slicer node: {prefix + key: JSON text} per top-level key
+    (``prefix`` "FusionCINN." by default; the module uses "FusionCINN.<pair>." for each fusion step)."""
+    return {prefix + key: json.dumps(value) for key, value in record.items()}

@@ -59,7 +59,10 @@ def test_background_fusion_gives_the_cli_voxels(scene, logic, tiny_model_dir, tm
     np.testing.assert_array_equal(slicer.util.arrayFromVolume(output), sitk.GetArrayFromImage(cli))
     np.testing.assert_allclose(geometry.ijkToWorldMatrix(output), geometry.imageGridToRasMatrix(cli), atol=1e-4)
     assert output.GetAttribute("FusionCINN.pair") == "ct-mri"
-    assert job.fraction == 1.0 and any("fus" in m.lower() for _, m in messages + [(1, job.message)])
+    # the worker streams the engine's progress; which lines a 50 ms poll happens to see depends on the
+    # machine's load, so the stream is checked in the log and the polls only for seeing some of it
+    assert job.fraction == 1.0 and any("slices fused" in line for line in job.log if "PROGRESS" in line)
+    assert {m for _, m in messages} - {"starting"}, "the panel saw no progress message"
     assert not job.folder.exists(), "the work folder is removed"
     for node in (ct_node, mri_node):
         assertUnchanged(node, before[node.GetID()])

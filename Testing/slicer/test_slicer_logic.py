@@ -92,11 +92,13 @@ def test_cancel_leaves_the_scene_unchanged(scene, logic, tiny_model_dir, reuse):
 
 def test_input_errors_leave_the_scene_unchanged(scene, logic, tiny_model_dir):
     ct, mri = _pair()
-    mri.SetOrigin((0.0, 0.0, 0.0))
+    mri.SetOrigin((400.0, 0.0, 0.0))  # without registration (register=False: "never") they do not overlap
     ct_node, mri_node = _nodes(scene, ct, mri)
     nodes = _count(scene)
-    with pytest.raises(FusionInputError, match="different grids.*register first"):
+    with pytest.raises(FusionInputError, match="do not overlap"):
         logic.fuse(ct_node, mri_node, "ct-mri", register=False, device="cpu", model=tiny_model_dir)
+    with pytest.raises(FusionInputError, match="unknown registration choice 'sometimes'"):
+        logic.fuse(ct_node, mri_node, "ct-mri", register="sometimes", device="cpu", model=tiny_model_dir)
     with pytest.raises(ValueError, match="must not be one of the inputs"):
         logic.fuse(ct_node, mri_node, "ct-mri", outputNode=mri_node, device="cpu", model=tiny_model_dir)
     with pytest.raises(FusionInputError, match="no other volume"):

@@ -117,8 +117,9 @@ def test_module_description(module):
     module.FusionCINN(parent)
     assert parent.title == "FusionCINN" and parent.categories == ["Filtering"]
     assert "FusionCINNLogic().fuse" in parent.helpText
-    assert set(module.FusionCINNParameterNode.fields) >= {"ctVolume", "mriVolume", "petVolume", "registerFirst",
-                                                           "outputVolume", "modelPath", "device", "batchSize"}
+    assert set(module.FusionCINNParameterNode.fields) >= {
+        "ctVolume", "mriVolume", "petVolume", "registration", "windowsAsShown", "ctWindow", "colourFusion",
+        "colourMap", "outputVolume", "modelPath", "device", "batchSize"}
     assert "torch" not in module.__dict__
 
 

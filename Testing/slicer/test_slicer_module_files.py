@@ -236,3 +236,40 @@ def test_widget_follows_the_issue_15_rules_it_cannot_run_here():
     assert "startFusion" in start and ".fuse(" not in start and "processEvents" not in \
         _source(_function(tree, "FusionCINNWidget", "onFusionTimer"))
     assert "job.cancel" in _source(_function(tree, "FusionCINNWidget", "cleanup"))
+
+
+def _combo_items(widgets, name):
+    return [item.findtext("property/string") for item in widgets[name].findall("item")]
+
+
+def test_issue_17_widgets_offer_the_engines_choices_and_reach_the_logic():
+    """The registration, CT window and colour map combo boxes list exactly the choices their parameters
+    accept (the binding matches item text to the value); the panel passes the registration choice, the
+    windows (read from the display nodes when Fuse is pressed) and the colour map to the Logic; a colour
+    fusion is shown as the background, and the PET overlay is offered only without it."""
+    from FusionCINNLogic import panel
+
+    _, widgets = _ui_widgets()
+    assert _combo_items(widgets, "registrationComboBox") == panel.REGISTRATION_CHOICES == ["auto", "always", "never"]
+    assert _combo_items(widgets, "ctWindowComboBox") == panel.CT_WINDOW_CHOICES
+    assert _combo_items(widgets, "colourMapComboBox") == panel.COLOUR_MAP_CHOICES
+    for name, kind in (("windowsAsShownCheckBox", "QCheckBox"), ("colourFusionCheckBox", "QCheckBox"),
+                       ("registrationComboBox", "QComboBox"), ("ctWindowComboBox", "QComboBox")):
+        assert widgets[name].get("class") == kind
+    assert "registerCheckBox" not in widgets
+    fields = _parameter_fields()
+    assert fields["registration"] == ("str", True) and fields["ctWindow"] == ("str", True)
+    assert fields["windowsAsShown"][0] == "bool" and fields["colourFusion"][0] == "bool"
+    source = MODULE_FILE.read_text(encoding="utf-8")
+    assert 'registration: Annotated[str, Choice(panel.REGISTRATION_CHOICES)] = "auto"' in source
+    assert "colourMap: Annotated[str, Choice(panel.COLOUR_MAP_CHOICES)] = panel.COLOUR_MAP_CHOICES[0]" in source
+    tree = ast.parse(source)
+    start = _source(_function(tree, "FusionCINNWidget", "_startFusion"))
+    assert "'register': p.registration" in start and "panel.colourMapFor(pet, p.colourFusion, p.colourMap)" in start
+    assert "panel.windowChoices(p.windowsAsShown, p.ctWindow)" in start and "windows=windows" in start
+    show = _source(_function(tree, "FusionCINNWidget", "_showResult"))
+    assert "setSliceViewerLayers(background=colourNode" in show
+    timer = _source(_function(tree, "FusionCINNWidget", "onFusionTimer"))
+    assert "self.logic.lastColourNode" in timer and "colourNode is None and pet is not None" in timer
+    refresh = _source(_function(tree, "FusionCINNWidget", "_refreshButtons"))
+    assert "self.ui.showPetOverlayCheckBox.enabled = pet is not None and (not colour)" in refresh
