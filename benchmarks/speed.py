@@ -25,6 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from FusionCINNLib.fusion.slices import fuse_slices  # noqa: E402
+from FusionCINNLib.fusion.traced_net import TRACE_AFTER  # noqa: E402
 from FusionCINNLib.network import PAPER_CONFIG, FusionNet, ModelConfig  # noqa: E402
 from FusionCINNLib.network.cinn import count_trainable_parameters  # noqa: E402
 from FusionCINNLib.network.model_files import (FusionModel, available_models, load_model,  # noqa: E402
@@ -38,11 +39,13 @@ def _file_size_mb(net: FusionNet) -> float:
 
 
 def time_fusion(net: FusionNet, size: int, batch: int, device: str, repeats: int, precision: str) -> float:
-    """Median ms per slice over ``repeats`` runs of ``batch`` slices (after one warm-up run)."""
+    """Median ms per slice over ``repeats`` runs of ``batch`` slices, in the steady state: after enough
+    warm-up runs for the CPU path to trace the network for this shape (fusion/traced_net.py)."""
     rng = np.random.default_rng(0)
     a = rng.random((batch, size, size), dtype=np.float32)
     b = rng.random((batch, size, size), dtype=np.float32)
-    fuse_slices(net, a, b, device=device, batch_size=batch, precision=precision)
+    for _ in range(TRACE_AFTER + 1):
+        fuse_slices(net, a, b, device=device, batch_size=batch, precision=precision)
     times = []
     for _ in range(repeats):
         if device == "cuda":

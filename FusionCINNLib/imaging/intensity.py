@@ -37,14 +37,15 @@ class IntensityWindow:
 
     def normalise(self, values: np.ndarray) -> np.ndarray:
         """Modality units -> float32 in [0, 1] (clipped)."""
-        scale = np.float32(1.0 / (self.high - self.low))
-        out = (values.astype(np.float32, copy=False) - np.float32(self.low)) * scale
+        out = np.subtract(values, np.float32(self.low), dtype=np.float32)  # the one new array: no temporaries
+        out *= np.float32(1.0 / (self.high - self.low))
         return np.clip(out, 0.0, 1.0, out=out)
 
     def denormalise(self, values01: np.ndarray) -> np.ndarray:
-        """[0, 1] -> modality units, float32."""
-        return (values01.astype(np.float32, copy=False) * np.float32(self.high - self.low)
-                + np.float32(self.low))
+        """[0, 1] -> modality units, float32 (a new array; ``values01`` is not changed)."""
+        out = np.multiply(values01, np.float32(self.high - self.low), dtype=np.float32)
+        out += np.float32(self.low)
+        return out
 
 
 def _sample(values: np.ndarray) -> np.ndarray:

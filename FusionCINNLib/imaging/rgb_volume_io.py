@@ -10,7 +10,6 @@ SimpleITK reads both back as a 3-component uint8 image with the same geometry.
 
 from __future__ import annotations
 
-import gzip
 import os
 import struct
 import tempfile
@@ -24,8 +23,9 @@ from ..atomic import atomic_output
 from ..errors import FusionInputError, FusionRuntimeError
 from .file_checks import NIFTI_EXTENSIONS, check_nifti_complete
 from .file_names import VOLUME_EXTENSIONS, extension
-from .image_io import GZIP_LEVEL, write_image
+from .image_io import write_image
 from .native_messages import native_stderr
+from .parallel_gzip import gzip_stream
 
 PathLike = Union[str, os.PathLike]
 NIFTI_RGB24, RGB24_BITS = 128, 24
@@ -69,11 +69,18 @@ def _rgb24_header(image: sitk.Image) -> bytes:
 def _write_rgb24(image: sitk.Image, tmp: Path, compressed: bool) -> None:
     header = _rgb24_header(image)
     voxels = np.ascontiguousarray(sitk.GetArrayViewFromImage(image)).reshape(-1)
-    opener = (lambda p: gzip.open(p, "wb", compresslevel=GZIP_LEVEL)) if compressed else (lambda p: open(p, "wb"))
-    with opener(tmp) as handle:
-        handle.write(header)
-        for start in range(0, voxels.size, WRITE_CHUNK_BYTES):
-            handle.write(voxels[start:start + WRITE_CHUNK_BYTES].tobytes())
+    raw = tmp.with_name(tmp.name + ".raw") if compressed else tmp
+    try:
+        with open(raw, "wb") as handle:
+            handle.write(header)
+            for start in range(0, voxels.size, WRITE_CHUNK_BYTES):
+                handle.write(voxels[start:start + WRITE_CHUNK_BYTES].tobytes())
+        if compressed:
+            with open(raw, "rb") as source, open(tmp, "wb") as target:
+                gzip_stream(source, target, workers=os.cpu_count() or 1)
+    finally:
+        if compressed:
+            raw.unlink(missing_ok=True)
     check_nifti_complete(tmp)
 
 

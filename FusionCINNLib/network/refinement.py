@@ -10,7 +10,17 @@ without one (``refine = 0``) is the plain FusionCINN of the paper.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+
+class ChannelsLastGELU(nn.Module):
+    """GELU of a channels-last (N, C, H, W) tensor, computed on its memory as one contiguous (N, H, W, C)
+    block: the same values, 3x faster on a CPU than ``nn.GELU`` on the strided layout (which is not
+    vectorised there). Returns channels-last."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.gelu(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
 class Refinement(nn.Module):
@@ -21,9 +31,9 @@ class Refinement(nn.Module):
     def __init__(self, width: int):
         super().__init__()
         self.layers = nn.Sequential(
-            nn.Conv2d(3, width, 3, padding=1), nn.GELU(),
-            nn.Conv2d(width, width, 3, padding=2, dilation=2), nn.GELU(),
-            nn.Conv2d(width, width, 3, padding=1), nn.GELU(),
+            nn.Conv2d(3, width, 3, padding=1), ChannelsLastGELU(),
+            nn.Conv2d(width, width, 3, padding=2, dilation=2), ChannelsLastGELU(),
+            nn.Conv2d(width, width, 3, padding=1), ChannelsLastGELU(),
             nn.Conv2d(width, 1, 3, padding=1))
         nn.init.zeros_(self.layers[-1].weight)
         nn.init.zeros_(self.layers[-1].bias)
