@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command whose module is present."""
     parser = argparse.ArgumentParser(
         prog="fusioncinn",
-        description="Multimodal medical image fusion (CT-MRI, PET-MRI, SPECT-MRI) with a conditional invertible network.")
+        description="Multimodal medical image fusion (CT-MRI, PET-MRI, SPECT-MRI) with a conditional invertible "
+                    "network.")
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
     parser.add_argument("--version", action=VersionAction,
                         help="print the version and each shipped model's name, pair types and checksum")

@@ -5,8 +5,8 @@ cropped back, so there are no tiles and no seams. The "paper" variant only takes
 input size: its slices are padded to a multiple of that size and cut into tiles (its known flaw).
 
 On CUDA, batches travel through pinned memory and the coupling subnets run in float16 by default
-(``precision``; the invertible transforms stay float32); CUDA out-of-memory halves the batch and retries, and at batch 1 falls
-back to the CPU with a warning.
+(``precision``; the invertible transforms stay float32); CUDA out-of-memory halves the batch and retries,
+and at batch 1 falls back to the CPU with a warning.
 """
 
 from __future__ import annotations

@@ -19,8 +19,9 @@ Method:
 - Initialisation ("auto", the default): the physical coordinates as the headers give them
   ("identity"), the grid centres matched ("geometry") and the intensity centres of mass matched
   ("moments") are each optimised on the coarsest level, and the finer levels continue from the
-  header's result unless another's metric is clearly (``CLEARLY_BETTER``) lower. A clinical CT often covers part of the head (a temporal-bone or
-  sinus field of view), where only the header coordinates are right. Images whose fields of view
+  header's result unless another's metric is clearly (``CLEARLY_BETTER``) lower. A clinical CT often
+  covers part of the head (a temporal-bone or sinus field of view), where only the header coordinates
+  are right. Images whose fields of view
   do not overlap at all in physical space are refused: their headers cannot both be right, and a
   guess could land anywhere; so is a CT whose field of view is almost all air (nothing to register,
   mutual information then fits noise). Each initialisation can also be asked for alone. An optional affine

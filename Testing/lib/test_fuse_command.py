@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 import SimpleITK as sitk
 
 from FusionCINNLib.cli.main import main
