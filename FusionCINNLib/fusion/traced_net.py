@@ -54,9 +54,10 @@ _LOCK = threading.Lock()
 
 
 def _fingerprint(net: FusionNet) -> tuple:
-    """Identity and in-place version of every parameter and buffer: changes when weights are loaded,
-    trained or moved."""
-    return tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in (*net.parameters(), *net.buffers()))
+    """The model's configuration (a trace bakes in its choices, such as the finding transfer's levels),
+    and the identity and in-place version of every parameter and buffer: changes when the configuration
+    is replaced or weights are loaded, trained or moved."""
+    return (net.config, *((t.data_ptr(), t._version, t.dtype, t.device) for t in (*net.parameters(), *net.buffers())))
 
 
 def _trace(net: FusionNet, a: torch.Tensor, b: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:

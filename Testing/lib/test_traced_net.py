@@ -73,6 +73,27 @@ def test_a_shape_is_traced_only_after_repeats_and_the_trace_follows_weight_chang
         assert (fused - _untraced(net, a, b)).abs().max().item() <= 1e-5
 
 
+def test_the_trace_follows_a_changed_configuration(monkeypatch):
+    """A trace bakes in the configuration's choices: with the finding transfer switched on after a trace
+    was made, the fused slices must be the transfer's, not the stale graph's."""
+    from dataclasses import replace
+
+    net = perturb(FusionNet(TINY), seed=4).eval()
+    gen = torch.Generator().manual_seed(1)
+    a, b = torch.rand(2, 1, 64, 96, generator=gen), torch.rand(2, 1, 64, 96, generator=gen)
+    b[:, :, 20:30, 40:50] = 0.0
+    a[:, :, 20:30, 40:50] = 1.0  # a focus only A shows: the transfer changes the result there
+    monkeypatch.setattr(traced_net, "TRACE_AFTER", 0)
+    with torch.inference_mode():
+        without = fuse_batch(net, a, b)
+        assert traced_net.traced_fusion(net, a, b) is not None
+        net.config = replace(net.config, finding_levels=3)
+        with_transfer = fuse_batch(net, a, b)
+        plain = _untraced(net, a, b)
+    assert (with_transfer - plain).abs().max().item() <= 1e-5
+    assert (with_transfer - without).abs().max().item() > 0.01
+
+
 def test_no_trace_in_training_mode_or_reduced_precision(monkeypatch):
     net = perturb(FusionNet(TINY), seed=4)
     a = torch.rand(1, 1, 32, 32)
