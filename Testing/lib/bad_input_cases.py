@@ -295,24 +295,26 @@ def _same_file(work: Path, model: Path) -> List[str]:
     return fuse(ct, ct, work / "out.nii.gz", model, "ct-mri", "--no-register")
 
 
-def _grids_apart_unregistered(work: Path, model: Path) -> List[str]:
-    """Different grids with --register never, whose headers place them apart: nothing to resample onto."""
+def _far_apart_volumes(work: Path) -> Tuple[Path, Path]:
+    """A CT and an MRI on another grid whose header places it 1000 mm from the CT: no overlap."""
     ct = write_volume(work / "ct.nii.gz", ct_array(0))
     image = sitk.GetImageFromArray(mri_array(1))
     image.SetSpacing((1.0, 1.0, 2.5))
     image.SetOrigin((1000.0, 0.0, 0.0))
     sitk.WriteImage(image, str(work / "mri_far.nii.gz"))
-    return fuse(ct, work / "mri_far.nii.gz", work / "out.nii.gz", model, "ct-mri", "--register", "never")
+    return ct, work / "mri_far.nii.gz"
+
+
+def _grids_apart_unregistered(work: Path, model: Path) -> List[str]:
+    """Different grids with --register never, whose headers place them apart: nothing to resample onto."""
+    ct, mri = _far_apart_volumes(work)
+    return fuse(ct, mri, work / "out.nii.gz", model, "ct-mri", "--register", "never")
 
 
 def _far_apart(work: Path, model: Path) -> List[str]:
     """An MRI whose header places it 1000 mm from the CT: no overlap, so no header can be trusted."""
-    ct = write_volume(work / "ct.nii.gz", ct_array(0))
-    image = sitk.GetImageFromArray(mri_array(1))
-    image.SetSpacing((1.0, 1.0, 2.5))
-    image.SetOrigin((1000.0, 0.0, 0.0))
-    sitk.WriteImage(image, str(work / "mri_far.nii.gz"))
-    return fuse(ct, work / "mri_far.nii.gz", work / "out.nii.gz", model, "ct-mri")
+    ct, mri = _far_apart_volumes(work)
+    return fuse(ct, mri, work / "out.nii.gz", model, "ct-mri")
 
 
 def _too_large(work: Path, model: Path) -> List[str]:
