@@ -21,7 +21,7 @@ import SimpleITK as sitk
 
 from ..atomic import atomic_output
 from ..errors import FusionInputError, FusionRuntimeError
-from .file_checks import NIFTI_EXTENSIONS, check_nifti_complete
+from .file_checks import NIFTI_EXTENSIONS, NIFTI_HEADERS, check_nifti_complete, nifti_layout
 from .file_names import VOLUME_EXTENSIONS, extension
 from .image_io import write_image
 from .native_messages import native_stderr
@@ -29,7 +29,8 @@ from .parallel_gzip import gzip_stream
 
 PathLike = Union[str, os.PathLike]
 NIFTI_RGB24, RGB24_BITS = 128, 24
-NIFTI1_DIM_AT, NIFTI1_DATATYPE_AT, NIFTI1_VOX_OFFSET_AT = 40, 70, 108
+NIFTI1 = NIFTI_HEADERS[348]
+"""Where the NIfTI-1 header's fields are (the reader in file_checks uses the same table)."""
 NIFTI1_MAX_SIDE = 32767
 WRITE_CHUNK_BYTES = 1 << 24
 
@@ -60,9 +61,9 @@ def _rgb24_header(image: sitk.Image) -> bytes:
         header = bytearray(path.read_bytes())
     if struct.unpack_from("<i", header, 0)[0] != 348:
         raise FusionRuntimeError("SimpleITK did not write a little-endian NIfTI-1 header")
-    offset = int(struct.unpack_from("<f", header, NIFTI1_VOX_OFFSET_AT)[0])
-    struct.pack_into("<4h", header, NIFTI1_DIM_AT, 3, *size)
-    struct.pack_into("<2h", header, NIFTI1_DATATYPE_AT, NIFTI_RGB24, RGB24_BITS)
+    offset = nifti_layout(bytes(header)).offset
+    struct.pack_into("<4h", header, NIFTI1.dims_at, 3, *size)
+    struct.pack_into("<2h", header, NIFTI1.datatype_at, NIFTI_RGB24, RGB24_BITS)
     return bytes(header[:offset])
 
 
