@@ -49,7 +49,7 @@ def resolveWindows(nodes: Mapping[str, Any], modalities: Mapping[str, str], wind
     modality's default. ``windows``: one choice for every node ("shown", "default", ...), or a mapping
     from node (or its ID or name) to a choice, nodes not in it getting the default."""
     lib = importLibrary()
-    from FusionCINNLib.imaging.windows import check_bounds, parse_window
+    from FusionCINNLib.imaging.windows import check_bounds, parse_window, window_choice_source
 
     bounds: Dict[str, List[float]] = {}
     sources: Dict[str, str] = {}
@@ -67,8 +67,7 @@ def resolveWindows(nodes: Mapping[str, Any], modalities: Mapping[str, str], wind
             sources[role] = f"Slicer window/level (W {display.GetWindow():.6g}, L {display.GetLevel():.6g})"
         elif isinstance(choice, str):
             bounds[role] = list(parse_window(choice, modalities[role], what))
-            name = choice.strip().lower()
-            sources[role] = f"preset {name}" if "," not in name else f"user {choice.strip()}"
+            sources[role] = window_choice_source(choice)
         else:
             try:
                 low, high = (float(v) for v in choice)

@@ -63,22 +63,17 @@ class FusionChoices:
         return any(self.windows.values()) or self.colour is not None
 
 
-def _window_source(text: str) -> str:
-    name = text.strip().lower()
-    return f"preset {name}" if name in CT_PRESET_NAMES else f"user {text.strip()}"
-
-
 def resolve(args: argparse.Namespace) -> FusionChoices:
     """Check and parse the choices; one-line FusionInputError for bad values or combinations."""
     from ..imaging.colour_maps import check_colour_pair
-    from ..imaging.windows import parse_window
+    from ..imaging.windows import parse_window, window_choice_source
 
     choices = FusionChoices()
     for side, text, modality in (("a", args.window_a, modalities(args.pair)[0]),
                                  ("b", args.window_b, modalities(args.pair)[1])):
         if text is not None:
             choices.windows[side] = parse_window(text, modality, f"--window-{side}")
-            choices.sources[side] = _window_source(text)
+            choices.sources[side] = window_choice_source(text)
     if args.colour_output is not None and args.colour is None:
         raise FusionInputError("--colour-output needs --colour heat or --colour rainbow")
     if args.colour is not None:

@@ -35,6 +35,12 @@ CT_PRESETS: Dict[str, Tuple[float, float]] = {
 """CT presets: name -> (window width, level) in HU (module table)."""
 
 
+def window_choice_source(text: str) -> str:
+    """How a window given as text was chosen, in words: "preset brain" for a CT preset, else "user LO,HI"."""
+    name = text.strip().lower()
+    return f"preset {name}" if name in CT_PRESETS else f"user {text.strip()}"
+
+
 def bounds_from_width_level(width: float, level: float) -> Bounds:
     """(LO, HI) of a window of ``width`` centred on ``level`` (a viewer's window/level, e.g. Slicer's)."""
     return level - width / 2.0, level + width / 2.0
