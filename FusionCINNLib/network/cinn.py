@@ -1,7 +1,7 @@
 """The conditional invertible network f(x; c) built from FrEIA blocks.
 
 Layout (L = 5 Haar levels; a single-channel image cannot be split by a coupling block, so a Haar
-downsampling comes first):
+downsampling comes first; FrEIA's, computed as in .haar_downsampling):
 
     x (1, H, W)
     Haar -> (4, H/2, W/2)       stage 1: coupling blocks conditioned on W_1(other)
@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from .config import LEVELS, STAGES, ModelConfig
+from .haar_downsampling import ButterflyHaarDownsampling
 
 NOMINAL_SIZE = 64
 """Spatial size the conv variant is constructed for; its blocks run at any multiple of 32."""
@@ -123,12 +124,12 @@ def _build(config: ModelConfig) -> Ff.SequenceINN:
     inn = Ff.SequenceINN(1, size, size)
     channels = 1
     for stage in range(STAGES):
-        inn.append(Fm.HaarDownsampling)
+        inn.append(ButterflyHaarDownsampling)
         channels *= 4
         side = size // 2 ** (stage + 1)
         _append_couplings(inn, config.blocks[stage], channels, stage, (4, side, side),
                           config.hidden[stage], config.clamp)
-    inn.append(Fm.HaarDownsampling)
+    inn.append(ButterflyHaarDownsampling)
     channels *= 4
     side = size // 2 ** LEVELS
     if config.variant == "conv":
