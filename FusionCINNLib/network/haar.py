@@ -4,9 +4,11 @@ Coefficients follow PyWavelets' ``pywt.dwt2(x, "haar")`` exactly (orthonormal Ha
 extended by repeating the last row/column, which is PyWavelets' ``symmetric`` mode for Haar):
 channel 0 = cA (LL), 1 = cH, 2 = cV, 3 = cD.
 
-Both directions are computed as sums and differences of the 2x2 pixel blocks (:func:`haar_analysis`,
-:func:`haar_synthesis`), 2-5x faster on a CPU than the equivalent stride-2 (grouped) convolutions and
-equal to them within float32 rounding (the same terms, summed in another order).
+:func:`haar_analysis` and :func:`haar_synthesis` compute one level as sums and differences of the 2x2
+pixel blocks, 2-5x faster on a CPU than a stride-2 convolution; the cINN's Haar downsampling uses them
+(network/haar_downsampling.py). The conditions here stay a convolution: the max-abs fusion of the two
+sources' coefficients breaks near-ties by the last bit, so the other summation order moved fused atlas
+pixels by up to 0.0057 (docs/speed.md, "Third round").
 """
 
 from __future__ import annotations
@@ -16,6 +18,13 @@ from typing import List, Tuple
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+HAAR_KERNELS = torch.tensor([
+    [[0.5, 0.5], [0.5, 0.5]],      # cA: approximation
+    [[0.5, 0.5], [-0.5, -0.5]],    # cH: detail across rows (horizontal edges)
+    [[0.5, -0.5], [0.5, -0.5]],    # cV: detail across columns (vertical edges)
+    [[0.5, -0.5], [-0.5, 0.5]],    # cD: diagonal detail
+]).unsqueeze(1)
 
 
 def haar_analysis(x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -44,7 +53,7 @@ class HaarDWT(nn.Module):
 
     ``forward(x)`` takes ``x`` of shape (N, 1, H, W) and returns ``levels`` tensors; level l
     (1-based) has shape (N, 4, ceil(H / 2^l), ceil(W / 2^l)) and holds (cA, cH, cV, cD) of the
-    DWT of level l-1's cA. Nothing here is trained or saved.
+    DWT of level l-1's cA. The kernel is a buffer, not a parameter: nothing here is trained or saved.
     """
 
     def __init__(self, levels: int):
@@ -52,13 +61,14 @@ class HaarDWT(nn.Module):
         if levels < 1:
             raise ValueError("levels must be >= 1")
         self.levels = levels
+        self.register_buffer("kernel", HAAR_KERNELS.clone(), persistent=False)
 
     def single_level(self, x: torch.Tensor) -> torch.Tensor:
         """One Haar level of (N, 1, H, W) -> (N, 4, ceil(H/2), ceil(W/2))."""
         pad_h, pad_w = x.shape[-2] % 2, x.shape[-1] % 2
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-        return torch.stack(haar_analysis(x[:, 0]), 1)
+        return F.conv2d(x, self.kernel.to(x.dtype), stride=2)
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
         coefficients = []
