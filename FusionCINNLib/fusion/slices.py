@@ -236,8 +236,8 @@ def fuse_slices(net: FusionNet, a: np.ndarray, b: np.ndarray, *, device: str = "
 
     Returns (N, H, W) float32 in [0, 1]. Runs under ``torch.inference_mode``; slices where both
     inputs are exactly 0 are returned as 0 without running the network (the same result). Freed tensor
-    memory is kept in the process for the next slice (:mod:`.allocator`). ``workers``: CPU worker threads (see :func:`worker_count`); the result does not depend on it
-    (within 1e-5)."""
+    memory is kept in the process for the next slice (:mod:`.allocator`). ``workers``: CPU worker threads
+    (see :func:`worker_count`); the result does not depend on it (within 1e-5)."""
     if a.shape != b.shape or a.ndim != 3:
         raise FusionInputError(f"slice stacks must be (N, H, W) of equal shape, got {a.shape} and {b.shape}")
     n, h, w = a.shape
