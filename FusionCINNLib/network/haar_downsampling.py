@@ -16,9 +16,6 @@ class ButterflyHaarDownsampling(Fm.HaarDownsampling):
     """(N, C, H, W) -> (N, 4C, H/2, W/2): channel 4c + k holds coefficient k of channel c, in FrEIA's
     order (average, column difference, row difference, diagonal); log|det J| = 0."""
 
-    def __init__(self, dims_in, dims_c=None):
-        super().__init__(dims_in, dims_c)
-
     def forward(self, x, c=None, jac=True, rev=False):
         inp = x[0]
         if not rev:
