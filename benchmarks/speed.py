@@ -24,6 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from FusionCINNLib.fusion.allocator import keep_freed_memory  # noqa: E402
 from FusionCINNLib.fusion.slices import fuse_slices  # noqa: E402
 from FusionCINNLib.fusion.traced_net import TRACE_AFTER  # noqa: E402
 from FusionCINNLib.network import PAPER_CONFIG, FusionNet, ModelConfig  # noqa: E402
@@ -67,6 +68,7 @@ def main() -> None:
     parser.add_argument("--precision", default="auto", choices=("auto", "float32", "float16", "bfloat16"))
     parser.add_argument("--no-paper", action="store_true", help="time the default variant only")
     args = parser.parse_args()
+    keep_freed_memory()  # as the fusioncinn command does
     shipped = available_models()
     if args.model or shipped:
         default = load_model(args.model or shipped[0])

@@ -21,6 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from FusionCINNLib.fusion.allocator import keep_freed_memory  # noqa: E402
 from FusionCINNLib.fusion.slices import fuse_slices  # noqa: E402
 from FusionCINNLib.network.model_files import available_models, load_model  # noqa: E402
 
@@ -30,6 +31,7 @@ def main() -> int:
     parser.add_argument("models", type=Path, nargs="*")
     parser.add_argument("--repeats", type=int, default=60)
     args = parser.parse_args()
+    keep_freed_memory()  # as the fusioncinn command does
     torch.set_grad_enabled(False)
     rng = np.random.default_rng(0)
     for path in args.models or available_models():

@@ -28,6 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from FusionCINNLib.fusion.allocator import keep_freed_memory  # noqa: E402
 from FusionCINNLib.baselines import fuse_dwt_max_abs  # noqa: E402
 from FusionCINNLib.fusion.orientation import slice_axis  # noqa: E402
 from FusionCINNLib.fusion.pipeline import fuse_volumes, resolve_model  # noqa: E402
@@ -77,6 +78,7 @@ def main() -> None:
     parser.add_argument("--ct-size", type=int, nargs=3, default=(512, 512, 300))
     parser.add_argument("--mri-size", type=int, nargs=3, default=(256, 256, 180))
     args = parser.parse_args()
+    keep_freed_memory()  # as the fusioncinn command does
     if args.model or available_models():
         model = resolve_model(args.model or default_model_path("ct-mri"), "ct-mri")
     else:

@@ -56,7 +56,9 @@ def run(folder: Path) -> int:
     importLibrary()
     from FusionCINNLib.atomic import atomic_output
     from FusionCINNLib.cli import interrupts
+    from FusionCINNLib.fusion.allocator import keep_freed_memory
 
+    keep_freed_memory()
     started = time.perf_counter()
     plan = FusionPlan.fromJson((folder / PLAN_FILE).read_text(encoding="utf-8"))
     images = {role: sitk.ReadImage(str(folder / f"{role}.mha")) for role in plan.roles}

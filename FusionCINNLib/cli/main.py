@@ -15,6 +15,7 @@ from typing import List, Optional, Tuple
 
 from ..atomic import DISK_FULL_ERRNOS
 from ..errors import FusionError, FusionWarning
+from ..fusion.allocator import keep_freed_memory
 from . import interrupts
 from .version import VersionAction
 
@@ -111,6 +112,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not args.debug:
             warnings.simplefilter("ignore")
         _show_fusion_warnings(args.command)
+        keep_freed_memory()
         code, message = _run(args)
         if message:
             if code == 130 and args.command == "train":

@@ -7,6 +7,10 @@ a 512x512 one, 10-15 % of the CPU time (docs/speed.md, "Third round"). Raising m
 to ``MMAP_THRESHOLD_BYTES`` and its trim threshold to ``TRIM_THRESHOLD_BYTES`` keeps those blocks in the
 heap for reuse: at most ``TRIM_THRESHOLD_BYTES`` of freed memory a malloc arena stays with the process,
 and larger arrays (whole volumes) are still mapped and returned as before.
+
+The setting is process-wide, so only FusionCINN's own processes make it: the ``fusioncinn`` command
+and the Slicer module's background worker. A program that imports the library (Slicer itself, when
+the Logic fuses in-process) keeps its allocator as it is, unless it calls :func:`keep_freed_memory`.
 """
 
 from __future__ import annotations

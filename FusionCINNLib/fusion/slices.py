@@ -25,7 +25,6 @@ from ..errors import FusionInputError
 from ..network.cinn import set_subnet_precision
 from ..network.fusion_net import FusionNet
 from ..progress import CancelCheck, ProgressCallback, report
-from .allocator import keep_freed_memory
 from .traced_net import traced_fusion
 
 MIN_SIDE, MAX_SIDE = 8, 4096
@@ -235,9 +234,8 @@ def fuse_slices(net: FusionNet, a: np.ndarray, b: np.ndarray, *, device: str = "
     """Fuse registered slice stacks a (CT/PET/SPECT) and b (MRI), (N, H, W) float32 in [0, 1].
 
     Returns (N, H, W) float32 in [0, 1]. Runs under ``torch.inference_mode``; slices where both
-    inputs are exactly 0 are returned as 0 without running the network (the same result). Freed tensor
-    memory is kept in the process for the next slice (:mod:`.allocator`). ``workers``: CPU worker threads
-    (see :func:`worker_count`); the result does not depend on it (within 1e-5)."""
+    inputs are exactly 0 are returned as 0 without running the network (the same result). ``workers``:
+    CPU worker threads (see :func:`worker_count`); the result does not depend on it (within 1e-5)."""
     if a.shape != b.shape or a.ndim != 3:
         raise FusionInputError(f"slice stacks must be (N, H, W) of equal shape, got {a.shape} and {b.shape}")
     n, h, w = a.shape
@@ -247,7 +245,6 @@ def fuse_slices(net: FusionNet, a: np.ndarray, b: np.ndarray, *, device: str = "
     batch = batch_size or default_batch_size(h, w, torch_device.type)
     if batch < 1:
         raise FusionInputError(f"batch size must be >= 1, got {batch}")
-    keep_freed_memory()
     runner = _Runner(net, torch_device, resolve_precision(precision, torch_device), batch)
     out = np.zeros((n, h, w), dtype=np.float32)
     busy = busy_slices(a, b)

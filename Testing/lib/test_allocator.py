@@ -15,9 +15,10 @@ FAULTS_PER_SLICE = """
 import resource, sys
 import numpy as np
 from FusionCINNLib.fusion import slices, traced_net
+from FusionCINNLib.fusion.allocator import keep_freed_memory
 from FusionCINNLib.network import FusionNet, ModelConfig
-if sys.argv[1] == "default":
-    slices.keep_freed_memory = lambda: False
+if sys.argv[1] == "kept":
+    keep_freed_memory()
 net = FusionNet(ModelConfig(refine=8, finding_levels=5)).eval()
 a, b = np.random.default_rng(0).random((2, 1, 256, 256), dtype=np.float32)
 for _ in range(traced_net.TRACE_AFTER + 2):  # past the trace and its first run
@@ -44,3 +45,33 @@ def test_repeated_fusion_reuses_freed_memory_instead_of_faulting_it_in_again():
     default, kept = _faults_per_slice("default"), _faults_per_slice("kept")
     assert default > 300, f"glibc's defaults faulted only {default} pages a slice: this test shows nothing here"
     assert kept < default / 10, f"{kept} page faults a 256x256 slice with freed memory kept (glibc defaults: {default})"
+
+
+SET_AFTER = """
+import sys
+import numpy as np
+from FusionCINNLib.fusion import allocator
+if sys.argv[1] == "library":
+    from FusionCINNLib.fusion.slices import fuse_slices
+    from FusionCINNLib.network import FusionNet, ModelConfig
+    a, b = np.random.default_rng(0).random((2, 1, 64, 64), dtype=np.float32)
+    fuse_slices(FusionNet(ModelConfig()).eval(), a, b, device="cpu")
+else:
+    from FusionCINNLib.cli.main import main
+    assert main(["phantom", sys.argv[2]]) == 0
+print(allocator._applied)
+"""
+
+
+def test_the_library_leaves_the_host_s_allocator_alone_and_the_command_sets_it(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+
+    def applied(*arguments: str) -> str:
+        done = subprocess.run([sys.executable, "-c", SET_AFTER, *arguments], capture_output=True, text=True,
+                              env=env, timeout=300, check=True)
+        return done.stdout.split()[-1]
+
+    assert applied("library") == "False"        # Slicer fusing in-process keeps its malloc settings
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert applied("command", str(tmp_path / "phantom")) == str(glibc)
+
