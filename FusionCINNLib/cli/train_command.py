@@ -42,6 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="export the best-validated epoch's weights (default) or the last epoch's")
     parser.add_argument("--lesions", type=float, default=0.0,
                         help="fraction of training pairs given a synthetic focal lesion (0-1)")
+    parser.add_argument("--mri-lesions", type=float, default=0.0,
+                        help="fraction of the other training pairs given a lesion in the MRI alone (0-1)")
     parser.add_argument("--variant", choices=("conv", "paper"), default="conv", help="network variant")
     parser.add_argument("--architecture", type=str, default=None,
                         help="JSON of architecture overrides, e.g. '{\"blocks\": [1,1,1,1,1]}'")
@@ -101,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         data=str(args.data), out=str(args.out), pair=args.pair, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, val_fraction=args.val_fraction, seed=args.seed, patch=args.patch, device=args.device,
         val_every=args.val_every, work_dir=str(args.work_dir) if args.work_dir else None,
-        architecture=_architecture(args), loss=_loss_weights(args), lesions=args.lesions,
+        architecture=_architecture(args), loss=_loss_weights(args), lesions=args.lesions, mri_lesions=args.mri_lesions,
         init=str(args.init) if args.init else None, freeze_cinn=args.freeze_cinn, keep=args.keep)
     if args.val_every < 1 or args.patch < 1:
         raise FusionInputError("--val-every and --patch must be >= 1")

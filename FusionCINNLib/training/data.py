@@ -190,19 +190,47 @@ def load_arrays(records: Sequence[PairRecord]) -> PairArrays:
     return PairArrays(np.concatenate(a_list), np.concatenate(b_list), out_records)
 
 
-def insert_lesions(a: torch.Tensor, b: torch.Tensor, probability: float, generator: torch.Generator
-                   ) -> Tuple[torch.Tensor, torch.Tensor]:
+@dataclass(frozen=True)
+class LesionMasks:
+    """Where :func:`insert_lesions` painted, for the lesion loss: (N, 1, H, W) 0/1 masks of each pair's
+    lesion core (within R/2 of its centre) and shell (from R + max(R/2, 1.5) px, max(R, 2) px wide: the
+    findings benchmark's), and (N,) bool ``in_b``: the lesion is the MRI's alone. Empty masks: no lesion."""
+
+    core: torch.Tensor
+    shell: torch.Tensor
+    in_b: torch.Tensor
+
+    def rows(self, index: slice) -> "LesionMasks":
+        """The masks of the pairs ``index`` selects."""
+        return LesionMasks(self.core[index], self.shell[index], self.in_b[index])
+
+
+def _core_and_shell(distance: torch.Tensor, radius: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    """0/1 core and shell masks (see :class:`LesionMasks`) of a ball of ``radius`` px, from the pixels'
+    ``distance`` to its centre."""
+    inner = radius + max(radius / 2.0, 1.5)
+    core = (distance <= max(radius / 2.0, 1.0)).to(distance.dtype)
+    shell = ((distance >= inner) & (distance < inner + max(radius, 2.0))).to(distance.dtype)
+    return core, shell
+
+
+def insert_lesions(a: torch.Tensor, b: torch.Tensor, probability: float, generator: torch.Generator,
+                   mri_probability: float = 0.0) -> Tuple[torch.Tensor, torch.Tensor, LesionMasks]:
     """Synthetic focal lesions in a fraction ``probability`` of the (N, 1, H, W) pairs in [0, 1].
 
     A lesion is a ball of radius 3-12 px with a soft edge (0.5 px to a third of the radius wide),
     centred on a random pixel of anatomy (b > 0.1): a gains 0.3-1.0 inside it, clipped to 1 (a hot
     PET/SPECT focus, often saturating the window; a dense CT focus), and in half of the lesions b
     darkens by 10-40 % (how such lesions look in T1 MRI). The fused image's targets then ask for
-    the whole focus, not only its edge. Returns new tensors; the inputs are not modified."""
+    the whole focus, not only its edge. Of the other pairs, a fraction ``mri_probability`` gets a
+    lesion in the MRI alone: b times 1.3-1.6 or 0.4-0.6 in a ball of radius 3-8 px (edge 0.7 px) on
+    anatomy (b > 0.15). Returns new tensors and where the lesions are; the inputs are not modified."""
     a, b = a.clone(), b.clone()
     n, _, h, w = a.shape
     rows = torch.arange(h, dtype=a.dtype)[:, None]
     cols = torch.arange(w, dtype=a.dtype)[None, :]
+    core, shell = torch.zeros_like(a), torch.zeros_like(a)
+    in_b = torch.zeros(n, dtype=torch.bool)
     chosen = torch.rand(n, generator=generator) < probability
     draws = torch.rand(n, 6, generator=generator)
     for i in torch.nonzero(chosen).flatten().tolist():
@@ -213,19 +241,39 @@ def insert_lesions(a: torch.Tensor, b: torch.Tensor, probability: float, generat
         row, col = anatomy[min(int(place_draw * len(anatomy)), len(anatomy) - 1)].tolist()
         radius = 3.0 + 9.0 * radius_draw
         edge = 0.5 + (radius / 3.0 - 0.5) * edge_draw
-        ball = torch.sigmoid((radius - torch.sqrt((rows - row) ** 2 + (cols - col) ** 2)) / edge)
+        distance = torch.sqrt((rows - row) ** 2 + (cols - col) ** 2)
+        ball = torch.sigmoid((radius - distance) / edge)
         a[i, 0] = (a[i, 0] + (0.3 + 0.7 * gain_draw) * ball).clamp(0, 1)
         if dark_draw < 0.5:
             b[i, 0] = b[i, 0] * (1.0 - (0.1 + 0.3 * depth_draw) * ball)
-    return a, b
+        core[i, 0], shell[i, 0] = _core_and_shell(distance, radius)
+    if mri_probability > 0:
+        mri_chosen = (torch.rand(n, generator=generator) < mri_probability) & ~chosen
+        mri_draws = torch.rand(n, 4, generator=generator)
+        for i in torch.nonzero(mri_chosen).flatten().tolist():
+            anatomy = torch.nonzero(b[i, 0] > 0.15)
+            if len(anatomy) == 0:
+                continue
+            radius_draw, factor_draw, bright_draw, place_draw = mri_draws[i].tolist()
+            row, col = anatomy[min(int(place_draw * len(anatomy)), len(anatomy) - 1)].tolist()
+            radius = 3.0 + 5.0 * radius_draw
+            factor = 1.3 + 0.3 * factor_draw if bright_draw < 0.5 else 0.4 + 0.2 * factor_draw
+            distance = torch.sqrt((rows - row) ** 2 + (cols - col) ** 2)
+            ball = torch.sigmoid((radius - distance) / 0.7)
+            b[i, 0] = (b[i, 0] * (1.0 + (factor - 1.0) * ball)).clamp(0, 1)
+            core[i, 0], shell[i, 0] = _core_and_shell(distance, radius)
+            in_b[i] = True
+    return a, b, LesionMasks(core, shell, in_b)
 
 
 def augmented_patches(arrays: PairArrays, indices: np.ndarray, patch: int, generator: torch.Generator,
-                      lesions: float = 0.0) -> Tuple[torch.Tensor, torch.Tensor]:
+                      lesions: float = 0.0, mri_lesions: float = 0.0
+                      ) -> Tuple[torch.Tensor, torch.Tensor, LesionMasks]:
     """Random patch x patch crops of the slices at ``indices`` with the same flip / 90-degree rotation
     for a and b, and an independent small intensity scaling (x0.9-1.1, clipped) for each; with
-    ``lesions`` > 0, that fraction of the pairs also gets a synthetic lesion (:func:`insert_lesions`).
-    Returns two (N, 1, patch, patch) float32 tensors in [0, 1]."""
+    ``lesions`` > 0, that fraction of the pairs also gets a synthetic lesion, and with ``mri_lesions`` > 0
+    that fraction of the others one in the MRI alone (:func:`insert_lesions`). Returns two
+    (N, 1, patch, patch) float32 tensors in [0, 1] and where the lesions are."""
     a = torch.from_numpy(arrays.a[indices]).unsqueeze(1)
     b = torch.from_numpy(arrays.b[indices]).unsqueeze(1)
     n, _, h, w = a.shape
@@ -245,6 +293,7 @@ def augmented_patches(arrays: PairArrays, indices: np.ndarray, patch: int, gener
         out_a.append(torch.rot90(pa, k, (-2, -1)) * gains[i, 0])
         out_b.append(torch.rot90(pb, k, (-2, -1)) * gains[i, 1])
     patches_a, patches_b = torch.stack(out_a).clamp(0, 1), torch.stack(out_b).clamp(0, 1)
-    if lesions > 0:
-        return insert_lesions(patches_a, patches_b, lesions, generator)
-    return patches_a, patches_b
+    if lesions > 0 or mri_lesions > 0:
+        return insert_lesions(patches_a, patches_b, lesions, generator, mri_lesions)
+    empty = torch.zeros_like(patches_a)
+    return patches_a, patches_b, LesionMasks(empty, empty, torch.zeros(n, dtype=torch.bool))

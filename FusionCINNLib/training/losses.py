@@ -9,6 +9,9 @@
       + w_vif * (2 - VIF(A, F) - VIF(B, F))                           visual information (Sheikh-Bovik)
       + w_latent * MSE(z_F, f(max(A, B); c_F))                       inverse (latent-domain) term
       + w_ml * mean_{A|B, B|A}(||z||^2 / 2 - log|det J|) / D          maximum likelihood, per value
+      + w_lesion * mean_lesions(relu(1 - C(F) / C(S)))                 synthetic lesions kept
+        (C = mean over the lesion's core - mean over its shell; S = the source it was painted into:
+        A, or the MRI for an MRI-only lesion; lesions with |C(S)| < 0.08 are left out)
 
 F is the fused image (after the background mask), images in [0, 1]. The first three form the
 paper's forward (image) term, whose target the paper leaves undefined; the weights are chosen by
@@ -33,6 +36,7 @@ import torch.nn.functional as F
 
 from ..metrics.similarity import VIF_EPS, VIF_NOISE_VARIANCE, VIF_SCALES
 from ..network.fusion_net import FusionOutputs
+from .data import LesionMasks
 
 PixelWeight = Union[float, torch.Tensor]
 SATURATED = 1.0 - 0.5 / 255.0
@@ -53,6 +57,7 @@ class LossWeights:
     vif: float = 0.0
     latent: float = 0.0
     likelihood: float = 1e-3
+    lesion: float = 0.0
     hot_detail: float = 1.0
     bone_intensity: float = 1.0
 
@@ -197,6 +202,29 @@ def vifp(reference: torch.Tensor, distorted: torch.Tensor, pixel_weight: PixelWe
     return torch.where(den > 0, num / den.clamp_min(1e-12), torch.ones_like(den))
 
 
+LESION_MIN_CONTRAST = 0.08
+
+
+def _mean_in(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of (N, 1, H, W) ``x`` over each image's 0/1 ``mask``, (N,) (0 where the mask is empty)."""
+    return (x * mask).flatten(1).sum(1) / mask.flatten(1).sum(1).clamp_min(1.0)
+
+
+def lesion_term(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, lesions: LesionMasks) -> torch.Tensor:
+    """Mean shortfall of the synthetic lesions' contrast in ``fused`` against their source's (module
+    docstring): 0 when every lesion keeps all its contrast (or more), 1 when none is left, over 1 when
+    it has the wrong sign; 0 without a lesion. All images (N, 1, H, W) in [0, 1]."""
+    source = torch.where(lesions.in_b.view(-1, 1, 1, 1).to(a.device), b, a)
+    contrast_source = _mean_in(source, lesions.core) - _mean_in(source, lesions.shell)
+    contrast_fused = _mean_in(fused, lesions.core) - _mean_in(fused, lesions.shell)
+    counted = ((lesions.core.flatten(1).sum(1) > 0) & (lesions.shell.flatten(1).sum(1) > 0)
+               & (contrast_source.abs() >= LESION_MIN_CONTRAST))
+    if not bool(counted.any()):
+        return torch.zeros((), device=fused.device)
+    kept = contrast_fused[counted] / contrast_source[counted]
+    return (1.0 - kept).clamp_min(0.0).mean()
+
+
 def likelihood_term(z: torch.Tensor, log_det: torch.Tensor) -> torch.Tensor:
     """Negative log-likelihood per value under a standard normal prior (constant dropped), mean over N."""
     dims = z[0].numel()
@@ -215,10 +243,11 @@ def saturation_weight(a: torch.Tensor, selected: Optional[torch.Tensor], weight:
 
 
 def fusion_loss(out: FusionOutputs, a: torch.Tensor, b: torch.Tensor, weights: LossWeights,
-                latent_target: Optional[torch.Tensor] = None, functional: Optional[torch.Tensor] = None
-                ) -> Dict[str, torch.Tensor]:
+                latent_target: Optional[torch.Tensor] = None, functional: Optional[torch.Tensor] = None,
+                lesions: Optional[LesionMasks] = None) -> Dict[str, torch.Tensor]:
     """Every term (unweighted) and their weighted sum under "total". ``functional``: (N,) bool, which
-    pairs' source a is PET/SPECT, the others' being CT (None: all PET/SPECT)."""
+    pairs' source a is PET/SPECT, the others' being CT (None: all PET/SPECT); ``lesions``: where the
+    batch's synthetic lesions are (the lesion term is 0 without them)."""
     fused = out.fused
     target = torch.maximum(a, b)
     pixel_weight = saturation_weight(a, functional, weights.hot_detail)
@@ -234,6 +263,7 @@ def fusion_loss(out: FusionOutputs, a: torch.Tensor, b: torch.Tensor, weights: L
         "qabf": (1.0 - qabf(fused, a, b, pixel_weight)).mean() if weights.qabf > 0 else zero,
         "vif": (2.0 - vifp(255.0 * a, 255.0 * fused) - vifp(255.0 * b, 255.0 * fused, pixel_weight)).mean()
         if weights.vif > 0 else zero,
+        "lesion": lesion_term(fused, a, b, lesions) if weights.lesion > 0 and lesions is not None else zero,
         "likelihood": 0.5 * (likelihood_term(out.z_ab, out.log_det_ab) + likelihood_term(out.z_ba, out.log_det_ba)),
     }
     terms["latent"] = F.mse_loss(out.z_fused, latent_target) if latent_target is not None else zero

@@ -35,11 +35,11 @@ from ..network.model_files import FusionModel, load_model, save_model
 from ..pairs import modalities
 from ..progress import CancelCheck, ConsoleProgressBar, ProgressCallback, report
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data import (PairArrays, PairRecord, augmented_patches, load_arrays, read_manifest, scan_pictures,
+from .data import (LesionMasks, PairArrays, PairRecord, augmented_patches, load_arrays, read_manifest, scan_pictures,
                    split_for_pair)
 from .losses import LossWeights, fusion_loss
 
-LOSS_TERMS = ("total", "intensity", "gradient", "edge", "ssim", "qabf", "vif", "latent", "likelihood")
+LOSS_TERMS = ("total", "intensity", "gradient", "edge", "ssim", "qabf", "vif", "latent", "likelihood", "lesion")
 
 
 @dataclass
@@ -63,6 +63,7 @@ class TrainingConfig:
     val_images: int = 48
     work_dir: Optional[str] = None
     lesions: float = 0.0
+    mri_lesions: float = 0.0
     init: Optional[str] = None
     freeze_cinn: bool = False
     keep: str = "best"
@@ -83,13 +84,16 @@ class TrainingStep(nn.Module):
         self.net = net
         self.weights = weights
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor, functional: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """Loss terms of one batch; ``functional`` (N,) bool: which pairs' a is PET/SPECT."""
+    def forward(self, a: torch.Tensor, b: torch.Tensor, functional: torch.Tensor, lesion_core: torch.Tensor,
+                lesion_shell: torch.Tensor, lesion_in_b: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Loss terms of one batch; ``functional`` (N,) bool: which pairs' a is PET/SPECT; the lesion
+        masks as in :class:`LesionMasks` (tensors, so that DDP can pass them)."""
         out = self.net(a, b)
         latent_target = None
         if self.weights.latent > 0:
             latent_target, _ = self.net.encode(torch.maximum(a, b), out.cond_fused)
-        return fusion_loss(out, a, b, self.weights, latent_target, functional)
+        return fusion_loss(out, a, b, self.weights, latent_target, functional,
+                           LesionMasks(lesion_core, lesion_shell, lesion_in_b))
 
 
 def validation_score(means: Dict[str, float]) -> float:
@@ -141,6 +145,8 @@ class Trainer:
             raise FusionInputError("--epochs and --batch-size must be >= 1 and --lr > 0")
         if not 0.0 <= config.lesions <= 1.0:
             raise FusionInputError(f"--lesions must be a fraction in [0, 1], got {config.lesions}")
+        if not 0.0 <= config.mri_lesions <= 1.0:
+            raise FusionInputError(f"--mri-lesions must be a fraction in [0, 1], got {config.mri_lesions}")
         if config.batch_size < self.world:
             raise FusionInputError(f"--batch-size {config.batch_size} is smaller than the {self.world} processes")
         if config.keep not in KEEP_CHOICES:
@@ -276,10 +282,13 @@ class Trainer:
             sums = {k: 0.0 for k in LOSS_TERMS}
             for step in range(steps_per_epoch):
                 batch_index = order[(step * cfg.batch_size + np.arange(cfg.batch_size)) % len(order)]
-                a, b = augmented_patches(train, batch_index, cfg.patch, aug_gen, cfg.lesions)
-                is_functional = functional[batch_index][self.rank::self.world].to(device)
-                a, b = a[self.rank::self.world].to(device), b[self.rank::self.world].to(device)
-                terms = step_module(a, b, is_functional)
+                a, b, lesions = augmented_patches(train, batch_index, cfg.patch, aug_gen, cfg.lesions,
+                                                  cfg.mri_lesions)
+                mine = slice(self.rank, None, self.world)
+                is_functional = functional[batch_index][mine].to(device)
+                a, b, lesions = a[mine].to(device), b[mine].to(device), lesions.rows(mine)
+                terms = step_module(a, b, is_functional, lesions.core.to(device), lesions.shell.to(device),
+                                    lesions.in_b.to(device))
                 if not torch.isfinite(terms["total"]):
                     kept = (f"The last good checkpoint (after epoch {epoch}) is kept in {cfg.run_dir}" if epoch
                             else "No checkpoint was written yet")

@@ -111,3 +111,27 @@ def test_differentiable_vif_equals_the_metric_and_has_finite_gradients():
         value.sum().backward()
         assert abs(float(value) - vifp_metric(reference[0, 0].numpy(), distorted[0, 0].detach().numpy())) < 1e-9
         assert torch.isfinite(distorted.grad).all()
+
+
+def test_lesion_term_is_the_share_of_each_lesion_s_contrast_the_fused_image_lacks():
+    from FusionCINNLib.training.data import LesionMasks
+    from FusionCINNLib.training.losses import lesion_term
+
+    rows, cols = torch.meshgrid(torch.arange(40.0), torch.arange(40.0), indexing="ij")
+    distance = torch.sqrt((rows - 20) ** 2 + (cols - 20) ** 2)[None, None]
+    core, shell = (distance <= 3).float(), ((distance >= 9) & (distance < 15)).float()
+    ball = (distance <= 6).float()
+    a = (0.3 + 0.5 * ball).repeat(2, 1, 1, 1)
+    b = torch.full_like(a, 0.6)
+    b[1] = 0.6 - 0.3 * ball[0]                     # pair 1: an MRI-only dark lesion
+    masks = LesionMasks(core.repeat(2, 1, 1, 1), shell.repeat(2, 1, 1, 1), torch.tensor([False, True]))
+    sources = torch.cat([a[:1], b[1:]])
+    assert float(lesion_term(sources, a, b, masks)) == 0.0                   # each lesion whole
+    flat = torch.full_like(a, 0.5)
+    assert abs(float(lesion_term(flat, a, b, masks)) - 1.0) < 1e-6           # none left
+    half = 0.5 + 0.5 * (sources - sources.mean(dim=(2, 3), keepdim=True))
+    assert abs(float(lesion_term(half, a, b, masks)) - 0.5) < 1e-3           # half of each
+    assert float(lesion_term(1.0 - sources, a, b, masks)) > 1.9              # the wrong sign
+    nothing = LesionMasks(torch.zeros_like(a), torch.zeros_like(a), torch.tensor([False, False]))
+    assert float(lesion_term(flat, a, b, nothing)) == 0.0
+

@@ -17,6 +17,7 @@ from FusionCINNLib.network.model_files import load_model
 from FusionCINNLib.training import trainer as trainer_module
 from FusionCINNLib.training.checkpoint import load_checkpoint
 from FusionCINNLib.training.data import insert_lesions, scan_pictures, split_by_case, split_for_pair
+from FusionCINNLib.training.losses import LossWeights
 from FusionCINNLib.training.trainer import Trainer, TrainingConfig
 
 
@@ -90,6 +91,19 @@ def test_training_writes_model_checkpoint_and_history(tmp_path):
     assert len(history) == 3 and "val_Qabf" in history[0]
     assert load_checkpoint(config.run_dir)[0]["epoch"] == 2
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "weights.pt"]
+
+
+def test_the_lesion_term_is_trained_on_and_logged_only_when_asked_for(tmp_path):
+    def lesion_column(config) -> list:
+        Trainer(config).run()
+        with open(config.run_dir / "history.csv", newline="") as handle:
+            return [float(row["train_lesion"]) for row in csv.DictReader(handle)]
+
+    weights = dict(LossWeights().to_dict(), lesion=1.0)
+    assert all(v > 0 for v in lesion_column(_config(tmp_path / "on", lesions=0.5, mri_lesions=1.0, loss=weights)))
+    assert all(v == 0 for v in lesion_column(_config(tmp_path / "off", lesions=0.5, mri_lesions=1.0)))
+    with pytest.raises(FusionInputError, match="--mri-lesions"):
+        Trainer(_config(tmp_path / "bad", mri_lesions=1.5))
 
 
 def test_resumed_run_matches_uninterrupted_run(tmp_path):
@@ -180,7 +194,8 @@ def test_ddp_two_processes_gloo(tmp_path):
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
                "-m", "FusionCINNLib", "train", "--data", str(data), "--out", str(out), "--epochs", "1",
                "--batch-size", "4", "--patch", "32", "--device", "cpu", "--val-every", "1",
-               "--architecture", json.dumps(TINY.to_dict())]
+               "--architecture", json.dumps(TINY.to_dict()), "--lesions", "0.5", "--mri-lesions", "0.5",
+               "--loss-weights", json.dumps({"lesion": 1.0})]   # each process takes its share of the lesions
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     model = load_model(out)
@@ -246,10 +261,10 @@ def test_synthetic_lesions_brighten_a_ball_on_anatomy_and_leave_inputs_alone():
     b = torch.zeros(6, 1, 40, 40)
     b[..., 10:30, 10:30] = 0.6
     a_in, b_in = a.clone(), b.clone()
-    same_a, same_b = insert_lesions(a, b, 0.0, torch.Generator().manual_seed(0))
-    assert torch.equal(same_a, a) and torch.equal(same_b, b)
-    lesion_a, lesion_b = insert_lesions(a, b, 1.0, torch.Generator().manual_seed(0))
-    again_a, _ = insert_lesions(a, b, 1.0, torch.Generator().manual_seed(0))
+    same_a, same_b, none = insert_lesions(a, b, 0.0, torch.Generator().manual_seed(0))
+    assert torch.equal(same_a, a) and torch.equal(same_b, b) and not none.core.any() and not none.in_b.any()
+    lesion_a, lesion_b, masks = insert_lesions(a, b, 1.0, torch.Generator().manual_seed(0))
+    again_a, _, _ = insert_lesions(a, b, 1.0, torch.Generator().manual_seed(0))
     assert torch.equal(a, a_in) and torch.equal(b, b_in) and torch.equal(lesion_a, again_a)
     assert float(lesion_a.max()) <= 1.0 and torch.all(lesion_b <= b)
     for i in range(6):
@@ -257,3 +272,24 @@ def test_synthetic_lesions_brighten_a_ball_on_anatomy_and_leave_inputs_alone():
         peak = np.unravel_index(int(gain.argmax()), gain.shape)
         assert float(gain.max()) >= 0.3 and b[i, 0][peak] > 0.1  # centred on anatomy
         assert 20 <= int((gain > 0.5 * gain.max()).sum()) <= 600  # a ball of radius 3-12 px, not the patch
+        core, shell = masks.core[i, 0] > 0, masks.shell[i, 0] > 0
+        assert bool(core.any()) and not bool((core & shell).any())
+        assert float(gain[core].min()) > 0.6 * float(gain.max())          # the core: the ball's middle (soft edge)
+        assert float(gain[shell].max()) < 0.25 * float(gain.max())         # the shell: past the soft edge
+    assert not masks.in_b.any()
+
+
+def test_mri_only_lesions_change_the_mri_alone_and_are_marked_as_its():
+    a = torch.full((8, 1, 48, 48), 0.2)
+    b = torch.zeros(8, 1, 48, 48)
+    b[..., 8:40, 8:40] = 0.5
+    lesion_a, lesion_b, masks = insert_lesions(a, b, 0.0, torch.Generator().manual_seed(1), mri_probability=1.0)
+    assert torch.equal(lesion_a, a) and masks.in_b.all()
+    for i in range(8):
+        core = masks.core[i, 0] > 0
+        inside = core & (b[i, 0] > 0)                     # a core at the anatomy's edge reaches past it
+        factor = lesion_b[i, 0][inside] / b[i, 0][inside]
+        assert bool(core.any()) and (float(factor.min()) > 1.25 or float(factor.max()) < 0.65)
+    # with a lesion in A for every pair, none is left for an MRI-only one
+    _, _, both = insert_lesions(a, b, 1.0, torch.Generator().manual_seed(1), mri_probability=1.0)
+    assert not both.in_b.any()
