@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence, Tuple
+from typing import Sequence, Tuple, TypeVar
 
 import numpy as np
+
+ArrayLike = TypeVar("ArrayLike")
+"""A numpy array or a torch tensor: :func:`finding_regions` uses only comparisons and ``&``."""
 
 OPERATIONS = ("scaled", "added")
 
@@ -94,7 +97,9 @@ class FindingScore:
         return self.kept > 0
 
 
-def _regions(distance: np.ndarray, radius: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def finding_regions(distance: ArrayLike, radius: float) -> Tuple[ArrayLike, ArrayLike, ArrayLike]:
+    """Boolean core (within R/2), ring (0.7 R to R) and shell (module docstring) of a finding of ``radius``,
+    from each pixel's ``distance`` to its centre (same units); numpy arrays or torch tensors alike."""
     shell_inner = radius + max(radius / 2.0, 1.5)
     shell_outer = shell_inner + max(radius, 2.0)
     core = distance <= radius / 2.0
@@ -123,7 +128,7 @@ def finding_box(finding: Finding, shape: Sequence[int], spacing: Sequence[float]
 
 def _checked_regions(shape: Sequence[int], finding: Finding, spacing: Sequence[float]
                      ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    core, ring, shell = _regions(distance_map(shape, finding.centre, spacing), finding.radius)
+    core, ring, shell = finding_regions(distance_map(shape, finding.centre, spacing), finding.radius)
     if not core.any() or not ring.any() or not shell.any():
         raise ValueError(f"finding at {finding.centre} (radius {finding.radius}) has an empty core, ring or shell")
     return core, ring, shell

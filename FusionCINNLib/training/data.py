@@ -26,6 +26,7 @@ from ..imaging.file_names import PICTURE_EXTENSIONS
 from ..imaging.image_io import picture_from_image, read_image
 from ..imaging.intensity import check_finite_and_varied, window_for
 from ..imaging.modality_check import check_declared_modality, check_distinct
+from ..metrics.findings import finding_regions
 from ..pairs import PAIRS, modalities
 
 
@@ -207,11 +208,9 @@ class LesionMasks:
 
 def _core_and_shell(distance: torch.Tensor, radius: float) -> Tuple[torch.Tensor, torch.Tensor]:
     """0/1 core and shell masks (see :class:`LesionMasks`) of a ball of ``radius`` px, from the pixels'
-    ``distance`` to its centre."""
-    inner = radius + max(radius / 2.0, 1.5)
-    core = (distance <= max(radius / 2.0, 1.0)).to(distance.dtype)
-    shell = ((distance >= inner) & (distance < inner + max(radius, 2.0))).to(distance.dtype)
-    return core, shell
+    ``distance`` to its centre: the findings benchmark's (:func:`finding_regions`)."""
+    core, _, shell = finding_regions(distance, radius)
+    return core.to(distance.dtype), shell.to(distance.dtype)
 
 
 def insert_lesions(a: torch.Tensor, b: torch.Tensor, probability: float, generator: torch.Generator,
