@@ -10,6 +10,18 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+
+
+def _last_word_printed(code: str, *arguments: str) -> str:
+    """Run ``code`` in a fresh single-threaded interpreter with glibc's default malloc settings; the last
+    word it printed."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_"):
+        env.pop(name, None)
+    done = subprocess.run([sys.executable, "-c", code, *arguments], capture_output=True, text=True, env=env,
+                          timeout=300, check=True)
+    return done.stdout.split()[-1]
 
 FAULTS_PER_SLICE = """
 import resource, sys
@@ -30,19 +42,9 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 4)
 """
 
 
-def _faults_per_slice(mode: str) -> float:
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
-    for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_"):
-        env.pop(name, None)
-    done = subprocess.run([sys.executable, "-c", FAULTS_PER_SLICE, mode], capture_output=True, text=True, env=env,
-                          timeout=300, check=True)
-    return float(done.stdout.split()[-1])
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
-                    reason="the malloc settings apply to glibc on Linux only")
+@pytest.mark.skipif(not GLIBC, reason="the malloc settings apply to glibc on Linux only")
 def test_repeated_fusion_reuses_freed_memory_instead_of_faulting_it_in_again():
-    default, kept = _faults_per_slice("default"), _faults_per_slice("kept")
+    default, kept = (float(_last_word_printed(FAULTS_PER_SLICE, mode)) for mode in ("default", "kept"))
     assert default > 300, f"glibc's defaults faulted only {default} pages a slice: this test shows nothing here"
     assert kept < default / 10, f"{kept} page faults a 256x256 slice with freed memory kept (glibc defaults: {default})"
 
@@ -64,14 +66,6 @@ print(allocator._applied)
 
 
 def test_the_library_leaves_the_host_s_allocator_alone_and_the_command_sets_it(tmp_path):
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
-
-    def applied(*arguments: str) -> str:
-        done = subprocess.run([sys.executable, "-c", SET_AFTER, *arguments], capture_output=True, text=True,
-                              env=env, timeout=300, check=True)
-        return done.stdout.split()[-1]
-
-    assert applied("library") == "False"        # Slicer fusing in-process keeps its malloc settings
-    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
-    assert applied("command", str(tmp_path / "phantom")) == str(glibc)
+    assert _last_word_printed(SET_AFTER, "library") == "False"   # Slicer fusing in-process keeps its settings
+    assert _last_word_printed(SET_AFTER, "command", str(tmp_path / "phantom")) == str(GLIBC)
 
