@@ -21,6 +21,7 @@ from typing import Dict, Optional, Tuple, Union
 import numpy as np
 import SimpleITK as sitk
 
+from ..choices import REGISTRATION_CHOICES
 from ..errors import FusionInputError
 from ..imaging.image_io import nonfinite_as_background, picture_from_image, picture_to_image
 from ..imaging.intensity import IntensityWindow, check_finite_and_varied, window_for
@@ -35,7 +36,7 @@ from .slices import (MAX_SIDE, MIN_SIDE, default_batch_size, fuse_slices, resolv
 
 ModelLike = Union[FusionModel, str, os.PathLike, None]
 REFERENCES = ("auto", "a", "b")
-REGISTRATION_MODES = ("auto", "always", "never")
+REGISTRATION_MODES = REGISTRATION_CHOICES
 """auto: register when the grids differ; always: register even on one grid (two scans on one scanner grid, or
 a volume resampled without registration); never: no registration, the other input resampled onto the
 reference as the headers place it (volumes registered elsewhere, or from one hybrid scanner)."""
@@ -180,7 +181,6 @@ def _align(fixed: sitk.Image, moving: sitk.Image, mode: str, modalities_: Tuple[
     from ..geometry.resampling import background_value, grids_match, resample_to_reference
 
     fixed_mod, moving_mod = modalities_
-    background = background_value(moving, moving_mod)
     same = grids_match(fixed, moving)
     if mode == "never" or (mode == "auto" and same):
         if same:
@@ -190,21 +190,21 @@ def _align(fixed: sitk.Image, moving: sitk.Image, mode: str, modalities_: Tuple[
             raise FusionInputError(f"{names[0]}, {names[1]}: the two images do not overlap: their headers place them "
                                    f"{gap:.0f} mm apart; without registration there is nothing to fuse (use --register "
                                    "auto)")
+        transform, metric, alignment = None, None, "header geometry"
+    else:
         start = time.perf_counter()
-        moving = resample_to_reference(moving, fixed, None, background)
-        seconds["resample"] = time.perf_counter() - start
-        return moving, None, None, "header geometry"
+        try:
+            result = register_volumes(fixed, moving, reference_modality=fixed_mod, moving_modality=moving_mod,
+                                      progress=lambda f, m: report(progress, 0.4 * f, m, cancel), cancel=cancel)
+        except FusionInputError as err:
+            raise FusionInputError(f"{names[0]}, {names[1]}: {err}") from None
+        seconds["register"] = time.perf_counter() - start
+        transform, metric, alignment = result.transform, result.metric_value, "registered"
+    background = background_value(moving, moving_mod)
     start = time.perf_counter()
-    try:
-        result = register_volumes(fixed, moving, reference_modality=fixed_mod, moving_modality=moving_mod,
-                                  progress=lambda f, m: report(progress, 0.4 * f, m, cancel), cancel=cancel)
-    except FusionInputError as err:
-        raise FusionInputError(f"{names[0]}, {names[1]}: {err}") from None
-    seconds["register"] = time.perf_counter() - start
-    start = time.perf_counter()
-    moving = resample_to_reference(moving, fixed, result.transform, background)
+    moving = resample_to_reference(moving, fixed, transform, background)
     seconds["resample"] = time.perf_counter() - start
-    return moving, result.transform, result.metric_value, "registered"
+    return moving, transform, metric, alignment
 
 
 def fuse_volumes(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: ModelLike = None, *,
