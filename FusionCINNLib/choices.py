@@ -4,6 +4,9 @@ argument at once. The modules that act on a choice import it from here."""
 
 from __future__ import annotations
 
+from typing import Union
+
+from .errors import FusionInputError
 from .pairs import PAIRS
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -29,3 +32,14 @@ CT_PRESET_NAMES = ("brain", "subdural", "stroke", "bone", "soft-tissue")
 
 REGISTRATION_CHOICES = ("auto", "always", "never")
 """When volumes are registered: when their grids differ, always, or never (resampled as the headers place them)."""
+
+
+def registration_mode(register: Union[bool, str]) -> str:
+    """One of ``REGISTRATION_CHOICES``; True is "auto" and False "never" (the former on/off switch)."""
+    if register is True or register is False:
+        return "auto" if register else "never"
+    if register not in REGISTRATION_CHOICES:
+        raise FusionInputError(f"unknown registration choice {register!r}; expected one of "
+                               f"{', '.join(REGISTRATION_CHOICES)}")
+    return str(register)
+

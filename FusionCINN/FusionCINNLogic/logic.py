@@ -148,7 +148,7 @@ class FusionCINNLogic:
         ``register``: "auto", "always" or "never" (True = "auto", False = "never", as the engine reads them);
         ``colour``: a colour map ("rainbow", "heat") for a PET/SPECT, or None."""
         importLibrary()
-        from FusionCINNLib.fusion.pipeline import registration_mode
+        from FusionCINNLib.choices import registration_mode
 
         engine = {"register": register, "device": device, "batch_size": batchSize or None,
                   "precision": precision, "plane": plane, "colour": colour}

@@ -21,7 +21,7 @@ from typing import Dict, Optional, Tuple, Union
 import numpy as np
 import SimpleITK as sitk
 
-from ..choices import REGISTRATION_CHOICES
+from ..choices import REGISTRATION_CHOICES, registration_mode
 from ..errors import FusionInputError
 from ..imaging.image_io import nonfinite_as_background, picture_from_image, picture_to_image
 from ..imaging.intensity import IntensityWindow, check_finite_and_varied, window_for
@@ -162,16 +162,6 @@ def fuse_pictures(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: Mo
     out.SetSpacing(image_b.GetSpacing())
     out.SetOrigin(image_b.GetOrigin())
     return FusionResult(out, "b", seconds={"fuse": time.perf_counter() - start})
-
-
-def registration_mode(register: Union[bool, str]) -> str:
-    """One of ``REGISTRATION_MODES``; True is "auto" and False "never" (the former on/off switch)."""
-    if register is True or register is False:
-        return "auto" if register else "never"
-    if register not in REGISTRATION_MODES:
-        raise FusionInputError(f"unknown registration choice {register!r}; expected one of "
-                               f"{', '.join(REGISTRATION_MODES)}")
-    return str(register)
 
 
 def _align(fixed: sitk.Image, moving: sitk.Image, mode: str, modalities_: Tuple[str, str], names: Tuple[str, str],
