@@ -137,6 +137,27 @@ def test_ct_presets_and_the_panel_choices(scene, logic, tiny_model_dir, ct_mri):
     assert scene.GetNumberOfNodes() == nodes
 
 
+ENGINE_OPTIONS_IN_SLICER = """
+import sys
+import slicer
+from FusionCINNLogic.logic import FusionCINNLogic
+options = FusionCINNLogic().engineOptions(register=False, options={"register": "always"})
+print(options["register"], "torch" in sys.modules)
+"""
+
+
+def test_naming_the_run_s_options_does_not_load_the_engine_into_slicer(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "FusionCINN"))
+    done = subprocess.run([sys.executable, "-c", ENGINE_OPTIONS_IN_SLICER], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=300, check=True)
+    assert done.stdout.split()[-2:] == ["always", "False"]    # torch loads in the worker, not in Slicer
+
+
 def test_panel_presets_are_the_engines():
     from FusionCINNLib.fusion.pipeline import REGISTRATION_MODES
     from FusionCINNLib.imaging.colour_maps import COLOUR_MAPS
