@@ -384,9 +384,6 @@ class FusionCINNLogic:
         """Put ``image`` (on ``gridNode``'s world grid) into ``outputNode`` or a new node, the colour fusion
         (if any) into a vector volume node on the same grid, and create the transform nodes. Every node
         created here is removed again if anything fails."""
-        import SimpleITK as sitk
-        import slicer.util
-
         scene = gridNode.GetScene()
         for what, candidate in (("fused", image), ("colour", colourImage)):
             if candidate is not None and not self._onGrid(candidate, gridNode):
@@ -396,20 +393,7 @@ class FusionCINNLogic:
             if outputNode is None:
                 outputNode = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", scene.GenerateUniqueName(name))
                 created.append(outputNode)
-            wasModifying = outputNode.StartModify()
-            try:
-                slicer.util.updateVolumeFromArray(outputNode, sitk.GetArrayFromImage(image))
-                geometry.copyGrid(gridNode, outputNode)
-                for key in list(outputNode.GetAttributeNames() or ()):
-                    if key.startswith(ATTRIBUTE_PREFIX):
-                        outputNode.RemoveAttribute(key)
-                for key, value in attributes.items():
-                    outputNode.SetAttribute(ATTRIBUTE_PREFIX + key, str(value))
-            finally:
-                outputNode.EndModify(wasModifying)
-            if outputNode.GetDisplayNode() is None:
-                outputNode.CreateDefaultDisplayNodes()
-            display = outputNode.GetDisplayNode()
+            display = self._fillVolume(outputNode, image, gridNode, attributes)
             if display is not None and hasattr(display, "AutoWindowLevelOn"):
                 display.AutoWindowLevelOn()
             colourNode = None
@@ -450,30 +434,41 @@ class FusionCINNLogic:
                 and tuple(image.GetSize()) == tuple(gridNode.GetImageData().GetDimensions()))
 
     @staticmethod
+    def _fillVolume(node, image, gridNode, attributes: Dict[str, Any]):
+        """``image``'s voxels into the volume ``node`` on ``gridNode``'s grid, its FusionCINN attributes
+        replaced by ``attributes`` (names without the prefix), in one modification; returns its display
+        node, made when it had none."""
+        import SimpleITK as sitk
+        import slicer.util
+
+        wasModifying = node.StartModify()
+        try:
+            slicer.util.updateVolumeFromArray(node, sitk.GetArrayFromImage(image))
+            geometry.copyGrid(gridNode, node)
+            for key in list(node.GetAttributeNames() or ()):
+                if key.startswith(ATTRIBUTE_PREFIX):
+                    node.RemoveAttribute(key)
+            for key, value in attributes.items():
+                node.SetAttribute(ATTRIBUTE_PREFIX + key, str(value))
+        finally:
+            node.EndModify(wasModifying)
+        if node.GetDisplayNode() is None:
+            node.CreateDefaultDisplayNodes()
+        return node.GetDisplayNode()
+
+    @staticmethod
     def _writeColour(colourImage, colourMap: Optional[str], outputNode, created: List[Any]):
         """The colour fusion into the output's colour node (reused when the output already references one
         in the scene, else a new vtkMRMLVectorVolumeNode "<output> colour (FusionCINN)"), with exactly the
         output's IJK -> RAS and parent transform, shown as RGB (window 255, level 127.5)."""
-        import SimpleITK as sitk
-        import slicer.util
-
         scene = outputNode.GetScene()
         colourNode = outputNode.GetNodeReference(COLOUR_REFERENCE_ROLE)
         if colourNode is None or not colourNode.IsA("vtkMRMLVectorVolumeNode"):
             colourNode = scene.AddNewNodeByClass(
                 "vtkMRMLVectorVolumeNode", scene.GenerateUniqueName(f"{outputNode.GetName()} colour (FusionCINN)"))
             created.append(colourNode)
-        wasModifying = colourNode.StartModify()
-        try:
-            slicer.util.updateVolumeFromArray(colourNode, sitk.GetArrayFromImage(colourImage))
-            geometry.copyGrid(outputNode, colourNode)
-            colourNode.SetAttribute(ATTRIBUTE_PREFIX + "colourOf", outputNode.GetID())
-            colourNode.SetAttribute(ATTRIBUTE_PREFIX + "colourMap", str(colourMap))
-        finally:
-            colourNode.EndModify(wasModifying)
-        if colourNode.GetDisplayNode() is None:
-            colourNode.CreateDefaultDisplayNodes()
-        display = colourNode.GetDisplayNode()
+        display = FusionCINNLogic._fillVolume(colourNode, colourImage, outputNode,
+                                              {"colourOf": outputNode.GetID(), "colourMap": colourMap})
         display.AutoWindowLevelOff()
         display.SetWindowLevel(RGB_WINDOW, RGB_LEVEL)
         outputNode.SetNodeReferenceID(COLOUR_REFERENCE_ROLE, colourNode.GetID())
