@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple, Union
+from typing import Any, Iterator, List, Optional, Tuple, Union
 
 from .errors import FusionRuntimeError
 
@@ -145,6 +146,13 @@ def atomic_output(path: PathLike) -> Iterator[Path]:
             with contextlib.suppress(OSError):
                 tmp.unlink()
         raise
+
+
+def write_json(document: Any, path: PathLike) -> Path:
+    """Write ``document`` as JSON indented by 2 with a final newline, atomically (:func:`atomic_output`)."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return Path(path)
 
 
 @contextlib.contextmanager

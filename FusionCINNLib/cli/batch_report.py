@@ -18,11 +18,10 @@ Mattes mutual information of the registration (lower is better), null when none 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from ..atomic import atomic_output
+from ..atomic import write_json
 from ..errors import FusionInputError
 
 STATUSES = ("fused", "existing", "failed", "missing")
@@ -67,5 +66,4 @@ class BatchReport:
         counts = {status: sum(case["status"] == status for case in self.cases) for status in STATUSES}
         document = {"format": "fusioncinn-batch-report", "format_version": 1, "complete": complete,
                     **self.header, "counts": counts, "cases": self.cases}
-        with atomic_output(self.path) as tmp:
-            tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        write_json(document, self.path)

@@ -208,7 +208,8 @@ def _fuse_pair(path_a: Path, path_b: Path, output: Path, model: FusionModel, arg
 def _volume_writes(result: FusionResult, extra: List[Path], path_a: Path, path_b: Path, output: Path,
                    model: FusionModel, args: argparse.Namespace) -> List[Tuple[Path, object]]:
     """(path, write) of the colour fusion (if any) and of the sidecar JSON of a fused volume."""
-    from ..fusion.record import fusion_record, write_record
+    from ..atomic import write_json
+    from ..fusion.record import fusion_record
     from ..imaging.rgb_volume_io import write_rgb_volume
     colour_path = extra[0] if result.colour_image is not None else None
     record = fusion_record(result, args.pair, {"a": str(path_a), "b": str(path_b)}, args.choices.register,
@@ -217,7 +218,7 @@ def _volume_writes(result: FusionResult, extra: List[Path], path_a: Path, path_b
     writes: List[Tuple[Path, object]] = []
     if colour_path is not None:
         writes.append((colour_path, lambda: write_rgb_volume(result.colour_image, colour_path)))
-    writes.append((extra[-1], lambda: write_record(record, extra[-1])))
+    writes.append((extra[-1], lambda: write_json(record, extra[-1])))
     return writes
 
 

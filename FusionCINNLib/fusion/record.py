@@ -5,12 +5,10 @@ the Slicer module can store the same record as node attributes (:func:`record_at
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Union
 
-from ..atomic import atomic_output
 from ..imaging.colour_maps import slicer_colour_node_name
 from ..imaging.file_names import extension
 from ..imaging.intensity import CT_WINDOW_HU, PERCENTILES
@@ -64,16 +62,3 @@ def sidecar_path(output: PathLike) -> Path:
     (fused.nii.gz -> fused.json), as dcm2niix and BIDS name theirs."""
     output = Path(output)
     return output.with_name(output.name[:len(output.name) - len(extension(output))] + ".json")
-
-
-def write_record(record: Mapping[str, Any], path: PathLike) -> Path:
-    """Write ``record`` as indented JSON, atomically."""
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    return Path(path)
-
-
-def record_attributes(record: Mapping[str, Any], prefix: str = ATTRIBUTE_PREFIX) -> Dict[str, str]:
-    """The record as string attributes for a Slicer node: {prefix + key: JSON text} per top-level key
-    (``prefix`` "FusionCINN." by default; the module uses "FusionCINN.<pair>." for each fusion step)."""
-    return {prefix + key: json.dumps(value) for key, value in record.items()}

@@ -9,7 +9,6 @@ name and shape matches the architecture. Each failure is a FusionInputError nami
 from __future__ import annotations
 
 import io
-import json
 import os
 import pickle
 import zipfile
@@ -19,7 +18,7 @@ from typing import Any, Dict, List, Optional, Union
 
 import torch
 
-from ..atomic import atomic_output
+from ..atomic import atomic_output, write_json
 from ..errors import FusionInputError
 from ..hashing import file_sha256
 from ..model_catalog import (CONFIG_NAME, FORMAT, FORMAT_VERSION, PAIR_TYPES, WEIGHTS_NAME, available_models,
@@ -68,8 +67,7 @@ def save_model(model: FusionModel, folder: Union[str, os.PathLike]) -> Path:
         "weights": {"file": WEIGHTS_NAME, "sha256": file_sha256(weights)},
         "provenance": model.provenance,
     }
-    with atomic_output(folder / CONFIG_NAME) as tmp:
-        tmp.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    write_json(config, folder / CONFIG_NAME)
     model.path = folder
     return folder
 

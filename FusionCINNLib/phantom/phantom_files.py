@@ -6,7 +6,6 @@ LPS mm and ``transforms[m]`` maps CT physical points to modality ``m`` physical 
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Dict, Union
@@ -14,7 +13,7 @@ from typing import Any, Dict, Union
 import numpy as np
 import SimpleITK as sitk
 
-from ..atomic import atomic_output
+from ..atomic import write_json
 from ..errors import FusionRuntimeError
 from ..imaging.image_io import write_image
 from ..geometry.transforms import affine_parts
@@ -91,6 +90,5 @@ def save_head_phantom(phantom: HeadPhantom, out_dir: PathLike) -> Dict[str, Path
         paths[modality] = folder / files[modality]
         write_image(phantom.image(modality), paths[modality])
     paths["json"] = folder / "phantom.json"
-    with atomic_output(paths["json"]) as tmp:
-        tmp.write_text(json.dumps(phantom_description(phantom, files), indent=2) + "\n", encoding="utf-8")
+    write_json(phantom_description(phantom, files), paths["json"])
     return paths
