@@ -4,7 +4,6 @@ MHA/MHD) and DICOM series folders. Every failure is one FusionInputError line na
 
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from .file_checks import (NIFTI_EXTENSIONS, check_declared_size, check_nifti_com
                           check_png_chunks)
 from .intensity import IntensityWindow, check_finite_and_varied, window_for
 from .native_messages import last_message, native_stderr
-from .parallel_gzip import gzip_stream
+from .parallel_gzip import gzip_file
 from .png_grey_alpha import is_grey_alpha_png, read_grey_alpha_png
 
 FORMAT_NAMES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP",
@@ -190,8 +189,7 @@ def _write_nifti_gz(image: sitk.Image, path: Path, tmp: Path) -> None:
     raw = tmp.with_name(tmp.name[:-len(".gz")])
     try:
         _write_with_itk(image, path, raw, compress=False)
-        with open(raw, "rb") as source, open(tmp, "wb") as target:
-            gzip_stream(source, target, workers=os.cpu_count() or 1)
+        gzip_file(raw, tmp)
     finally:
         raw.unlink(missing_ok=True)
 

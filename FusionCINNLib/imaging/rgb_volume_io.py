@@ -25,7 +25,7 @@ from .file_checks import NIFTI_EXTENSIONS, NIFTI_HEADERS, check_nifti_complete, 
 from .file_names import VOLUME_EXTENSIONS, extension
 from .image_io import write_image
 from .native_messages import native_stderr
-from .parallel_gzip import gzip_stream
+from .parallel_gzip import gzip_file
 
 PathLike = Union[str, os.PathLike]
 NIFTI_RGB24, RGB24_BITS = 128, 24
@@ -77,8 +77,7 @@ def _write_rgb24(image: sitk.Image, tmp: Path, compressed: bool) -> None:
             for start in range(0, voxels.size, WRITE_CHUNK_BYTES):
                 handle.write(voxels[start:start + WRITE_CHUNK_BYTES].tobytes())
         if compressed:
-            with open(raw, "rb") as source, open(tmp, "wb") as target:
-                gzip_stream(source, target, workers=os.cpu_count() or 1)
+            gzip_file(raw, tmp)
     finally:
         if compressed:
             raw.unlink(missing_ok=True)
