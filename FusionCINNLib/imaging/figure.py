@@ -76,11 +76,6 @@ def focus_view(image: sitk.Image, centre: Sequence[float], size_mm: float = 48.0
     return np.clip((plane - low) * (255.0 / max(high - low, 1e-6)), 0, 255).astype(np.uint8)
 
 
-def montage(rows: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
-    """Tile equally sized uint8 panels (rows of columns) with a GAP-pixel grey border."""
-    return labelled_montage(rows)[..., 0] if all(p.ndim == 2 for row in rows for p in row) else labelled_montage(rows)
-
-
 def _rgb(panel: np.ndarray) -> np.ndarray:
     return panel if panel.ndim == 3 else np.repeat(panel[..., None], 3, axis=-1)
 
@@ -145,5 +140,7 @@ def _write_figure(rows: Sequence[Sequence[np.ndarray]], path: Union[str, os.Path
                   row_titles: Optional[Sequence[str]], column_titles: Optional[Sequence[str]],
                   mark_centres: bool) -> None:
     grey = not (row_titles or column_titles or mark_centres) and all(p.ndim == 2 for row in rows for p in row)
-    figure = montage(rows) if grey else labelled_montage(rows, row_titles, column_titles, mark_centres)
+    figure = labelled_montage(rows, row_titles, column_titles, mark_centres)
+    if grey:
+        figure = figure[..., 0]
     write_image(sitk.GetImageFromArray(figure, isVector=figure.ndim == 3), path, compress=False)
