@@ -81,23 +81,21 @@ def run(args: argparse.Namespace) -> int:
     print("3/4 registering the PET to the MRI and fusing PET-MRI on the MRI grid")
     pet_mri = _fuse("PET-MRI", paths["pet"], paths["mri"], "pet-mri", "b", out, args.device, COLOUR_MAP)
     print("4/4 writing the figures")
-    pet = read_image(paths["pet"])
+    ct, mri, pet = (read_image(paths[modality]) for modality in ("ct", "mri", "pet"))
+    fused_ct, fused_pet = (read_image(out / name) for name in ("fused_ct_mri.nii.gz", "fused_pet_mri.nii.gz"))
     lesion_pet = _hottest_point(pet)
     lesion_mri = pet_mri.transform.GetInverse().TransformPoint(lesion_pet)
     lesion_ct = ct_mri.transform.GetInverse().TransformPoint(lesion_mri)
     figure = out / "figure.png"
     colour = pet_mri.colour_image
-    write_orthogonal_figure([read_image(paths["ct"]), read_image(paths["mri"]), pet,
-                             read_image(out / "fused_ct_mri.nii.gz"), read_image(out / "fused_pet_mri.nii.gz"),
-                             colour], figure, centres=[lesion_ct, lesion_mri, lesion_pet, lesion_ct, lesion_mri,
-                                                       lesion_mri], row_titles=ROWS, mark_centres=True)
+    write_orthogonal_figure([ct, mri, pet, fused_ct, fused_pet, colour], figure,
+                            centres=[lesion_ct, lesion_mri, lesion_pet, lesion_ct, lesion_mri, lesion_mri],
+                            row_titles=ROWS, mark_centres=True)
     calcification_ct = truth.landmarks_in("ct")[truth.landmark_names.index("calcification")]
     calcification_mri = ct_mri.transform.TransformPoint(tuple(float(v) for v in calcification_ct))
     no_colour = sitk.Image(colour.GetSize(), sitk.sitkVectorUInt8, 3)
     no_colour.CopyInformation(colour)
-    write_focus_figure([[pet, read_image(paths["mri"]), read_image(out / "fused_pet_mri.nii.gz"), colour],
-                        [read_image(paths["ct"]), read_image(paths["mri"]), read_image(out / "fused_ct_mri.nii.gz"),
-                         no_colour]],
+    write_focus_figure([[pet, mri, fused_pet, colour], [ct, mri, fused_ct, no_colour]],
                        [[lesion_pet, lesion_mri, lesion_mri, lesion_mri],
                         [calcification_ct, calcification_mri, calcification_ct, calcification_mri]],
                        out / "findings.png", row_titles=FOCUS_ROWS, column_titles=FOCUS_COLUMNS, mark_centres=True)
