@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Dict, Optional
 
 from ..choices import COLOUR_MAP_NAMES, CT_PRESET_NAMES, REGISTRATION_CHOICES
 from ..errors import FusionInputError
-from ..imaging.file_names import extension
+from ..imaging.file_names import with_extension
 from ..pairs import modalities
 
 if TYPE_CHECKING:
@@ -89,5 +89,4 @@ def colour_output_path(output: Path, given: Optional[Path]) -> Path:
     """The colour fusion's file: ``given``, or OUTPUT's name + "_colour" before its extension."""
     if given is not None:
         return given
-    ext = extension(output)
-    return output.with_name(output.name[:len(output.name) - len(ext)] + COLOUR_SUFFIX + output.name[-len(ext):])
+    return with_extension(output, COLOUR_SUFFIX)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Union
 
 from ..imaging.colour_maps import slicer_colour_node_name
-from ..imaging.file_names import extension
+from ..imaging.file_names import with_extension
 from ..imaging.intensity import CT_WINDOW_HU, PERCENTILES
 from ..pairs import modalities
 
@@ -60,5 +60,4 @@ def fusion_record(result: "FusionResult", pair: str, inputs: Mapping[str, str], 
 def sidecar_path(output: PathLike) -> Path:
     """The sidecar JSON of a fused volume: its name without the image extension, plus .json
     (fused.nii.gz -> fused.json), as dcm2niix and BIDS name theirs."""
-    output = Path(output)
-    return output.with_name(output.name[:len(output.name) - len(extension(output))] + ".json")
+    return with_extension(output, "", ".json")
