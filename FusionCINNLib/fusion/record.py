@@ -5,6 +5,7 @@ the Slicer module can store the same record as node attributes (:func:`record_at
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Union
@@ -61,3 +62,9 @@ def sidecar_path(output: PathLike) -> Path:
     """The sidecar JSON of a fused volume: its name without the image extension, plus .json
     (fused.nii.gz -> fused.json), as dcm2niix and BIDS name theirs."""
     return with_extension(output, "", ".json")
+
+
+def record_attributes(record: Mapping[str, Any], prefix: str = ATTRIBUTE_PREFIX) -> Dict[str, str]:
+    """The record as string attributes for a Slicer node: {prefix + key: JSON text} per top-level key
+    (``prefix`` "FusionCINN." by default; the module uses "FusionCINN.<pair>." for each fusion step)."""
+    return {prefix + key: json.dumps(value) for key, value in record.items()}
