@@ -1,6 +1,6 @@
 """Training loss of FusionCINN.
 
-    L = w_int * L1(F, max(A, B))                                     intensity target
+    L = w_int * L1(F, T)                                             intensity target
       + w_grad * L1(|grad F|, max(|grad A|, |grad B|))               gradient (detail) target
       + w_edge * L1(grad F, grad S), S = the source with the larger |grad| per pixel
                                                                       edge direction and polarity
@@ -13,9 +13,14 @@
         (C = mean over the lesion's core - mean over its shell; S = the source it was painted into:
         A, or the MRI for an MRI-only lesion; lesions with |C(S)| < 0.08 are left out)
 
-F is the fused image (after the background mask), images in [0, 1]. The first three form the
-paper's forward (image) term, whose target the paper leaves undefined; the weights are chosen by
-the loss and architecture ablation in docs/results.md. Saturated pixels (A >= 1 - 0.5/255, clipped by the
+F is the fused image (after the background mask), images in [0, 1]. The intensity target T is
+max(A, B) with the low-pass base of its 5-level Laplacian pyramid moved by ``base_mean`` (0 to 1) to
+the mean of A's and B's bases: at 0 the fused image's brightness is the brighter source's, at 1 its
+coarse brightness is the sources' average (as in a Laplacian-pyramid fusion) while its detail stays
+max(A, B)'s, which leaves room under white for a bright finding the fusion adds (0 by default;
+docs/findings.md, "Fourth round"). The first three terms form the paper's forward (image) term, whose
+target the paper leaves undefined; the weights are chosen by the loss and architecture ablation in
+docs/results.md. Saturated pixels (A >= 1 - 0.5/255, clipped by the
 source's intensity window) carry no detail of A, and are weighted by what they are:
 - PET/SPECT (a hot focus): the gradient, edge and Qabf terms, and SSIM(F, B) and VIF(B, F), get
   weight w_hot_detail there (SSIM and VIF: the windows centred there). The fused image must stay
@@ -35,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from ..metrics.similarity import VIF_EPS, VIF_NOISE_VARIANCE, VIF_SCALES
+from ..network.finding_transfer import collapse, laplacian_pyramid, usable_levels
 from ..network.fusion_net import FusionOutputs
 from .data import LesionMasks
 
@@ -45,9 +51,10 @@ SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) /
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Weights of the loss terms, and two per-pixel weights in saturated pixels: ``hot_detail`` for the
+    """Weights of the loss terms, two per-pixel weights in saturated pixels: ``hot_detail`` for the
     gradient-based terms, SSIM(F, B) and VIF(B, F) where PET/SPECT is saturated, ``bone_intensity`` for
-    the intensity term where CT is (see the module docstring)."""
+    the intensity term where CT is, and ``base_mean`` (0 to 1), how far the intensity target's coarse
+    base moves from max(A, B)'s to the sources' mean (see the module docstring)."""
 
     intensity: float = 1.0
     gradient: float = 1.0
@@ -60,6 +67,7 @@ class LossWeights:
     lesion: float = 0.0
     hot_detail: float = 1.0
     bone_intensity: float = 1.0
+    base_mean: float = 0.0
 
     def to_dict(self) -> Dict[str, float]:
         return asdict(self)
@@ -202,6 +210,23 @@ def vifp(reference: torch.Tensor, distorted: torch.Tensor, pixel_weight: PixelWe
     return torch.where(den > 0, num / den.clamp_min(1e-12), torch.ones_like(den))
 
 
+BASE_LEVELS = 5
+
+
+def intensity_target(a: torch.Tensor, b: torch.Tensor, base_mean: float = 0.0) -> torch.Tensor:
+    """The intensity term's target for (N, 1, H, W) sources in [0, 1]: max(A, B), with the low-pass base
+    of its Laplacian pyramid (5 levels, fewer on a small image) moved by ``base_mean`` (0 to 1) towards
+    the mean of A's and B's bases; same shape, max(A, B) itself when ``base_mean`` is 0."""
+    brighter = torch.maximum(a, b)
+    levels = usable_levels(a.shape[-2], a.shape[-1], BASE_LEVELS)
+    if base_mean == 0.0 or levels == 0:
+        return brighter
+    pyramid = laplacian_pyramid(brighter, levels)
+    mean_base = 0.5 * (laplacian_pyramid(a, levels)[-1] + laplacian_pyramid(b, levels)[-1])
+    pyramid[-1] = pyramid[-1] + base_mean * (mean_base - pyramid[-1])
+    return collapse(pyramid)
+
+
 LESION_MIN_CONTRAST = 0.08
 
 
@@ -249,7 +274,7 @@ def fusion_loss(out: FusionOutputs, a: torch.Tensor, b: torch.Tensor, weights: L
     pairs' source a is PET/SPECT, the others' being CT (None: all PET/SPECT); ``lesions``: where the
     batch's synthetic lesions are (the lesion term is 0 without them)."""
     fused = out.fused
-    target = torch.maximum(a, b)
+    target = intensity_target(a, b, weights.base_mean)
     pixel_weight = saturation_weight(a, functional, weights.hot_detail)
     is_ct = None if functional is None else ~functional.to(torch.bool)
     bone_weight = saturation_weight(a, is_ct, weights.bone_intensity) if is_ct is not None else 1.0

@@ -147,6 +147,9 @@ class Trainer:
             raise FusionInputError(f"--lesions must be a fraction in [0, 1], got {config.lesions}")
         if not 0.0 <= config.mri_lesions <= 1.0:
             raise FusionInputError(f"--mri-lesions must be a fraction in [0, 1], got {config.mri_lesions}")
+        if not 0.0 <= self.weights.base_mean <= 1.0:
+            raise FusionInputError(f"--loss-weights: base_mean must be a fraction in [0, 1], "
+                                   f"got {self.weights.base_mean}")
         if config.batch_size < self.world:
             raise FusionInputError(f"--batch-size {config.batch_size} is smaller than the {self.world} processes")
         if config.keep not in KEEP_CHOICES:

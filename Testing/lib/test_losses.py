@@ -5,8 +5,9 @@ import torch
 from FusionCINNLib.metrics.edge_transfer import qabf as qabf_metric
 from FusionCINNLib.metrics.similarity import vifp as vifp_metric
 from FusionCINNLib.network.fusion_net import FusionOutputs
-from FusionCINNLib.training.losses import (LossWeights, edge_term, fusion_loss, gradient_magnitude, qabf,
-                                           saturation_weight, sobel, vifp)
+from FusionCINNLib.network.finding_transfer import laplacian_pyramid
+from FusionCINNLib.training.losses import (LossWeights, edge_term, fusion_loss, gradient_magnitude, intensity_target,
+                                           qabf, saturation_weight, sobel, vifp)
 
 
 def _step(n: int = 48, at: int = 12) -> torch.Tensor:
@@ -135,3 +136,35 @@ def test_lesion_term_is_the_share_of_each_lesion_s_contrast_the_fused_image_lack
     nothing = LesionMasks(torch.zeros_like(a), torch.zeros_like(a), torch.tensor([False, False]))
     assert float(lesion_term(flat, a, b, nothing)) == 0.0
 
+
+
+def _white_matter_with_a_hot_focus() -> tuple:
+    """(1, 1, 128, 128) sources: A (PET) 0.3 with a hot disc of 0.7, B (MRI) bright white matter 0.85
+    with a dark band, so max(A, B) hides the focus under B's brightness."""
+    yy, xx = torch.meshgrid(torch.arange(128.0), torch.arange(128.0), indexing="ij")
+    a = torch.full((1, 1, 128, 128), 0.3)
+    a[0, 0][(yy - 64) ** 2 + (xx - 64) ** 2 <= 36] = 0.7
+    b = torch.full((1, 1, 128, 128), 0.85)
+    b[..., 20:28, :] = 0.2
+    return a, b
+
+
+def test_intensity_target_is_the_brighter_source_by_default():
+    a, b = _white_matter_with_a_hot_focus()
+    assert torch.equal(intensity_target(a, b), torch.maximum(a, b))
+    assert torch.equal(intensity_target(a, b, 0.0), torch.maximum(a, b))
+
+
+def test_intensity_target_with_the_mean_base_keeps_max_detail_and_leaves_room_under_white():
+    a, b = _white_matter_with_a_hot_focus()
+    brighter = torch.maximum(a, b)
+    target = intensity_target(a, b, 1.0)
+    finest_change = laplacian_pyramid(target - brighter, 1)[0].abs().max()
+    finest_detail = laplacian_pyramid(brighter, 1)[0].abs().max()
+    assert finest_detail > 0.1 and finest_change < 0.01 * finest_detail
+    far = (slice(None), slice(None), slice(90, 120), slice(90, 120))
+    assert torch.allclose(target[far], torch.tensor(0.575), atol=0.03)
+    room = 1.0 - target[..., 64, 64]
+    assert room > 0.4 - 0.03
+    half = intensity_target(a, b, 0.5)
+    assert torch.allclose(half, 0.5 * (brighter + target), atol=1e-5)

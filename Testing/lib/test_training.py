@@ -106,6 +106,12 @@ def test_the_lesion_term_is_trained_on_and_logged_only_when_asked_for(tmp_path):
         Trainer(_config(tmp_path / "bad", mri_lesions=1.5))
 
 
+def test_a_base_mean_outside_0_to_1_is_refused(tmp_path):
+    for wrong in (-0.5, 1.5):
+        with pytest.raises(FusionInputError, match="base_mean must be a fraction"):
+            Trainer(_config(tmp_path / "bad", loss=dict(LossWeights().to_dict(), base_mean=wrong)))
+
+
 def test_resumed_run_matches_uninterrupted_run(tmp_path):
     whole = Trainer(_config(tmp_path / "whole", epochs=3)).run()
     config = _config(tmp_path / "cut", epochs=3)
