@@ -216,15 +216,15 @@ BASE_LEVELS = 5
 def intensity_target(a: torch.Tensor, b: torch.Tensor, base_mean: float = 0.0) -> torch.Tensor:
     """The intensity term's target for (N, 1, H, W) sources in [0, 1]: max(A, B), with the low-pass base
     of its Laplacian pyramid (5 levels, fewer on a small image) moved by ``base_mean`` (0 to 1) towards
-    the mean of A's and B's bases; same shape, max(A, B) itself when ``base_mean`` is 0."""
+    the mean of A's and B's bases; same shape, max(A, B) itself when ``base_mean`` is 0. The pyramid is
+    linear, so this adds ``base_mean`` times the expanded base of one pyramid, that of mean(A, B) - max(A, B)."""
     brighter = torch.maximum(a, b)
     levels = usable_levels(a.shape[-2], a.shape[-1], BASE_LEVELS)
     if base_mean == 0.0 or levels == 0:
         return brighter
-    pyramid = laplacian_pyramid(brighter, levels)
-    mean_base = 0.5 * (laplacian_pyramid(a, levels)[-1] + laplacian_pyramid(b, levels)[-1])
-    pyramid[-1] = pyramid[-1] + base_mean * (mean_base - pyramid[-1])
-    return collapse(pyramid)
+    pyramid = laplacian_pyramid(0.5 * (a + b) - brighter, levels)
+    base_only = [torch.zeros_like(band) for band in pyramid[:-1]] + pyramid[-1:]
+    return brighter + base_mean * collapse(base_only)
 
 
 LESION_MIN_CONTRAST = 0.08
