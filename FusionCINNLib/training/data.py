@@ -13,7 +13,7 @@ import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import SimpleITK as sitk
@@ -213,6 +213,17 @@ def _core_and_shell(distance: torch.Tensor, radius: float) -> Tuple[torch.Tensor
     return core.to(distance.dtype), shell.to(distance.dtype)
 
 
+def _distance_to_a_pixel_of(mask: torch.Tensor, place_draw: float, rows: torch.Tensor, cols: torch.Tensor
+                            ) -> Optional[torch.Tensor]:
+    """Each pixel's distance (px) to the pixel of the (H, W) ``mask`` that ``place_draw`` (0..1) picks in
+    raster order, (H, W) from ``rows`` (H, 1) and ``cols`` (1, W); None when the mask is empty."""
+    anatomy = torch.nonzero(mask)
+    if len(anatomy) == 0:
+        return None
+    row, col = anatomy[min(int(place_draw * len(anatomy)), len(anatomy) - 1)].tolist()
+    return torch.sqrt((rows - row) ** 2 + (cols - col) ** 2)
+
+
 def insert_lesions(a: torch.Tensor, b: torch.Tensor, probability: float, generator: torch.Generator,
                    mri_probability: float = 0.0) -> Tuple[torch.Tensor, torch.Tensor, LesionMasks]:
     """Synthetic focal lesions in a fraction ``probability`` of the (N, 1, H, W) pairs in [0, 1].
@@ -233,14 +244,12 @@ def insert_lesions(a: torch.Tensor, b: torch.Tensor, probability: float, generat
     chosen = torch.rand(n, generator=generator) < probability
     draws = torch.rand(n, 6, generator=generator)
     for i in torch.nonzero(chosen).flatten().tolist():
-        anatomy = torch.nonzero(b[i, 0] > 0.1)
-        if len(anatomy) == 0:
-            continue
         radius_draw, edge_draw, gain_draw, dark_draw, depth_draw, place_draw = draws[i].tolist()
-        row, col = anatomy[min(int(place_draw * len(anatomy)), len(anatomy) - 1)].tolist()
+        distance = _distance_to_a_pixel_of(b[i, 0] > 0.1, place_draw, rows, cols)
+        if distance is None:
+            continue
         radius = 3.0 + 9.0 * radius_draw
         edge = 0.5 + (radius / 3.0 - 0.5) * edge_draw
-        distance = torch.sqrt((rows - row) ** 2 + (cols - col) ** 2)
         ball = torch.sigmoid((radius - distance) / edge)
         a[i, 0] = (a[i, 0] + (0.3 + 0.7 * gain_draw) * ball).clamp(0, 1)
         if dark_draw < 0.5:
@@ -250,14 +259,12 @@ def insert_lesions(a: torch.Tensor, b: torch.Tensor, probability: float, generat
         mri_chosen = (torch.rand(n, generator=generator) < mri_probability) & ~chosen
         mri_draws = torch.rand(n, 4, generator=generator)
         for i in torch.nonzero(mri_chosen).flatten().tolist():
-            anatomy = torch.nonzero(b[i, 0] > 0.15)
-            if len(anatomy) == 0:
-                continue
             radius_draw, factor_draw, bright_draw, place_draw = mri_draws[i].tolist()
-            row, col = anatomy[min(int(place_draw * len(anatomy)), len(anatomy) - 1)].tolist()
+            distance = _distance_to_a_pixel_of(b[i, 0] > 0.15, place_draw, rows, cols)
+            if distance is None:
+                continue
             radius = 3.0 + 5.0 * radius_draw
             factor = 1.3 + 0.3 * factor_draw if bright_draw < 0.5 else 0.4 + 0.2 * factor_draw
-            distance = torch.sqrt((rows - row) ** 2 + (cols - col) ** 2)
             ball = torch.sigmoid((radius - distance) / 0.7)
             b[i, 0] = (b[i, 0] * (1.0 + (factor - 1.0) * ball)).clamp(0, 1)
             core[i, 0], shell[i, 0] = _core_and_shell(distance, radius)
