@@ -31,7 +31,9 @@ CT_PRESET_NAMES = ("brain", "subdural", "stroke", "bone", "soft-tissue")
 """CT window presets by name (their widths and levels: imaging.windows.CT_PRESETS)."""
 
 REGISTRATION_CHOICES = ("auto", "always", "never")
-"""When volumes are registered: when their grids differ, always, or never (resampled as the headers place them)."""
+"""When volumes are registered. auto: when the grids differ; always: even on one grid (two scans on one scanner
+grid, or a volume resampled without registration); never: not at all, the other input resampled onto the
+reference as the headers place it (volumes registered elsewhere, or from one hybrid scanner)."""
 
 
 def registration_mode(register: Union[bool, str]) -> str:
@@ -42,4 +44,3 @@ def registration_mode(register: Union[bool, str]) -> str:
         raise FusionInputError(f"unknown registration choice {register!r}; expected one of "
                                f"{', '.join(REGISTRATION_CHOICES)}")
     return str(register)
-

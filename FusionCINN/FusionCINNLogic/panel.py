@@ -13,7 +13,7 @@ MIN_SLICER = (5, 4)
 """``slicer.parameterNodeWrapper`` and ``connectGui`` first exist in Slicer 5.4."""
 
 REGISTRATION_CHOICES = ["auto", "always", "never"]
-"""The engine's registration choices (FusionCINNLib.fusion.pipeline.REGISTRATION_MODES)."""
+"""The engine's registration choices (FusionCINNLib.choices.REGISTRATION_CHOICES)."""
 CT_PRESETS = ["brain", "subdural", "stroke", "bone", "soft-tissue"]
 """The engine's CT window presets (FusionCINNLib.imaging.windows.CT_PRESETS)."""
 AS_SHOWN, MODALITY_DEFAULT = "as shown", "modality default"

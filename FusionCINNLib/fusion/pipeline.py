@@ -21,7 +21,7 @@ from typing import Dict, Optional, Tuple, Union
 import numpy as np
 import SimpleITK as sitk
 
-from ..choices import REGISTRATION_CHOICES, registration_mode
+from ..choices import registration_mode
 from ..errors import FusionInputError
 from ..imaging.image_io import nonfinite_as_background, picture_from_image, picture_to_image
 from ..imaging.intensity import IntensityWindow, check_finite_and_varied, window_for
@@ -36,10 +36,6 @@ from .slices import (MAX_SIDE, MIN_SIDE, default_batch_size, fuse_slices, resolv
 
 ModelLike = Union[FusionModel, str, os.PathLike, None]
 REFERENCES = ("auto", "a", "b")
-REGISTRATION_MODES = REGISTRATION_CHOICES
-"""auto: register when the grids differ; always: register even on one grid (two scans on one scanner grid, or
-a volume resampled without registration); never: no registration, the other input resampled onto the
-reference as the headers place it (volumes registered elsewhere, or from one hybrid scanner)."""
 
 
 @dataclass
@@ -205,7 +201,7 @@ def fuse_volumes(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: Mod
                  window_b: Optional[Bounds] = None, colour: Optional[str] = None) -> FusionResult:
     """Fuse a CT/PET/SPECT volume ``image_a`` with an MRI volume ``image_b`` (SimpleITK, LPS).
 
-    ``register``: one of ``REGISTRATION_MODES`` (or True = "auto", False = "never"). ``window_a``,
+    ``register``: one of ``choices.REGISTRATION_CHOICES`` (or True = "auto", False = "never"). ``window_a``,
     ``window_b``: (LO, HI) in that input's units, replacing the modality's default window (the fused
     volume is in the reference's units on its window). ``colour``: a colour map name
     (imaging.colour_maps) for PET/SPECT: the result also holds the colour fusion. Progress:

@@ -159,12 +159,12 @@ def test_naming_the_run_s_options_does_not_load_the_engine_into_slicer(tmp_path)
 
 
 def test_panel_presets_are_the_engines():
-    from FusionCINNLib.fusion.pipeline import REGISTRATION_MODES
+    from FusionCINNLib.choices import REGISTRATION_CHOICES
     from FusionCINNLib.imaging.colour_maps import COLOUR_MAPS
     from FusionCINNLib.imaging.windows import CT_PRESETS
 
     assert panel.CT_PRESETS == list(CT_PRESETS)
-    assert panel.REGISTRATION_CHOICES == list(REGISTRATION_MODES)
+    assert panel.REGISTRATION_CHOICES == list(REGISTRATION_CHOICES)
     assert sorted(panel.COLOUR_MAP_CHOICES) == sorted(COLOUR_MAPS)
     assert panel.colourMapFor(object(), True, "heat") == "heat"
     assert panel.colourMapFor(None, True, "heat") is None and panel.colourMapFor(object(), False, "heat") is None
