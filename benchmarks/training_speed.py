@@ -45,13 +45,13 @@ def time_steps(net: FusionNet, batch: int, patch: int, steps: int, device: torch
     a = smooth_patches(batch, patch, generator).to(device)
     b = smooth_patches(batch, patch, generator).to(device)
     functional = torch.zeros(batch, dtype=torch.bool, device=device)
-    no_lesion = torch.zeros_like(a)
+    no_lesion, no_mri_lesion = torch.zeros_like(a), torch.zeros(batch, dtype=torch.bool, device=device)
     times = []
     for k in range(steps + 2):
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        terms = step_module(a, b, functional, no_lesion, no_lesion, functional)
+        terms = step_module(a, b, functional, no_lesion, no_lesion, no_mri_lesion)
         optimiser.zero_grad(set_to_none=True)
         terms["total"].backward()
         optimiser.step()

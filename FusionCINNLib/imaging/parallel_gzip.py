@@ -18,8 +18,8 @@ import struct
 import zlib
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from types import ModuleType
 from pathlib import Path
+from types import ModuleType
 from typing import BinaryIO, Deque, Optional
 
 try:
@@ -91,4 +91,3 @@ def gzip_file(source: Path, target: Path) -> int:
     :func:`gzip_stream`; returns the bytes read. ``source`` is left as it is."""
     with open(source, "rb") as raw, open(target, "wb") as packed:
         return gzip_stream(raw, packed, workers=os.cpu_count() or 1)
-
