@@ -15,13 +15,14 @@
 
 F is the fused image (after the background mask), images in [0, 1]. The intensity target T is
 max(A, B) with the low-pass base of its 5-level Laplacian pyramid moved by ``base_mean`` (0 to 1) to
-the mean of A's and B's bases: at 0 the fused image's brightness is the brighter source's, at 1 its
-coarse brightness is the sources' average (as in a Laplacian-pyramid fusion) while its detail stays
-max(A, B)'s, which leaves room under white for a bright finding the fusion adds (0 by default;
-docs/findings.md, "Fourth round"). The first three terms form the paper's forward (image) term, whose
-target the paper leaves undefined; the weights are chosen by the loss and architecture ablation in
-docs/results.md. Saturated pixels (A >= 1 - 0.5/255, clipped by the
-source's intensity window) carry no detail of A, and are weighted by what they are:
+the base of the mean of the sources that show anatomy (above 0.05) at each pixel: at 0 the fused
+image's brightness is the brighter source's, at 1 its coarse brightness is the sources' average where
+both show anatomy (as in a Laplacian-pyramid fusion) and the one source's where the other is air,
+while its detail stays max(A, B)'s, which leaves room under white for a bright finding the fusion
+adds (0 by default; docs/findings.md, "Fourth round" and "Fifth round"). The first three terms form
+the paper's forward (image) term, whose target the paper leaves undefined; the weights are chosen by
+the loss and architecture ablation in docs/results.md. Saturated pixels (A >= 1 - 0.5/255, clipped by
+the source's intensity window) carry no detail of A, and are weighted by what they are:
 - PET/SPECT (a hot focus): the gradient, edge and Qabf terms, and SSIM(F, B) and VIF(B, F), get
   weight w_hot_detail there (SSIM and VIF: the windows centred there). The fused image must stay
   at the top of the range, so the MRI's detail could only show by darkening the focus, and a hot
@@ -211,18 +212,32 @@ def vifp(reference: torch.Tensor, distorted: torch.Tensor, pixel_weight: PixelWe
 
 
 BASE_LEVELS = 5
+PRESENT = 0.05
+"""A source at or above this value (0..1) shows anatomy there; below it, its share in the mean falls
+linearly to 0 (air, or outside its field of view)."""
+
+
+def mean_of_present(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per pixel, the mean of the sources that show anatomy there (each weighted by min(x / PRESENT, 1)):
+    (A + B) / 2 where both do, the one that does where the other is air, max(A, B) where neither does."""
+    weight_a, weight_b = (a / PRESENT).clamp(0.0, 1.0), (b / PRESENT).clamp(0.0, 1.0)
+    total = weight_a + weight_b
+    mean = (weight_a * a + weight_b * b) / total.clamp_min(1e-6)
+    return torch.where(total > 0, mean, torch.maximum(a, b))
 
 
 def intensity_target(a: torch.Tensor, b: torch.Tensor, base_mean: float = 0.0) -> torch.Tensor:
     """The intensity term's target for (N, 1, H, W) sources in [0, 1]: max(A, B), with the low-pass base
     of its Laplacian pyramid (5 levels, fewer on a small image) moved by ``base_mean`` (0 to 1) towards
-    the mean of A's and B's bases; same shape, max(A, B) itself when ``base_mean`` is 0. The pyramid is
-    linear, so this adds ``base_mean`` times the expanded base of one pyramid, that of mean(A, B) - max(A, B)."""
+    the base of :func:`mean_of_present` (the sources' mean where both show anatomy, so a PET or CT with
+    nothing in the MRI there keeps its brightness); same shape, max(A, B) itself when ``base_mean`` is 0.
+    The pyramid is linear, so this adds ``base_mean`` times the expanded base of one pyramid, that of
+    mean_of_present(A, B) - max(A, B)."""
     brighter = torch.maximum(a, b)
     levels = usable_levels(a.shape[-2], a.shape[-1], BASE_LEVELS)
     if base_mean == 0.0 or levels == 0:
         return brighter
-    pyramid = laplacian_pyramid(0.5 * (a + b) - brighter, levels)
+    pyramid = laplacian_pyramid(mean_of_present(a, b) - brighter, levels)
     base_only = [torch.zeros_like(band) for band in pyramid[:-1]] + pyramid[-1:]
     return brighter + base_mean * collapse(base_only)
 

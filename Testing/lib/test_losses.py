@@ -7,7 +7,7 @@ from FusionCINNLib.metrics.similarity import vifp as vifp_metric
 from FusionCINNLib.network.fusion_net import FusionOutputs
 from FusionCINNLib.network.finding_transfer import laplacian_pyramid
 from FusionCINNLib.training.losses import (LossWeights, edge_term, fusion_loss, gradient_magnitude, intensity_target,
-                                           qabf, saturation_weight, sobel, vifp)
+                                           mean_of_present, qabf, saturation_weight, sobel, vifp)
 
 
 def _step(n: int = 48, at: int = 12) -> torch.Tensor:
@@ -153,6 +153,20 @@ def test_intensity_target_is_the_brighter_source_by_default():
     a, b = _white_matter_with_a_hot_focus()
     assert torch.equal(intensity_target(a, b), torch.maximum(a, b))
     assert torch.equal(intensity_target(a, b, 0.0), torch.maximum(a, b))
+
+
+def test_with_the_mean_base_a_source_over_the_others_air_keeps_its_brightness():
+    """Where the MRI is air (or outside its field of view) the target stays the PET's own value, not half
+    of it; where both show anatomy it is their mean; where neither does, max(A, B)."""
+    a = torch.full((1, 1, 256, 256), 0.4)
+    b = torch.full((1, 1, 256, 256), 0.8)
+    b[..., :, 128:] = 0.0
+    target = intensity_target(a, b, 1.0)
+    assert torch.allclose(target[..., :, 200:], torch.tensor(0.4), atol=0.01)  # the PET over the MRI's air
+    assert torch.allclose(target[..., :, :56], torch.tensor(0.6), atol=0.01)  # the mean where both are
+    assert torch.equal(mean_of_present(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 4)), torch.zeros(1, 1, 4, 4))
+    faint = mean_of_present(torch.full((1, 1, 1, 1), 0.4), torch.full((1, 1, 1, 1), 0.025))
+    assert torch.allclose(faint, torch.tensor((0.4 + 0.5 * 0.025) / 1.5))  # half present: half its share
 
 
 def test_intensity_target_with_the_mean_base_keeps_max_detail_and_leaves_room_under_white():
