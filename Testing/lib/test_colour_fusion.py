@@ -104,9 +104,10 @@ def test_where_the_mri_is_dark_the_shipped_model_shows_the_pets_colours():
     chroma, source_chroma = rgb_to_ycbcr(rgb)[1][dark], rgb_to_ycbcr(source)[1][dark]
     assert_same_hue(chroma, source_chroma, degrees=3.0)
     kept = np.hypot(*chroma.T) / np.hypot(*source_chroma.T)
-    # measured: saturation kept median 0.86, min 0.38 (the model darkens a bright PET where the MRI is dark by
-    # about 0.1 of the range, and the heat map's colours have no blue to lose; docs/colour-fusion.md)
-    assert np.median(kept) > 0.8 and kept.min() > 0.3, (np.median(kept), kept.min())
+    # measured: saturation kept median 0.79, min 0.15 (v4: 0.86, 0.38). The model darkens the PET where the MRI
+    # is air, to 0.45 of its value (v4: 0.71; v5's darker base, docs/findings.md "Fifth round"), and the heat
+    # map's colours have no blue to lose (docs/colour-and-windows.md); a colourless PET would keep under 0.5
+    assert np.median(kept) > 0.75 and kept.min() > 0.1, (np.median(kept), kept.min())
 
 
 @pytest.mark.parametrize("name", ["c.nii", "c.nii.gz", "c.nrrd", "c.mha"])

@@ -3,10 +3,11 @@
 measured as in benchmarks/findings.py.
 
 Measured with the shipped models (docs/findings.md): CT focus imprint 0.52, kept 0.83, fill 0.85;
-PET focus imprint 0.74, kept 0.74, fill 0.95; before the finding transfer 0.02 / 0.34 / 0.84 and
-0.45 / 0.45 / 0.95. Issue 14 asks for 0.8: both foci sit on white matter the fused image already
-shows near white (fused core 0.95 and 0.99), so part of their contrast is clipped at the top of the
-range. The thresholds guard what the transfer achieves; raising them is the open part of issue 14.
+PET focus imprint 0.75, kept 0.72, fill 0.95 (v4, before the fifth round: 0.73 / 0.73 / 0.95);
+before the finding transfer 0.02 / 0.34 / 0.84 and 0.45 / 0.45 / 0.95. Issue 14 asks for 0.8: both
+foci sit on white matter the fused image already shows near white (fused core 0.95 and 0.99), so
+part of their contrast is clipped at the top of the range. The thresholds guard what the transfer
+achieves; raising them is the open part of issue 14.
 """
 
 from typing import Tuple
@@ -30,7 +31,7 @@ FOCI = {
 }
 
 
-LEAST = {"ct-mri": (0.45, 0.8), "pet-mri": (0.65, 0.9)}
+LEAST = {"ct-mri": (0.45, 0.8), "pet-mri": (0.7, 0.9)}
 """Per pair type, the least imprint and fill the shipped model must reach (see the module doc)."""
 
 
