@@ -106,7 +106,7 @@ def test_where_the_mri_is_dark_the_shipped_model_shows_the_pets_colours():
     kept = np.hypot(*chroma.T) / np.hypot(*source_chroma.T)
     # measured: saturation kept median 0.79, min 0.15 (v4: 0.86, 0.38). The model darkens the PET where the MRI
     # is air, to 0.45 of its value (v4: 0.71; v5's darker base, docs/findings.md "Fifth round"), and the heat
-    # map's colours have no blue to lose (docs/colour-and-windows.md); a colourless PET would keep under 0.5
+    # map's colours have no blue to lose (docs/colour-and-windows.md)
     assert np.median(kept) > 0.75 and kept.min() > 0.1, (np.median(kept), kept.min())
 
 
