@@ -157,7 +157,7 @@ def test_intensity_target_is_the_brighter_source_by_default():
 
 def test_with_the_mean_base_a_source_over_the_others_air_keeps_its_brightness():
     """Where the MRI is air (or outside its field of view) the target stays the PET's own value, not half
-    of it; where both show anatomy it is their mean; where neither does, max(A, B)."""
+    of it; where both show anatomy it is their mean; where both are 0, 0; a faint source counts in part."""
     a = torch.full((1, 1, 256, 256), 0.4)
     b = torch.full((1, 1, 256, 256), 0.8)
     b[..., :, 128:] = 0.0
