@@ -35,10 +35,13 @@ net = FusionNet(ModelConfig(refine=8, finding_levels=5)).eval()
 a, b = np.random.default_rng(0).random((2, 1, 256, 256), dtype=np.float32)
 for _ in range(traced_net.TRACE_AFTER + 2):  # past the trace and its first run
     slices.fuse_slices(net, a, b, device="cpu")
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(4):
-    slices.fuse_slices(net, a, b, device="cpu")
-print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 4)
+rounds = []
+for _ in range(3):  # the least of three rounds: a one-off growth of the heap in one round is not a slice's cost
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(4):
+        slices.fuse_slices(net, a, b, device="cpu")
+    rounds.append((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 4)
+print(min(rounds))
 """
 
 
