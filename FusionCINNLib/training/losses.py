@@ -221,9 +221,7 @@ def mean_of_present(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Per pixel, the mean of the sources that show anatomy there (each weighted by min(x / PRESENT, 1)):
     (A + B) / 2 where both reach PRESENT, the one source's value where the other is 0, 0 where both are."""
     weight_a, weight_b = (a / PRESENT).clamp(0.0, 1.0), (b / PRESENT).clamp(0.0, 1.0)
-    total = weight_a + weight_b
-    mean = (weight_a * a + weight_b * b) / total.clamp_min(1e-6)
-    return torch.where(total > 0, mean, torch.maximum(a, b))
+    return (weight_a * a + weight_b * b) / (weight_a + weight_b).clamp_min(1e-6)
 
 
 def intensity_target(a: torch.Tensor, b: torch.Tensor, base_mean: float = 0.0) -> torch.Tensor:
