@@ -8,10 +8,14 @@ contrast, against 95 % of an MRI one (docs/findings.md). This stage works on Lap
 (Burt & Adelson, 5-tap binomial kernel) of the fused image F and of A, level by level:
 
     E_A     = sqrt(G * L_A^2)                         local contrast energy of A (G: Gaussian, sigma 1.5 px)
-    c       = clip((G * (L_F L_A)) / max(G * L_A^2, eps^2), c_min, 1)   (eps = 0.005)
-                                                      how much of A's local structure F carries (1: all
-                                                      of it, 0: none, < 0: the opposite, e.g. the MRI's
-                                                      dark spot where the CT has a calcification);
+    s       = (G * (L_F L_A)) / max(G * L_A^2, eps^2)   (eps = 0.005)
+                                                      F's local gain on A's structure (1: all of it,
+                                                      0: none, < 0: the opposite, e.g. the MRI's dark
+                                                      spot where the CT has a calcification)
+    R^2     = (G * (L_F L_A))^2 / max((G * L_A^2)(G * L_F^2), eps^4)
+                                                      the share of F's local structure that is A's
+    c       = clip(min(s, R^2) where s > 0, else s; c_min, 1)
+                                                      how much of A's local structure F carries;
                                                       c_min = -1 (A's sign wins) unless the MRI's local
                                                       energy is over twice A's, then 0 (the MRI's much
                                                       stronger structure stays)
@@ -22,6 +26,10 @@ contrast, against 95 % of an MRI one (docs/findings.md). This stage works on Lap
 and the base (the coarsest low-pass) stays F's. The correction replaces only F's component along
 A's local structure (the rest of F, such as the MRI's texture around a finding, stays), it acts
 only where A has contrast, and where F already carries A's structure (c = 1) it changes nothing.
+The gain s alone reads a finding as carried wherever F shows A's anatomy more strongly than A does
+(the MRI's cortex under a SPECT's): a focus that F lacks then lowers s from, say, 2 to 1.5, still
+"all of it". R^2 falls with any structure of A that F lacks, whatever F's gain (docs/findings.md,
+"Sixth round").
 It has no trained parameters and is differentiable, so a network can be trained through it.
 """
 
@@ -154,10 +162,12 @@ def finding_correction(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, le
     added = []
     for bands in pyramid[:-1]:
         band_f, band_a, band_b = bands.split(n)
-        power, cross, power_b = _separable(torch.cat([band_a * band_a, band_f * band_a, band_b * band_b]),
-                                           GAUSSIAN_WEIGHTS).split(n)
+        power, cross, power_b, power_f = _separable(
+            torch.cat([band_a * band_a, band_f * band_a, band_b * band_b, band_f * band_f]), GAUSSIAN_WEIGHTS).split(n)
         least = torch.where(power * OPPOSED_RATIO >= power_b, CARRIED_MIN, 0.0)
-        carried = torch.maximum(cross / power.clamp_min(EPS * EPS), least).clamp(max=1.0)
+        gain = cross / power.clamp_min(EPS * EPS)
+        shared = cross * cross / (power * power_f).clamp_min(EPS ** 4)
+        carried = torch.maximum(torch.where(gain > 0, torch.minimum(gain, shared), gain), least).clamp(max=1.0)
         salience = _salience(power.sqrt())
         added.append(salience * (1.0 - carried) * band_a)
     added.append(torch.zeros_like(pyramid[-1][:n]))

@@ -102,12 +102,18 @@ def test_where_the_mri_is_dark_the_shipped_model_shows_the_pets_colours():
     dark[:, :, 16:] = False  # away from the MRI's edge, where fusion mixes the two
     source = apply_colour_map(pet01, "heat")
     chroma, source_chroma = rgb_to_ycbcr(rgb)[1][dark], rgb_to_ycbcr(source)[1][dark]
-    assert_same_hue(chroma, source_chroma, degrees=3.0)
+    coloured = np.hypot(*chroma.T) > 6 / 255  # a black or white pixel has no hue
+    assert coloured.mean() > 0.99
+    assert_same_hue(chroma[coloured], source_chroma[coloured], degrees=3.0)
     kept = np.hypot(*chroma.T) / np.hypot(*source_chroma.T)
-    # measured: saturation kept median 0.79, min 0.15 (v4: 0.86, 0.38). The model darkens the PET where the MRI
-    # is air, to 0.45 of its value (v4: 0.71; v5's darker base, docs/findings.md "Fifth round"), and the heat
-    # map's colours have no blue to lose (docs/colour-and-windows.md)
-    assert np.median(kept) > 0.75 and kept.min() > 0.1, (np.median(kept), kept.min())
+    # measured: saturation kept median 0.79, 1st percentile 0.33, 6 of 2784 pixels under 0.1 and one black
+    # (v5 with the transfer before its R^2 cap: 0.79, 0.40, none under 0.15; v4: median 0.86, min 0.38). The model
+    # darkens the PET where the MRI is air, to 0.40 of its value on this 64x64 volume (v4: 0.71; docs/findings.md
+    # "Fifth round" and "Sixth round"), and the transfer puts the PET's noise back at its full contrast on that
+    # darker base, so its deepest troughs reach black; the heat map's colours have no blue to lose
+    # (docs/colour-and-windows.md)
+    assert np.median(kept) > 0.75 and np.percentile(kept, 1) > 0.25 and (kept < 0.1).mean() < 0.005, (
+        np.median(kept), np.percentile(kept, 1), (kept < 0.1).mean())
 
 
 @pytest.mark.parametrize("name", ["c.nii", "c.nii.gz", "c.nrrd", "c.mha"])
