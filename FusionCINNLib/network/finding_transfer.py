@@ -14,7 +14,7 @@ contrast, against 95 % of an MRI one (docs/findings.md). This stage works on Lap
                                                       spot where the CT has a calcification)
     R^2     = (G * (L_F L_A))^2 / max((G * L_A^2)(G * L_F^2), eps^4)
                                                       the share of F's local structure that is A's
-    c       = clip(min(s, R^2) where s > 0, else s; c_min, 1)
+    c       = clip(min(s, R^2), c_min, 1)             (R^2 >= 0, so a gain s <= 0 passes unchanged)
                                                       how much of A's local structure F carries;
                                                       c_min = -1 (A's sign wins) unless the MRI's local
                                                       energy is over twice A's, then 0 (the MRI's much
@@ -167,7 +167,7 @@ def finding_correction(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, le
         least = torch.where(power * OPPOSED_RATIO >= power_b, CARRIED_MIN, 0.0)
         gain = cross / power.clamp_min(EPS * EPS)
         shared = cross * cross / (power * power_f).clamp_min(EPS ** 4)
-        carried = torch.maximum(torch.where(gain > 0, torch.minimum(gain, shared), gain), least).clamp(max=1.0)
+        carried = torch.maximum(torch.minimum(gain, shared), least).clamp(max=1.0)  # shared >= 0: a gain <= 0 stays
         salience = _salience(power.sqrt())
         added.append(salience * (1.0 - carried) * band_a)
     added.append(torch.zeros_like(pyramid[-1][:n]))
