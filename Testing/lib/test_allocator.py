@@ -45,10 +45,17 @@ print(min(rounds))
 """
 
 
+DEFAULT_FAULTS = 300
+"""Page faults a 256x256 slice glibc's defaults must take for the comparison to show anything; they took
+376-4314 in runs here, but 186 in a clean-clone CI run and 156 in a full suite (its adaptive mmap threshold)."""
+
+
 @pytest.mark.skipif(not GLIBC, reason="the malloc settings apply to glibc on Linux only")
 def test_repeated_fusion_reuses_freed_memory_instead_of_faulting_it_in_again():
     default, kept = (float(_last_word_printed(FAULTS_PER_SLICE, mode)) for mode in ("default", "kept"))
-    assert default > 300, f"glibc's defaults faulted only {default} pages a slice: this test shows nothing here"
+    assert kept < DEFAULT_FAULTS / 10, f"{kept} page faults a 256x256 slice with freed memory kept"
+    if default <= DEFAULT_FAULTS:  # glibc's adaptive mmap threshold spares some runs their faults
+        pytest.skip(f"glibc's defaults faulted only {default} pages a slice here: no contrast to show")
     assert kept < default / 10, f"{kept} page faults a 256x256 slice with freed memory kept (glibc defaults: {default})"
 
 
