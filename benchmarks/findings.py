@@ -43,6 +43,7 @@ from scipy import ndimage
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from FusionCINNLib.baselines import fuse_average, fuse_dwt_max_abs, fuse_laplacian_pyramid  # noqa: E402
+from FusionCINNLib.fusion.salience import salience_thresholds  # noqa: E402
 from FusionCINNLib.fusion.slices import fuse_slices  # noqa: E402
 from FusionCINNLib.imaging.intensity import CT_WINDOW_HU, IntensityWindow, window_for  # noqa: E402
 from FusionCINNLib.imaging.windows import parse_window  # noqa: E402
@@ -58,7 +59,9 @@ HU_PER_UNIT = CT_WINDOW_HU[1] - CT_WINDOW_HU[0]
 PLACES = ("cortex", "white matter", "edge")
 WHITE = 0.97
 """A fused core mean at or above this (0..1) is counted "at white": a bright finding there cannot show more."""
-StackFuser = Callable[[np.ndarray, np.ndarray], np.ndarray]
+StackFuser = Callable[..., np.ndarray]
+"""fuse(a, b, salience=None): (N, H, W) stacks in [0, 1] -> fused; ``salience``: the finding transfer's
+thresholds for A's units (FusionCINNLib.fusion.salience), ignored by the classical methods."""
 
 
 @dataclass(frozen=True)
@@ -185,12 +188,12 @@ def scored_side(a: Tuple[np.ndarray, np.ndarray], b: Tuple[np.ndarray, np.ndarra
 
 def slice_fuser(fuse: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> StackFuser:
     """A (N, H, W) stack fuser from a per-slice rule."""
-    return lambda a, b: np.stack([fuse(x, y) for x, y in zip(a, b)])
+    return lambda a, b, salience=None: np.stack([fuse(x, y) for x, y in zip(a, b)])
 
 
 def network_fuser(path: Path) -> StackFuser:
     net = load_model(path).net
-    return lambda a, b: fuse_slices(net, a, b, device="cpu")
+    return lambda a, b, salience=None: fuse_slices(net, a, b, device="cpu", salience=salience)
 
 
 BASELINES: Dict[str, StackFuser] = {
@@ -293,8 +296,10 @@ def _phantom_instance(kind: FindingType, pair: str, place: str, data: AlignedPai
         if source is None:
             continue
         scores = {}
+        salience = salience_thresholds(window_a.modality, window_a.high - window_a.low)
         for name, fuse in methods_for(pair, args, cache).items():
-            scores[name] = score_finding(source, (fuse(a2, b2), fuse(a1, b1)), local, data.spacing)
+            scores[name] = score_finding(source, (fuse(a2, b2, salience), fuse(a1, b1, salience)), local,
+                                         data.spacing)
         return Instance(kind, f"phantom {pair}", place, finding, scores)
     return None
 
@@ -357,11 +362,13 @@ def print_phantom_foci(pairs: Dict[str, AlignedPair], args: argparse.Namespace, 
         data = pairs[pair]
         centre = data.landmarks[landmark]
         box = (slice(centre[0] - FOCUS_HALF_SLICES, centre[0] + FOCUS_HALF_SLICES + 1), slice(None), slice(None))
-        a = source_window(data, "ct" if pair == "ct-mri" else "pet", args).normalise(data.source)[box]
+        window_a = source_window(data, "ct" if pair == "ct-mri" else "pet", args)
+        a = window_a.normalise(data.source)[box]
         b = window_for(data.mri, "mri").normalise(data.mri)[box]
         distance = distance_map(a.shape, (FOCUS_HALF_SLICES, centre[1], centre[2]), data.spacing)
         rows = {"source alone": a, "MRI alone": b, "max(source, MRI)": np.maximum(a, b)}
-        rows.update({name: fuse(a, b) for name, fuse in methods_for(pair, args, cache).items()})
+        salience = salience_thresholds(window_a.modality, window_a.high - window_a.low)
+        rows.update({name: fuse(a, b, salience) for name, fuse in methods_for(pair, args, cache).items()})
         result[focus] = {}
         for name, values in rows.items():
             p = ring_profile(values, distance, rings)

@@ -27,6 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from FusionCINNLib.fusion.salience import salience_thresholds  # noqa: E402
 from FusionCINNLib.fusion.slices import fuse_slices  # noqa: E402
 from FusionCINNLib.imaging.intensity import window_for  # noqa: E402
 from FusionCINNLib.metrics.findings import distance_map, ring_profile  # noqa: E402
@@ -46,7 +47,8 @@ FOCI = {
 
 
 def lesion_stacks(focus: str = "pet-lesion"):
-    """(source, MRI, distance in mm from the focus centre), each (17, H, W), on the MRI grid."""
+    """(source, MRI, distance in mm from the focus centre), each (17, H, W), on the MRI grid, and the finding
+    transfer's salience thresholds for the source's window (FusionCINNLib.fusion.salience)."""
     modality, landmark, _ = FOCI[focus]
     phantom = make_head_phantom(0)
     data = aligned_pair(phantom, modality)
@@ -55,7 +57,8 @@ def lesion_stacks(focus: str = "pet-lesion"):
     window = window_for(sitk.GetArrayViewFromImage(phantom.image(modality)), modality)  # the source's own grid
     a = window.normalise(data.source[slab])
     b = window_for(data.mri, "mri").normalise(data.mri)[slab]
-    return a, b, distance_map(a.shape, (HALF_SLICES, j, i), data.spacing)
+    salience = salience_thresholds(modality, window.high - window.low)
+    return a, b, distance_map(a.shape, (HALF_SLICES, j, i), data.spacing), salience
 
 
 def network(path: Path) -> torch.nn.Module:
@@ -73,11 +76,11 @@ def main() -> int:
     parser.add_argument("models", type=Path, nargs="+")
     parser.add_argument("--focus", choices=sorted(FOCI), default="pet-lesion")
     args = parser.parse_args()
-    a, b, distance = lesion_stacks(args.focus)
+    a, b, distance, salience = lesion_stacks(args.focus)
     source = FOCI[args.focus][0].upper()
     rows = {f"{source} alone": a, "MRI alone": b, f"max({source}, MRI)": np.maximum(a, b)}
     for path in args.models:
-        rows[str(path)] = fuse_slices(network(path), a, b, device="cpu")
+        rows[str(path)] = fuse_slices(network(path), a, b, device="cpu", salience=salience)
     print("| input / model | core | rim | shell | core/rim | core/shell |")
     print("|---|---|---|---|---|---|")
     for name, values in rows.items():

@@ -31,6 +31,7 @@ from ..network.model_files import FusionModel, default_model_path, load_model
 from ..pairs import modalities
 from ..progress import CancelCheck, ProgressCallback, report
 from .orientation import slice_axis
+from .salience import salience_thresholds
 from .slices import (MAX_SIDE, MIN_SIDE, default_batch_size, fuse_slices, resolve_device, resolve_precision,
                      worker_count)
 
@@ -249,7 +250,9 @@ def fuse_volumes(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: Mod
     seconds["normalise"] = time.perf_counter() - start
 
     grey_share = 0.6 if colour is None else 0.3
-    options = dict(device=device, batch_size=batch_size, precision=precision, cancel=cancel)
+    window_a = window_fixed if side == "a" else window_moving
+    salience = salience_thresholds(modality_a, window_a.high - window_a.low)
+    options = dict(device=device, batch_size=batch_size, precision=precision, salience=salience, cancel=cancel)
     start = time.perf_counter()
     fused = fuse_slices(fusion_model.net, stack_a, stack_b,
                         progress=lambda f, m: report(progress, 0.4 + grey_share * f, m, cancel), **options)

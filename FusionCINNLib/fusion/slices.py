@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from ..choices import DEVICES, PRECISIONS
 from ..errors import FusionInputError
 from ..network.cinn import set_subnet_precision
+from ..network.finding_transfer import uniform_thresholds
 from ..network.fusion_net import FusionNet
 from ..progress import CancelCheck, ProgressCallback, report
 from .traced_net import traced_fusion
@@ -85,22 +86,24 @@ def _run_tiles(net: FusionNet, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor
     return out
 
 
-def fuse_batch(net: FusionNet, a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype = torch.float32
-               ) -> torch.Tensor:
+def fuse_batch(net: FusionNet, a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype = torch.float32,
+               salience: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Fuse (N, 1, H, W) slices in [0, 1] of any size; returns float32 (N, 1, H, W) clipped to [0, 1].
 
     With a ``dtype`` other than float32 the coupling subnets run in that precision; the invertible
     transforms themselves stay in float32. On the CPU in float32, a shape fused often runs as a traced
-    graph (:mod:`.traced_net`; the same values within 2e-6)."""
+    graph (:mod:`.traced_net`; the same values within 2e-6). ``salience``: the finding transfer's
+    threshold per level (:mod:`.salience`), on the inputs' device; None: 0.02 at every level."""
     h, w = a.shape[-2:]
     multiple = net.config.input_size or net.config.multiple
     a_pad, b_pad = _pad(a, multiple), _pad(b, multiple)
     traced = traced_fusion(net, a_pad, b_pad) if dtype == torch.float32 and not net.config.input_size else None
     if traced is not None:
-        return traced(a_pad, b_pad)[..., :h, :w].clamp(0.0, 1.0)
+        thresholds = salience if salience is not None else uniform_thresholds(net.config.finding_levels)
+        return traced(a_pad, b_pad, thresholds)[..., :h, :w].clamp(0.0, 1.0)
     set_subnet_precision(net, dtype)
     try:
-        fused = _run_tiles(net, a_pad, b_pad) if net.config.input_size else net(a_pad, b_pad).fused
+        fused = _run_tiles(net, a_pad, b_pad) if net.config.input_size else net(a_pad, b_pad, salience).fused
     finally:
         set_subnet_precision(net, torch.float32)
     return fused[..., :h, :w].clamp(0.0, 1.0)
@@ -128,11 +131,18 @@ class _Runner:
 
     On CUDA, inputs are staged through one reusable pinned host buffer per side."""
 
-    def __init__(self, net: FusionNet, device: torch.device, dtype: torch.dtype, batch: int):
+    def __init__(self, net: FusionNet, device: torch.device, dtype: torch.dtype, batch: int,
+                 salience: Optional[Sequence[float]] = None):
         on_device = all(p.device == device for p in net.parameters())  # .to() walks every tensor: 1.5 ms a call
         self.net = (net if on_device else net.to(device)).eval()
         self.device, self.dtype, self.batch = device, dtype, batch
+        self.salience = None if salience is None else torch.tensor(salience, dtype=torch.float32)
         self.staging: dict = {}
+
+    def _salience(self) -> Optional[torch.Tensor]:
+        if self.salience is not None and self.salience.device != self.device:
+            self.salience = self.salience.to(self.device)
+        return self.salience
 
     def _to_device(self, array: np.ndarray, side: str) -> torch.Tensor:
         tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).unsqueeze(1)
@@ -160,7 +170,7 @@ class _Runner:
             part = slice(done, done + self.batch)
             try:
                 fused = fuse_batch(self.net, self._to_device(a[part], "a"), self._to_device(b[part], "b"),
-                                   self.dtype)
+                                   self.dtype, self._salience())
                 out[part] = fused.squeeze(1).cpu().numpy()
                 done += len(out[part])
             except torch.cuda.OutOfMemoryError:
@@ -230,12 +240,14 @@ def busy_slices(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def fuse_slices(net: FusionNet, a: np.ndarray, b: np.ndarray, *, device: str = "auto",
                 batch_size: Optional[int] = None, precision: str = "auto", workers: Optional[int] = None,
-                progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCheck] = None) -> np.ndarray:
+                salience: Optional[Sequence[float]] = None, progress: Optional[ProgressCallback] = None,
+                cancel: Optional[CancelCheck] = None) -> np.ndarray:
     """Fuse registered slice stacks a (CT/PET/SPECT) and b (MRI), (N, H, W) float32 in [0, 1].
 
     Returns (N, H, W) float32 in [0, 1]. Runs under ``torch.inference_mode``; slices where both
     inputs are exactly 0 are returned as 0 without running the network (the same result). ``workers``:
-    CPU worker threads (see :func:`worker_count`); the result does not depend on it (within 1e-5)."""
+    CPU worker threads (see :func:`worker_count`); the result does not depend on it (within 1e-5).
+    ``salience``: the finding transfer's threshold per level for A's units (:mod:`.salience`); None: 0.02."""
     if a.shape != b.shape or a.ndim != 3:
         raise FusionInputError(f"slice stacks must be (N, H, W) of equal shape, got {a.shape} and {b.shape}")
     n, h, w = a.shape
@@ -245,7 +257,7 @@ def fuse_slices(net: FusionNet, a: np.ndarray, b: np.ndarray, *, device: str = "
     batch = batch_size or default_batch_size(h, w, torch_device.type)
     if batch < 1:
         raise FusionInputError(f"batch size must be >= 1, got {batch}")
-    runner = _Runner(net, torch_device, resolve_precision(precision, torch_device), batch)
+    runner = _Runner(net, torch_device, resolve_precision(precision, torch_device), batch, salience)
     out = np.zeros((n, h, w), dtype=np.float32)
     busy = busy_slices(a, b)
     batches = [busy[start:start + batch] for start in range(0, len(busy), batch)]

@@ -21,23 +21,26 @@ from typing import Callable, Dict, Optional, Tuple
 import torch
 from torch import nn
 
+from ..network.finding_transfer import uniform_thresholds
 from ..network.fusion_net import FusionNet
 
 TRACE_AFTER = 8
 """Slices (or batches) of one shape fused with the plain network before that shape is traced."""
 
 Shape = Tuple[int, ...]
+Graph = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class _FusedOnly(nn.Module):
-    """The network's ``fused`` output alone (a trace returns tensors, not FusionOutputs)."""
+    """The network's ``fused`` output alone (a trace returns tensors, not FusionOutputs), with the finding
+    transfer's salience thresholds as an input."""
 
     def __init__(self, net: FusionNet):
         super().__init__()
         self.net = net
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return self.net(a, b).fused
+    def forward(self, a: torch.Tensor, b: torch.Tensor, salience: torch.Tensor) -> torch.Tensor:
+        return self.net(a, b, salience).fused
 
 
 @dataclass
@@ -45,7 +48,7 @@ class _Traces:
     """The traces of one network, by input shape, and how often each shape was fused untraced."""
 
     fingerprint: tuple
-    graphs: Dict[Shape, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = field(default_factory=dict)
+    graphs: Dict[Shape, Graph] = field(default_factory=dict)
     seen: Dict[Shape, int] = field(default_factory=dict)
 
 
@@ -60,15 +63,16 @@ def _fingerprint(net: FusionNet) -> tuple:
     return (net.config, *((t.data_ptr(), t._version, t.dtype, t.device) for t in (*net.parameters(), *net.buffers())))
 
 
-def _trace(net: FusionNet, a: torch.Tensor, b: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def _trace(net: FusionNet, a: torch.Tensor, b: torch.Tensor) -> Graph:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TracerWarnings about shapes taken as constants, and the deprecation note
-        return torch.jit.trace(_FusedOnly(net), (a, b), check_trace=False)
+        salience = uniform_thresholds(net.config.finding_levels).to(a.device)
+        return torch.jit.trace(_FusedOnly(net), (a, b, salience), check_trace=False)
 
 
-def traced_fusion(net: FusionNet, a: torch.Tensor, b: torch.Tensor
-                  ) -> Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
-    """The traced network for inputs shaped like ``a`` and ``b`` ((N, 1, H, W), already padded), or None
+def traced_fusion(net: FusionNet, a: torch.Tensor, b: torch.Tensor) -> Optional[Graph]:
+    """The traced network for inputs shaped like ``a`` and ``b`` ((N, 1, H, W), already padded), called as
+    ``graph(a, b, salience)`` (salience: the finding transfer's (finding_levels,) thresholds), or None
     when the plain network should run: not float32 on the CPU, the subnets set to another precision,
     or a shape seen fewer than ``TRACE_AFTER`` times. Call under ``torch.inference_mode``."""
     if a.device.type != "cpu" or a.dtype != torch.float32 or net.training:

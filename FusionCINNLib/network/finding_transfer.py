@@ -19,8 +19,9 @@ contrast, against 95 % of an MRI one (docs/findings.md). This stage works on Lap
                                                       c_min = -1 (A's sign wins) unless the MRI's local
                                                       energy is over twice A's, then 0 (the MRI's much
                                                       stronger structure stays)
-    g       = clip(E_A / 0.02 - 1, 0, 1)              salience: 0 where A's local contrast is under 0.02
-                                                      (5 grey levels of 255), 1 from 0.04
+    g       = clip(E_A / t - 1, 0, 1)                 salience: 0 where A's local contrast is under t,
+                                                      1 from 2t; t = 0.02 (5 grey levels of 255) at every
+                                                      level, or per level for a CT in HU (fusion.salience)
     L_F'    = L_F + g (1 - c) L_A                     F's component along A's local structure becomes A's
 
 and the base (the coarsest low-pass) stays F's. The correction replaces only F's component along
@@ -36,7 +37,7 @@ It has no trained parameters and is differentiable, so a network can be trained 
 from __future__ import annotations
 
 import math
-from typing import List, Sequence
+from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -145,22 +146,30 @@ def usable_levels(height: int, width: int, levels: int) -> int:
     return usable
 
 
-def _salience(energy: torch.Tensor) -> torch.Tensor:
-    """g per pixel: 0 where A's local contrast energy is under ``SALIENT_ENERGY``, 1 from twice that."""
-    return (energy / SALIENT_ENERGY - 1.0).clamp(0.0, 1.0)
+def _salience(energy: torch.Tensor, threshold: Union[float, torch.Tensor]) -> torch.Tensor:
+    """g per pixel: 0 where A's local contrast energy is under ``threshold``, 1 from twice that."""
+    return (energy / threshold - 1.0).clamp(0.0, 1.0)
 
 
-def finding_correction(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, levels: int) -> torch.Tensor:
+def uniform_thresholds(levels: int) -> torch.Tensor:
+    """The default salience threshold of :func:`finding_correction`, ``SALIENT_ENERGY``, for each of ``levels``
+    levels, as its ``thresholds`` tensor (the same result as None)."""
+    return torch.full((levels,), SALIENT_ENERGY)
+
+
+def finding_correction(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, levels: int,
+                       thresholds: Optional[torch.Tensor] = None) -> torch.Tensor:
     """The image to add to ``fused`` (N, 1, H, W) so that A's salient local contrast it lacks is put
     back (module doc), given the sources ``a`` and ``b`` (the MRI); same shape, 0..1 units, before any
-    clipping. ``levels`` 0 gives zeros."""
+    clipping. ``levels`` 0 gives zeros. ``thresholds``: the salience threshold t of each level, finest
+    first, in A's 0..1 units, shape (levels,) or longer; None: ``SALIENT_ENERGY`` at every level."""
     levels = usable_levels(fused.shape[-2], fused.shape[-1], levels)
     if levels == 0:
         return torch.zeros_like(fused)
     n = fused.shape[0]
     pyramid = laplacian_pyramid(torch.cat([fused, a, b]), levels)  # one batch: a third of the small ops
     added = []
-    for bands in pyramid[:-1]:
+    for level, bands in enumerate(pyramid[:-1]):
         band_f, band_a, band_b = bands.split(n)
         power, cross, power_b, power_f = _separable(
             torch.cat([band_a * band_a, band_f * band_a, band_b * band_b, band_f * band_f]), GAUSSIAN_WEIGHTS).split(n)
@@ -168,7 +177,7 @@ def finding_correction(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, le
         gain = cross / power.clamp_min(EPS * EPS)
         shared = cross * cross / (power * power_f).clamp_min(EPS ** 4)
         carried = torch.maximum(torch.minimum(gain, shared), least).clamp(max=1.0)  # shared >= 0: a gain <= 0 stays
-        salience = _salience(power.sqrt())
+        salience = _salience(power.sqrt(), SALIENT_ENERGY if thresholds is None else thresholds[level])
         added.append(salience * (1.0 - carried) * band_a)
     added.append(torch.zeros_like(pyramid[-1][:n]))
     return collapse(added)

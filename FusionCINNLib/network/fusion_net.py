@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -108,8 +108,10 @@ class FusionNet(nn.Module):
         ``config.background_threshold`` (intensities in [0, 1])."""
         return (neighbourhood_max(torch.maximum(a, b)) / self.config.background_threshold).clamp(0.0, 1.0)
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> FusionOutputs:
-        """Fuse slices a (CT/PET/SPECT) and b (MRI), both (N, 1, H, W) in [0, 1]."""
+    def forward(self, a: torch.Tensor, b: torch.Tensor, salience: Optional[torch.Tensor] = None) -> FusionOutputs:
+        """Fuse slices a (CT/PET/SPECT) and b (MRI), both (N, 1, H, W) in [0, 1]. ``salience``: the finding
+        transfer's threshold per level in A's 0..1 units, shape (finding_levels,) or longer (fusion.salience); None:
+        the same threshold at every level."""
         self.check_input(a)
         if a.shape != b.shape:
             raise FusionInputError(f"slice shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
@@ -124,5 +126,6 @@ class FusionNet(nn.Module):
         if self.refine is not None:
             fused = (fused + mask * self.refine(fused, a, b)).clamp(0.0, 1.0)
         if self.config.finding_levels:
-            fused = (fused + mask * finding_correction(fused, a, b, self.config.finding_levels)).clamp(0.0, 1.0)
+            correction = finding_correction(fused, a, b, self.config.finding_levels, salience)
+            fused = (fused + mask * correction).clamp(0.0, 1.0)
         return FusionOutputs(fused, raw, z_ab, z_ba, z_fused, log_det_ab, log_det_ba, cond_fused)

@@ -1,16 +1,22 @@
 """Windows chosen by the user: parsing, presets, their effect on the fused volume, the CLI and its sidecar."""
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
+import torch
 
+from conftest import TINY, perturb
 from FusionCINNLib.cli.main import main
 from FusionCINNLib.errors import FusionInputError
 from FusionCINNLib.fusion.pipeline import fuse_volumes
+from FusionCINNLib.fusion.salience import salience_thresholds
 from FusionCINNLib.fusion.slices import fuse_slices
 from FusionCINNLib.imaging.windows import CT_PRESETS, bounds_from_width_level, parse_window
+from FusionCINNLib.network import FusionNet
+from FusionCINNLib.network.model_files import FusionModel
 
 
 def test_presets_and_numbers_parse_to_bounds_in_the_inputs_units():
@@ -56,6 +62,20 @@ def test_a_chosen_window_is_what_the_network_sees_and_the_range_of_the_output(ti
     np.testing.assert_allclose(sitk.GetArrayFromImage(result.image), expected, atol=1e-3)
     default = fuse_volumes(ct, mri, "ct-mri", tiny_model, register="never", reference="a", device="cpu")
     assert (default.windows["a"].low, default.windows["a"].high) == (-100.0, 1500.0)
+
+
+def test_a_ct_volume_gets_the_finding_transfer_gate_of_its_window_in_hounsfield_units():
+    torch.manual_seed(0)
+    net = perturb(FusionNet(dataclasses.replace(TINY, finding_levels=3))).eval()
+    model = FusionModel(net, ["ct-mri"], {"note": "test"})
+    ct, mri = _ct_and_mri()
+    result = fuse_volumes(ct, mri, "ct-mri", model, register="never", reference="a", device="cpu")
+    window_a, window_b = result.windows["a"], result.windows["b"]
+    a01, b01 = window_a.normalise(sitk.GetArrayFromImage(ct)), window_b.normalise(sitk.GetArrayFromImage(mri))
+    in_hu = fuse_slices(net, a01, b01, device="cpu", salience=salience_thresholds("ct", 1600.0))
+    as_picture = fuse_slices(net, a01, b01, device="cpu")
+    np.testing.assert_allclose(sitk.GetArrayFromImage(result.image), window_a.denormalise(in_hu), atol=1e-3)
+    assert np.abs(window_a.denormalise(in_hu) - window_a.denormalise(as_picture)).max() > 1.0
 
 
 def test_cli_windows_are_recorded_in_the_sidecar_and_bad_ones_refused(tmp_path, tiny_model_dir, capsys):
