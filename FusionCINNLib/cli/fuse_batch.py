@@ -9,10 +9,14 @@ part I are fused (:mod:`.batch_split`), with ``--skip-existing`` a case whose ou
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Tuple
+from typing import TYPE_CHECKING, Callable, Deque, Dict, List, Optional, Tuple
 
 from ..errors import FusionError, FusionInputError
 from ..imaging.file_names import PICTURE_EXTENSIONS, VOLUME_EXTENSIONS, extension
@@ -22,6 +26,7 @@ from .batch_split import part_of
 from .fuse_command import _fuse_pair, _same_path, _volume_outputs
 
 if TYPE_CHECKING:
+    from ..fusion.pipeline import FusionResult
     from ..network.model_files import FusionModel
 
 
@@ -89,6 +94,109 @@ def _print_summary(args: argparse.Namespace, done: List[str], existing: List[str
         print(f"  skipped {name}: {why}", file=sys.stderr)
 
 
+@dataclass
+class _Outcome:
+    """What became of one case: fused (``result``), a FusionError, or kept (--skip-existing); wall seconds."""
+
+    result: Optional[FusionResult] = None
+    error: Optional[FusionError] = None
+    seconds: float = 0.0
+    existing: bool = False
+
+
+def _fuse_case(a: Path, b: Path, output: Path, model: FusionModel, args: argparse.Namespace,
+               single_threaded: bool) -> _Outcome:
+    if single_threaded:
+        import torch
+
+        torch.set_num_threads(1)  # this worker thread only
+    start = time.perf_counter()
+    try:
+        return _Outcome(_fuse_pair(a, b, output, model, args, show_progress=False),
+                        seconds=time.perf_counter() - start)
+    except FusionError as err:
+        return _Outcome(error=err, seconds=time.perf_counter() - start)
+
+
+def _done(outcome: _Outcome) -> "Future[_Outcome]":
+    future: "Future[_Outcome]" = Future()
+    future.set_result(outcome)
+    return future
+
+
+def picture_workers(device: str) -> int:
+    """Picture pairs fused side by side in a folder batch: one per torch thread on the CPU, each worker
+    single-threaded (the network of one 256x256 pair does not split well over threads; docs/speed.md),
+    and one on a GPU. Volumes are fused one at a time, each with every worker of its own."""
+    import torch
+
+    from ..fusion.slices import resolve_device
+
+    return max(1, torch.get_num_threads()) if resolve_device(device).type == "cpu" else 1
+
+
+def _is_picture(entry: Path) -> bool:
+    return entry.is_file() and extension(entry) in PICTURE_EXTENSIONS
+
+
+class _Cases:
+    """Runs the cases of a batch in name order and records them in that order: picture pairs on a pool of
+    worker threads (at most ``workers`` running and one waiting), anything else in this thread once the
+    pictures before it are done. The first error that stops the batch (not a bad pair) is raised after the
+    cases already running have finished and been recorded; those not started are dropped."""
+
+    def __init__(self, pool: ThreadPoolExecutor, workers: int, record: Callable[[str, _Outcome], None]):
+        self.pool, self.workers, self.record = pool, workers, record
+        self.queue: Deque[Tuple[str, "Future[_Outcome]"]] = deque()
+
+    def add(self, name: str, job: Callable[[bool], _Outcome], parallel: bool) -> None:
+        if parallel and self.workers > 1:
+            self.queue.append((name, self.pool.submit(job, True)))
+            while len(self.queue) > self.workers:
+                self._finish_one()
+            return
+        self.drain()
+        self.queue.append((name, _done(job(False))))
+        self._finish_one()
+
+    def add_done(self, name: str, outcome: _Outcome) -> None:
+        self.queue.append((name, _done(outcome)))
+        if len(self.queue) > self.workers:
+            self._finish_one()
+
+    def drain(self) -> None:
+        while self.queue:
+            self._finish_one()
+
+    def _finish_one(self) -> None:
+        name, future = self.queue[0]
+        try:
+            outcome = future.result()
+        except BaseException:
+            self.queue.popleft()
+            self._stop()
+            raise
+        self.queue.popleft()
+        try:
+            self.record(name, outcome)
+        except BaseException:
+            self._stop()
+            raise
+
+    def _stop(self) -> None:
+        """Drop the cases not started; wait for those running and record the ones that were fused."""
+        while self.queue:
+            name, future = self.queue.popleft()
+            if future.cancel():
+                continue
+            try:
+                outcome = future.result()
+            except BaseException:
+                continue
+            if outcome.result is not None:
+                self.record(name, outcome)
+
+
 def run_batch(args: argparse.Namespace, model: FusionModel) -> int:
     """Fuse the pairs of this part of the batch; exit code 0, or 2 when a pair was missing or bad."""
     _check_output_folder(args)
@@ -112,27 +220,40 @@ def run_batch(args: argparse.Namespace, model: FusionModel) -> int:
     done: List[str] = []
     existing: List[str] = []
     bar = ConsoleProgressBar("fusing pairs")
-    state = "interrupted after fusing"
-    try:
-        for i, name in enumerate(common):
-            bar(i / len(common), name)
-            a, b, output = entries_a[name], entries_b[name], args.output / _output_name(entries_a[name])
-            if args.skip_existing and all(path.is_file() for path in _case_outputs(a, args.output, args)):
-                existing.append(name)
-                report.add(name, "existing", a, b, output, "the output exists (--skip-existing)")
-                continue
-            start = time.perf_counter()
-            try:
-                result = _fuse_pair(a, b, output, model, args, show_progress=False)
-            except FusionError as err:
-                report.add(name, "failed", a, b, output, str(err), {"total": time.perf_counter() - start})
-                if not isinstance(err, FusionInputError):
-                    raise
-                failures.append((name, str(err)))
-                continue
+
+    finished: List[str] = []
+
+    def record(name: str, outcome: _Outcome) -> None:
+        a, b, output = entries_a[name], entries_b[name], args.output / _output_name(entries_a[name])
+        finished.append(name)
+        bar(len(finished) / len(common), name)
+        if outcome.existing:
+            existing.append(name)
+            report.add(name, "existing", a, b, output, "the output exists (--skip-existing)")
+        elif outcome.error is not None:
+            report.add(name, "failed", a, b, output, str(outcome.error), {"total": outcome.seconds})
+            if not isinstance(outcome.error, FusionInputError):
+                raise outcome.error
+            failures.append((name, str(outcome.error)))
+        else:
+            result = outcome.result
             done.append(name)
-            report.add(name, "fused", a, b, output, "", {**result.seconds, "total": time.perf_counter() - start},
+            report.add(name, "fused", a, b, output, "", {**result.seconds, "total": outcome.seconds},
                        result.registration_metric, result.reference, device)
+
+    state = "interrupted after fusing"
+    workers = picture_workers(args.device)
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="fusioncinn-pair") as pool:
+            cases = _Cases(pool, workers, record)
+            for name in common:
+                a, b, output = entries_a[name], entries_b[name], args.output / _output_name(entries_a[name])
+                if args.skip_existing and all(path.is_file() for path in _case_outputs(a, args.output, args)):
+                    cases.add_done(name, _Outcome(existing=True))
+                    continue
+                cases.add(name, functools.partial(_fuse_case, a, b, output, model, args),
+                          parallel=_is_picture(a) and _is_picture(b))
+            cases.drain()
         bar(1.0, "done")
         state = "fused"
     except FusionError:

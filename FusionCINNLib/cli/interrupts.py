@@ -22,8 +22,12 @@ STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
 
 class _State:
-    deferring = False
+    deferring = 0
+    """Blocks inside :func:`deferred` now (folder batches fuse pictures in several threads at once)."""
     received: Optional[int] = None
+
+
+_COUNT_LOCK = threading.Lock()
 
 
 def _on_signal(signum: int, frame: object) -> None:
@@ -42,7 +46,7 @@ def installed() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         wanted = {}
     previous = {number: signal.signal(number, handler) for number, handler in wanted.items()}
-    _State.deferring, _State.received = False, None
+    _State.deferring, _State.received = 0, None
     try:
         yield
     finally:
@@ -53,14 +57,17 @@ def installed() -> Iterator[None]:
 @contextlib.contextmanager
 def deferred() -> Iterator[Callable[[], bool]]:
     """Yield a ``cancel()`` check for the engine; a stop signal makes it True, and the block then
-    raises KeyboardInterrupt (also when the engine finished or raised FusionCancelled first)."""
-    _State.deferring = True
+    raises KeyboardInterrupt (also when the engine finished or raised FusionCancelled first). Blocks may run
+    in several threads at once: a signal is deferred while any of them runs, and each raises at its end."""
+    with _COUNT_LOCK:
+        _State.deferring += 1
     try:
         yield lambda: _State.received is not None
     except FusionCancelled:
         if _State.received is None:
             raise
     finally:
-        _State.deferring = False
+        with _COUNT_LOCK:
+            _State.deferring -= 1
     if _State.received is not None:
         raise KeyboardInterrupt
