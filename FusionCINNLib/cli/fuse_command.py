@@ -257,6 +257,9 @@ def _print_volume_notes(result: FusionResult, args: argparse.Namespace) -> None:
                         f" ({args.choices.sources[side] or 'default'})" for side in "ab")
     other = "b" if result.reference == "a" else "a"
     print(f"  windows: {windows}; {names[other]}: {ALIGNMENT_NOTES[result.alignment]}")
+    if result.outside_other > 0:
+        print(f"  {100 * result.outside_other:.1f} % of the fused volume lies outside {names[other]}'s field of view: "
+              f"there it is {names[result.reference]} alone")
     if result.colour_image is not None:
         print(f"wrote {extra[0]} (colour fusion, {result.colour_map} colour map, 8-bit RGB on the same grid)")
     print(f"wrote {extra[-1]} (what was used: windows, registration, model)")

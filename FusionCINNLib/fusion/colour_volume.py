@@ -14,7 +14,7 @@ YCbCr->RGB conversion does) would change both hue and luminance; the two agree w
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import SimpleITK as sitk
@@ -43,10 +43,15 @@ def colour_luminance(functional01: np.ndarray, colour: str) -> np.ndarray:
 
 
 def fuse_colour_stacks(net: FusionNet, functional01: np.ndarray, mri01: np.ndarray, colour: str,
-                       **options: Any) -> np.ndarray:
+                       outside: Optional[np.ndarray] = None, reference: str = "a", **options: Any) -> np.ndarray:
     """Colour-fuse (N, H, W) stacks in [0, 1]: the colour-mapped functional stack's luminance fused with the
-    MRI by ``net`` (``options`` go to :func:`fuse_slices`), its chroma kept. Returns (N, H, W, 3) uint8 RGB."""
-    fused_luminance = fuse_slices(net, colour_luminance(functional01, colour), mri01, **options)
+    MRI by ``net`` (``options`` go to :func:`fuse_slices`), its chroma kept. ``outside``: (N, H, W) bool, where
+    the input other than ``reference`` ("a": the functional, "b": the MRI) has no data; there the luminance is
+    the reference's own. Returns (N, H, W, 3) uint8 RGB."""
+    luminance = colour_luminance(functional01, colour)
+    fused_luminance = fuse_slices(net, luminance, mri01, **options)
+    if outside is not None:
+        fused_luminance[outside] = (luminance if reference == "a" else mri01)[outside]
     rgb = np.empty(functional01.shape + (3,), np.uint8)
     for part in _chunks(functional01):
         rgb[part] = np.round(recolour(apply_colour_map(functional01[part], colour), fused_luminance[part]) * 255.0)

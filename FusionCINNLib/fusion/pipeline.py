@@ -55,6 +55,8 @@ class FusionResult:
         registration needed or asked for) or "header geometry" (resampled without registration).
     colour_image: the colour fusion (3-component uint8 RGB, reference grid), None without a colour map.
     colour_map: the colour map's name ("heat", "rainbow") or None.
+    outside_other: the share (0..1) of the reference grid's voxels outside the other input's field of view
+        (volumes), where the fused volume is the reference input alone: the other input has nothing there.
     """
 
     image: sitk.Image
@@ -66,6 +68,7 @@ class FusionResult:
     alignment: str = "same grid"
     colour_image: Optional[sitk.Image] = None
     colour_map: Optional[str] = None
+    outside_other: float = 0.0
 
 
 def resolve_model(model: ModelLike, pair: str) -> FusionModel:
@@ -163,15 +166,16 @@ def fuse_pictures(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: Mo
 
 def _align(fixed: sitk.Image, moving: sitk.Image, mode: str, modalities_: Tuple[str, str], names: Tuple[str, str],
            seconds: Dict[str, float], progress: Optional[ProgressCallback], cancel: Optional[CancelCheck]):
-    """(moving on the fixed grid, transform or None, metric or None, alignment) for registration ``mode``."""
+    """(moving on the fixed grid, transform or None, metric or None, alignment, coverage) for registration
+    ``mode``; coverage: where moving has data on the fixed grid (geometry.resampling.coverage_on_reference)."""
     from ..geometry.registration import overlap_gap, register_volumes
-    from ..geometry.resampling import background_value, grids_match, resample_to_reference
+    from ..geometry.resampling import background_value, coverage_on_reference, grids_match, resample_to_reference
 
     fixed_mod, moving_mod = modalities_
     same = grids_match(fixed, moving)
     if mode == "never" or (mode == "auto" and same):
         if same:
-            return moving, None, None, "same grid"
+            return moving, None, None, "same grid", None
         gap = overlap_gap(fixed, moving)
         if gap > 0:
             raise FusionInputError(f"{names[0]}, {names[1]}: the two images do not overlap: their headers place them "
@@ -189,9 +193,10 @@ def _align(fixed: sitk.Image, moving: sitk.Image, mode: str, modalities_: Tuple[
         transform, metric, alignment = result.transform, result.metric_value, "registered"
     background = background_value(moving, moving_mod)
     start = time.perf_counter()
+    coverage = coverage_on_reference(moving, fixed, transform)
     moving = resample_to_reference(moving, fixed, transform, background)
     seconds["resample"] = time.perf_counter() - start
-    return moving, transform, metric, alignment
+    return moving, transform, metric, alignment, coverage
 
 
 def fuse_volumes(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: ModelLike = None, *,
@@ -239,8 +244,8 @@ def fuse_volumes(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: Mod
     seconds["check"] = time.perf_counter() - start
 
     report(progress, 0.0, "checking geometry", cancel)
-    moving, transform, metric, alignment = _align(fixed, moving, mode, (fixed_mod, moving_mod), (name_a, name_b),
-                                                  seconds, progress, cancel)
+    moving, transform, metric, alignment, coverage = _align(fixed, moving, mode, (fixed_mod, moving_mod),
+                                                            (name_a, name_b), seconds, progress, cancel)
 
     start = time.perf_counter()
     axis = slice_axis(fixed, plane)
@@ -256,11 +261,14 @@ def fuse_volumes(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: Mod
     start = time.perf_counter()
     fused = fuse_slices(fusion_model.net, stack_a, stack_b,
                         progress=lambda f, m: report(progress, 0.4 + grey_share * f, m, cancel), **options)
+    outside = None if coverage is None else ~np.moveaxis(coverage, axis, 0)
+    if outside is not None:
+        fused[outside] = norm_fixed[outside]  # the other input has nothing there: the reference alone
     seconds["fuse"] = time.perf_counter() - start
     colour_image = None
     if colour is not None:
         start = time.perf_counter()
-        rgb = fuse_colour_stacks(fusion_model.net, stack_a, stack_b, colour,
+        rgb = fuse_colour_stacks(fusion_model.net, stack_a, stack_b, colour, outside=outside, reference=side,
                                  progress=lambda f, m: report(progress, 0.7 + 0.3 * f, f"colour: {m}", cancel),
                                  **options)
         colour_image = rgb_image_on(fixed, np.moveaxis(rgb, 0, axis))
@@ -272,7 +280,9 @@ def fuse_volumes(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: Mod
     out.CopyInformation(fixed)
     del fused
     windows = {side: window_fixed, other: window_moving}
-    return FusionResult(out, side, transform, metric, seconds, windows, alignment, colour_image, colour)
+    outside_share = 0.0 if coverage is None else 1.0 - float(np.count_nonzero(coverage)) / coverage.size
+    return FusionResult(out, side, transform, metric, seconds, windows, alignment, colour_image, colour,
+                        outside_share)
 
 
 def fuse_images(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: ModelLike = None,

@@ -54,7 +54,9 @@ def fusion_record(result: "FusionResult", pair: str, inputs: Mapping[str, str], 
             "output": {"file": outputs.get("grey"), "units": UNITS[modalities(pair)[0 if reference == "a" else 1]],
                        "range": [result.windows[reference].low, result.windows[reference].high]},
             "registration": {"choice": registration, "alignment": result.alignment,
-                             "metric": result.registration_metric},
+                             "metric": result.registration_metric,
+                             "outside_other_input": {"share": round(result.outside_other, 6),
+                                                     "rule": "the reference input alone"}},
             "colour": colour, "model": model}
 
 

@@ -15,8 +15,8 @@ import SimpleITK as sitk
 from ..errors import FusionInputError
 from .transforms import load_transform, save_transform
 
-__all__ = ["MODALITIES", "background_value", "check_image", "check_modality", "grids_match", "identity_transform",
-           "load_transform", "resample_to_reference", "same_grid", "save_transform"]
+__all__ = ["MODALITIES", "background_value", "check_image", "check_modality", "coverage_on_reference", "grids_match",
+           "identity_transform", "load_transform", "resample_to_reference", "same_grid", "save_transform"]
 
 MODALITIES = ("ct", "mri", "pet", "spect")
 """Modality names understood by the geometry functions."""
@@ -130,3 +130,21 @@ def resample_to_reference(moving: sitk.Image, reference: sitk.Image, transform: 
     resampler.SetDefaultPixelValue(float(default_value))
     resampler.SetOutputPixelType(pixel)
     return resampler.Execute(source)
+
+
+def coverage_on_reference(moving: sitk.Image, reference: sitk.Image,
+                          transform: Optional[sitk.Transform] = None) -> Optional[np.ndarray]:
+    """Where ``moving`` has data on the grid of ``reference``: a bool array in SimpleITK's (z, y, x) order, True
+    for the voxels that :func:`resample_to_reference` (same ``transform``) takes from inside ``moving``, False
+    for those that get its default value because they map outside it. None when every voxel is covered (the
+    same grid, or a ``moving`` image around all of ``reference``)."""
+    check_image(moving, "moving image")
+    check_image(reference, "reference image")
+    if transform is None and same_grid(moving, reference):
+        return None
+    inside = sitk.Image(moving.GetSize(), sitk.sitkUInt8) + 1
+    inside.CopyInformation(moving)
+    mapped = sitk.Resample(inside, reference, transform if transform is not None else
+                           identity_transform(reference.GetDimension()), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    covered = sitk.GetArrayViewFromImage(mapped) != 0
+    return None if covered.all() else covered

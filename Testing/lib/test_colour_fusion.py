@@ -81,6 +81,18 @@ def test_colour_fusion_is_on_the_reference_grid_with_the_sources_chroma_and_the_
     assert np.all(saturation(chroma) <= saturation(source_chroma) + 2 / 255)
 
 
+def test_outside_the_mris_field_of_view_the_colour_fusion_is_the_pets_own_colour(tiny_model):
+    pet, mri = _pet_and_mri()
+    mri = mri[30:, :, :]  # the MRI lacks the PET's first 30 columns
+    result = fuse_volumes(pet, mri, "pet-mri", tiny_model, register="never", reference="a", device="cpu",
+                          colour="heat")
+    rgb = sitk.GetArrayFromImage(result.colour_image).astype(np.float32)
+    pet01 = result.windows["a"].normalise(sitk.GetArrayFromImage(pet))
+    own = np.round(apply_colour_map(pet01, "heat") * 255.0)
+    np.testing.assert_allclose(rgb[:, :, :30], own[:, :, :30], atol=1.0)
+    assert np.abs(rgb[:, :, 30:] - own[:, :, 30:]).max() > 10, "inside, the MRI's luminance is fused in"
+
+
 COLOURED = 6 / 255
 """Chroma magnitude (0..1 units) from which a pixel has a hue; under it, black, white or grey."""
 
@@ -166,7 +178,8 @@ def test_cli_writes_grey_colour_and_sidecar(tmp_path, tiny_model_dir, capsys, pa
     record = json.loads((tmp_path / "fused.json").read_text())
     assert record["colour"]["map"] == "rainbow" and record["colour"]["slicer_colour_node"] == "PET-Rainbow2"
     assert record["colour"]["file"] == str(colour) and record["reference"] == "b"
-    assert record["registration"] == {"choice": "auto", "alignment": "same grid", "metric": None}
+    assert record["registration"] == {"choice": "auto", "alignment": "same grid", "metric": None,
+                                      "outside_other_input": {"share": 0.0, "rule": "the reference input alone"}}
 
 
 def test_cli_colour_output_path_and_refusals(tmp_path, tiny_model_dir, capsys):

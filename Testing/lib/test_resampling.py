@@ -7,6 +7,7 @@ import SimpleITK as sitk
 from FusionCINNLib.errors import FusionInputError
 from FusionCINNLib.geometry import (affine_parts, background_value, load_transform, resample_to_reference,
                                     same_grid, save_transform)
+from FusionCINNLib.geometry.resampling import coverage_on_reference
 from FusionCINNLib.geometry.transforms import invert_linear, rescale_linear
 
 OBLIQUE = sitk.VersorRigid3DTransform((0.1, 0.2, 0.05, 0.97)).GetMatrix()
@@ -34,6 +35,24 @@ def test_output_is_float32_on_exactly_the_oblique_reference_grid():
     assert out.GetOrigin() == reference.GetOrigin()
     assert out.GetSpacing() == reference.GetSpacing()
     assert out.GetDirection() == reference.GetDirection()
+
+
+def test_coverage_is_exactly_where_resampling_takes_values_from_inside_the_moving_image():
+    reference = _image(size=(33, 41, 17), spacing=(0.7, 0.8, 3.0))
+    moving = _image(size=(20, 30, 12), origin=reference.TransformIndexToPhysicalPoint((9, 5, 4)))
+    moving = sitk.Abs(moving) + 1.0  # every value inside is at least 1
+    transform = sitk.Euler3DTransform((0, 0, 0), 0.05, -0.03, 0.1, (2.0, -1.0, 3.0))
+    covered = coverage_on_reference(moving, reference, transform)
+    resampled = sitk.GetArrayFromImage(resample_to_reference(moving, reference, transform, default_value=-1.0))
+    assert covered.shape == resampled.shape and 0.1 < covered.mean() < 0.9
+    np.testing.assert_array_equal(covered, resampled != -1.0)
+
+
+def test_coverage_is_none_when_the_moving_image_holds_the_whole_reference():
+    image = _image()
+    assert coverage_on_reference(image, image) is None
+    larger = _image(size=(60, 56, 30), origin=image.TransformIndexToPhysicalPoint((-10, -10, -5)))
+    assert coverage_on_reference(larger, image, sitk.Euler3DTransform()) is None
 
 
 def test_identity_on_the_same_grid_keeps_the_values():

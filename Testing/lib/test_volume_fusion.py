@@ -163,3 +163,30 @@ def test_workers_only_for_float32_on_the_cpu():
     assert worker_count(cuda, torch.float32, batches=10, requested=3) == 1
     with pytest.raises(FusionInputError, match="workers must be >= 1"):
         worker_count(cpu, torch.float32, batches=10, requested=0)
+
+
+@pytest.mark.parametrize("reference", ["a", "b"])
+def test_outside_the_other_inputs_field_of_view_the_fused_volume_is_the_reference_alone(tiny_model, reference):
+    """The other input has nothing there: fusing with its background would dim the reference (a PET beyond an
+    MRI slab's field of view fused at half its value); the fused volume is the reference's own values."""
+    ct, mri = _volume(0), _volume(1, scale=300.0)
+    if reference == "a":
+        mri = mri[20:, :, :]  # the MRI lacks the CT's first 20 columns (same physical place for the rest)
+    else:
+        ct = ct[:, 30:, :]  # the CT lacks the MRI's first 30 rows
+    windows = dict(window_a=(-100.0, 1500.0), window_b=(0.0, 300.0))
+    result = fuse_volumes(ct, mri, "ct-mri", tiny_model, register="never", reference=reference, device="cpu",
+                          **windows)
+    fixed = ct if reference == "a" else mri
+    _assert_same_geometry(result.image, fixed)
+    fused = sitk.GetArrayFromImage(result.image)
+    window = result.windows[reference]
+    alone = window.denormalise(window.normalise(sitk.GetArrayFromImage(fixed)))
+    outside = np.zeros(fused.shape, bool)
+    if reference == "a":
+        outside[:, :, :20] = True
+    else:
+        outside[:, :30, :] = True
+    np.testing.assert_allclose(fused[outside], alone[outside], atol=1e-3)
+    assert np.abs(fused[~outside] - alone[~outside]).max() > 1.0, "inside, the network fuses both"
+    assert result.outside_other == pytest.approx(outside.mean())
