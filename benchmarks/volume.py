@@ -110,6 +110,7 @@ def main() -> None:
         elapsed = time.perf_counter() - total
         slices = ct.GetSize()[2]
         dwt, busy = dwt_reference_seconds(ct, mri, result.transform)
+        outside = result.outside_other
     print(f"CT {args.ct_size} at 0.5x0.5x1 mm, MRI {args.mri_size} at 1 mm")
     print("| stage | seconds |\n|---|---|")
     for name, seconds in stages.items():
@@ -118,6 +119,7 @@ def main() -> None:
     print(f"fuse stage: {slices / stages['fuse']:.2f} slices/s ({slices} slices of "
           f"{args.ct_size[0]}x{args.ct_size[1]}, {busy} of them not air in both inputs: "
           f"{busy / stages['fuse']:.2f} of those per second)")
+    print(f"outside the MRI's field of view (the CT alone, no network): {100 * outside:.1f} % of the CT's voxels")
     print(f"plain DWT max-abs fusion of the same slices: {dwt:.2f} s (FusionCINN fuse stage is "
           f"{stages['fuse'] / dwt:.1f}x that)")
     print(f"peak RSS: {peak_rss_gb():.2f} GB")

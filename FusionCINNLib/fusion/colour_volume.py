@@ -51,7 +51,7 @@ def fuse_colour_stacks(net: FusionNet, functional01: np.ndarray, mri01: np.ndarr
     luminance = colour_luminance(functional01, colour)
     fused_luminance = fuse_slices(net, luminance, mri01, **options)
     if outside is not None:
-        fused_luminance[outside] = (luminance if reference == "a" else mri01)[outside]
+        np.copyto(fused_luminance, luminance if reference == "a" else mri01, where=outside)
     rgb = np.empty(functional01.shape + (3,), np.uint8)
     for part in _chunks(functional01):
         rgb[part] = np.round(recolour(apply_colour_map(functional01[part], colour), fused_luminance[part]) * 255.0)

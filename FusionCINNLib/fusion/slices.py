@@ -240,14 +240,16 @@ def busy_slices(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def fuse_slices(net: FusionNet, a: np.ndarray, b: np.ndarray, *, device: str = "auto",
                 batch_size: Optional[int] = None, precision: str = "auto", workers: Optional[int] = None,
-                salience: Optional[Sequence[float]] = None, progress: Optional[ProgressCallback] = None,
-                cancel: Optional[CancelCheck] = None) -> np.ndarray:
+                salience: Optional[Sequence[float]] = None, only: Optional[np.ndarray] = None,
+                progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCheck] = None) -> np.ndarray:
     """Fuse registered slice stacks a (CT/PET/SPECT) and b (MRI), (N, H, W) float32 in [0, 1].
 
     Returns (N, H, W) float32 in [0, 1]. Runs under ``torch.inference_mode``; slices where both
     inputs are exactly 0 are returned as 0 without running the network (the same result). ``workers``:
     CPU worker threads (see :func:`worker_count`); the result does not depend on it (within 1e-5).
-    ``salience``: the finding transfer's threshold per level for A's units (:mod:`.salience`); None: 0.02."""
+    ``salience``: the finding transfer's threshold per level for A's units (:mod:`.salience`); None: 0.02.
+    ``only``: indices of the slices to fuse (the caller replaces the others, e.g. beyond a field of view);
+    they are returned as 0 without running the network. None: every slice."""
     if a.shape != b.shape or a.ndim != 3:
         raise FusionInputError(f"slice stacks must be (N, H, W) of equal shape, got {a.shape} and {b.shape}")
     n, h, w = a.shape
@@ -259,7 +261,7 @@ def fuse_slices(net: FusionNet, a: np.ndarray, b: np.ndarray, *, device: str = "
         raise FusionInputError(f"batch size must be >= 1, got {batch}")
     runner = _Runner(net, torch_device, resolve_precision(precision, torch_device), batch, salience)
     out = np.zeros((n, h, w), dtype=np.float32)
-    busy = busy_slices(a, b)
+    busy = busy_slices(a, b) if only is None else np.intersect1d(busy_slices(a, b), only)
     batches = [busy[start:start + batch] for start in range(0, len(busy), batch)]
     threads = worker_count(runner.device, runner.dtype, len(batches), workers)
     with torch.inference_mode(), cuda_settings(runner.device, runner.dtype):

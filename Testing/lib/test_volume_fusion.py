@@ -4,6 +4,7 @@ import SimpleITK as sitk
 import torch
 
 from FusionCINNLib.errors import FusionCancelled, FusionInputError, FusionWarning
+from FusionCINNLib.fusion import slices
 from FusionCINNLib.fusion.orientation import slice_axis
 from FusionCINNLib.fusion.pipeline import fuse_images, fuse_volumes
 from FusionCINNLib.fusion.slices import fuse_slices, worker_count
@@ -85,6 +86,19 @@ def test_cancel_stops_threaded_fusion_before_the_remaining_slices(tiny_model):
         fuse_slices(tiny_model.net, a, a.copy(), device="cpu", batch_size=1, workers=2, cancel=cancel,
                     progress=lambda fraction, message: fractions.append(fraction))
     assert fractions[-1] < 0.5
+
+
+def test_only_the_slices_asked_for_run_the_network(tiny_model, monkeypatch):
+    rng = np.random.default_rng(4)
+    a, b = rng.random((5, 32, 40), dtype=np.float32), rng.random((5, 32, 40), dtype=np.float32)
+    every = fuse_slices(tiny_model.net, a, b, device="cpu", batch_size=1)
+    fused = []
+    real = slices.fuse_batch
+    monkeypatch.setattr(slices, "fuse_batch", lambda net, x, y, *args: fused.append(len(x)) or real(net, x, y, *args))
+    some = fuse_slices(tiny_model.net, a, b, device="cpu", batch_size=1, workers=1, only=np.array([1, 3]))
+    assert fused == [1, 1]
+    np.testing.assert_allclose(some[[1, 3]], every[[1, 3]], atol=1e-5)
+    assert not some[[0, 2, 4]].any()
 
 
 def test_empty_slices_are_background_and_inputs_untouched(tiny_model):
