@@ -139,6 +139,31 @@ def _is_picture(entry: Path) -> bool:
     return entry.is_file() and extension(entry) in PICTURE_EXTENSIONS
 
 
+def _fits_side_by_side(a: Path, b: Path, model: FusionModel, workers: int) -> bool:
+    """Whether the picture pair (a, b) may be fused beside ``workers - 1`` others: both are pictures and that
+    many networks' activations for its size (from a's header) fit in free memory. A pair whose header cannot be
+    read is fused alone, where reading it reports the problem."""
+    if not (_is_picture(a) and _is_picture(b)):
+        return False
+    import SimpleITK as sitk
+
+    from ..imaging.native_messages import native_stderr
+    from ..memory import available_memory_bytes, fusion_bytes
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(a))
+    try:
+        with native_stderr():
+            reader.ReadImageInformation()
+    except RuntimeError:
+        return False
+    multiple = model.net.config.multiple
+    width, height = (-(-side // multiple) * multiple for side in reader.GetSize()[:2])
+    need = fusion_bytes(0, width * height, 1, model.net.config.hidden[0], on_cpu=True)
+    free = available_memory_bytes()
+    return free is None or need * workers <= free
+
+
 class _Cases:
     """Runs the cases of a batch in name order and records them in that order: picture pairs on a pool of
     worker threads (at most ``workers`` running and one waiting), anything else in this thread once the
@@ -252,7 +277,7 @@ def run_batch(args: argparse.Namespace, model: FusionModel) -> int:
                     cases.add_done(name, _Outcome(existing=True))
                     continue
                 cases.add(name, functools.partial(_fuse_case, a, b, output, model, args),
-                          parallel=_is_picture(a) and _is_picture(b))
+                          parallel=_fits_side_by_side(a, b, model, workers))
             cases.drain()
         bar(1.0, "done")
         state = "fused"

@@ -64,8 +64,9 @@ def _fingerprint(net: FusionNet) -> tuple:
 
 
 def _trace(net: FusionNet, a: torch.Tensor, b: torch.Tensor) -> Graph:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # TracerWarnings about shapes taken as constants, and the deprecation note
+    with warnings.catch_warnings():  # the filters are the process's: only the tracer's own warnings are dropped
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # shapes taken as constants
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.trace", category=DeprecationWarning)
         salience = uniform_thresholds(net.config.finding_levels).to(a.device)
         return torch.jit.trace(_FusedOnly(net), (a, b, salience), check_trace=False)
 

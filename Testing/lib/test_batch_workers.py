@@ -77,6 +77,32 @@ def test_pictures_side_by_side_write_and_report_what_one_worker_does(batch, tiny
         sorted(p.name for p in (tmp_path / "one" / "out").iterdir())
 
 
+def test_pictures_too_large_to_fuse_side_by_side_in_free_memory_are_fused_one_at_a_time(batch, tiny_model_dir,
+                                                                                        tmp_path, monkeypatch):
+    import FusionCINNLib.memory as memory
+
+    running, most = [0], [0]
+    lock = threading.Lock()
+    fuse_pair = fuse_batch._fuse_pair
+
+    def counted(*args, **kwargs):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            time.sleep(0.05)
+            return fuse_pair(*args, **kwargs)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(fuse_batch, "_fuse_pair", counted)
+    monkeypatch.setattr(memory, "available_memory_bytes", lambda: 2 * 1024 ** 2)  # room for one 64x64 pair
+    report = _run(batch, tmp_path / "low" / "out", tiny_model_dir, 3, monkeypatch)
+    assert most[0] == 1
+    assert all(case["status"] == "fused" for case in report["cases"] if case["name"] in PICTURES)
+
+
 def test_a_signal_waits_for_every_running_pair_not_only_the_first_to_end():
     inside, leave = threading.Event(), threading.Event()
     caught = []
