@@ -465,6 +465,9 @@ class FusionCINNWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             windows = output.GetAttribute("FusionCINN.windows")
             if windows:
                 text += " " + _("Windows: {windows}.").format(windows=windows)
+            beyond = output.GetAttribute("FusionCINN.fieldOfView")
+            if beyond:
+                text += " " + beyond + "."
             if transforms:
                 text += " " + _("Registration kept as {transforms}.").format(transforms=transforms)
             self.ui.statusLabel.text = text + " " + note

@@ -362,12 +362,13 @@ class FusionCINNLogic:
 
     @staticmethod
     def _recordAttributes(records: Sequence[Dict[str, Any]], names: Sequence[str]) -> Dict[str, str]:
-        """Attribute keys (after "FusionCINN.") -> text: each step's record, and the windows of the inputs."""
+        """Attribute keys (after "FusionCINN.") -> text: each step's record, the windows of the inputs, and
+        ("fieldOfView") how much of each step's result lies beyond the other input's field of view."""
         importLibrary()
         from FusionCINNLib.fusion.record import record_attributes
 
         attributes: Dict[str, str] = {}
-        windows = []
+        windows, beyond = [], []
         for record in records:
             attributes.update(record_attributes(record, prefix=f"{record['pair']}."))
             for side in record["inputs"].values():
@@ -375,8 +376,17 @@ class FusionCINNLogic:
                     window = side["window"]
                     windows.append(f"{side['file']}: {window['low']:.6g}..{window['high']:.6g} {window['units']} "
                                    f"({window['chosen']})")
+            share = record["registration"]["outside_other_input"]["share"]
+            if share > 0:
+                reference = record["reference"]
+                other = "b" if reference == "a" else "a"
+                beyond.append(f"{100 * share:.1f} % of the {record['pair'].upper()} fusion lies beyond "
+                              f"{record['inputs'][other]['file']}'s field of view, where it is "
+                              f"{record['inputs'][reference]['file']} alone")
         if windows:
             attributes["windows"] = "; ".join(windows)
+        if beyond:
+            attributes["fieldOfView"] = "; ".join(beyond)
         return attributes
 
     def _writeOutput(self, image, gridNode, outputNode, name: str, transforms, attributes: Dict[str, str],

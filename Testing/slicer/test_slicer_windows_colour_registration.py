@@ -206,7 +206,12 @@ def test_never_on_different_grids_resamples_as_the_cli(scene, logic, tiny_model_
     mri_node = geometry.addVolumeNodeFromImage(scene, moved, "MRI")
     output = logic.fuse(ct_node, mri_node, "ct-mri", register=False, device="cpu", model=tiny_model_dir)
     np.testing.assert_allclose(slicer.util.arrayFromVolume(output), sitk.GetArrayFromImage(cli), atol=1e-5)
-    assert _record(output, "ct-mri")["registration"]["alignment"] == "header geometry"
+    registration = _record(output, "ct-mri")["registration"]
+    assert registration["alignment"] == "header geometry"
+    share = registration["outside_other_input"]["share"]
+    assert 0 < share < 0.5  # the moved MRI leaves the CT's edge slices and columns uncovered
+    assert output.GetAttribute("FusionCINN.fieldOfView") == (
+        f"{100 * share:.1f} % of the CT-MRI fusion lies beyond MRI's field of view, where it is CT alone")
 
 
 # ---------------------------------------------------------------- colour
