@@ -177,7 +177,7 @@ class _Cases:
     def add(self, name: str, job: Callable[[bool], _Outcome], parallel: bool) -> None:
         if parallel and self.workers > 1:
             self.queue.append((name, self.pool.submit(job, True)))
-            while len(self.queue) > self.workers:
+            while len(self.queue) > self.workers + 1:  # one waits, for the first worker to be free
                 self._finish_one()
             return
         self.drain()
