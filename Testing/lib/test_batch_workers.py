@@ -45,7 +45,8 @@ def _without_times(report: dict) -> list:
     return [{k: v for k, v in case.items() if k not in ("seconds", "a", "b", "output")} for case in report["cases"]]
 
 
-def test_pictures_side_by_side_write_and_report_what_one_worker_does(batch, tiny_model_dir, tmp_path, monkeypatch):
+def _count_running(monkeypatch) -> list:
+    """Wrap the batch's per-pair fusion so that it counts pairs running at once; returns [most so far]."""
     running, most = [0], [0]
     lock = threading.Lock()
     fuse_pair = fuse_batch._fuse_pair
@@ -62,6 +63,11 @@ def test_pictures_side_by_side_write_and_report_what_one_worker_does(batch, tiny
                 running[0] -= 1
 
     monkeypatch.setattr(fuse_batch, "_fuse_pair", counted)
+    return most
+
+
+def test_pictures_side_by_side_write_and_report_what_one_worker_does(batch, tiny_model_dir, tmp_path, monkeypatch):
+    most = _count_running(monkeypatch)
     one = _run(batch, tmp_path / "one" / "out", tiny_model_dir, 1, monkeypatch)
     assert most[0] == 1
     most[0] = 0
@@ -81,22 +87,7 @@ def test_pictures_too_large_to_fuse_side_by_side_in_free_memory_are_fused_one_at
                                                                                         tmp_path, monkeypatch):
     import FusionCINNLib.memory as memory
 
-    running, most = [0], [0]
-    lock = threading.Lock()
-    fuse_pair = fuse_batch._fuse_pair
-
-    def counted(*args, **kwargs):
-        with lock:
-            running[0] += 1
-            most[0] = max(most[0], running[0])
-        try:
-            time.sleep(0.05)
-            return fuse_pair(*args, **kwargs)
-        finally:
-            with lock:
-                running[0] -= 1
-
-    monkeypatch.setattr(fuse_batch, "_fuse_pair", counted)
+    most = _count_running(monkeypatch)
     monkeypatch.setattr(memory, "available_memory_bytes", lambda: 2 * 1024 ** 2)  # room for one 64x64 pair
     report = _run(batch, tmp_path / "low" / "out", tiny_model_dir, 3, monkeypatch)
     assert most[0] == 1
