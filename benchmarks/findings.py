@@ -296,7 +296,7 @@ def _phantom_instance(kind: FindingType, pair: str, place: str, data: AlignedPai
         if source is None:
             continue
         scores = {}
-        salience = salience_thresholds(window_a.modality, window_a.high - window_a.low)
+        salience = salience_thresholds(window_a)
         for name, fuse in methods_for(pair, args, cache).items():
             scores[name] = score_finding(source, (fuse(a2, b2, salience), fuse(a1, b1, salience)), local,
                                          data.spacing)
@@ -367,7 +367,7 @@ def print_phantom_foci(pairs: Dict[str, AlignedPair], args: argparse.Namespace, 
         b = window_for(data.mri, "mri").normalise(data.mri)[box]
         distance = distance_map(a.shape, (FOCUS_HALF_SLICES, centre[1], centre[2]), data.spacing)
         rows = {"source alone": a, "MRI alone": b, "max(source, MRI)": np.maximum(a, b)}
-        salience = salience_thresholds(window_a.modality, window_a.high - window_a.low)
+        salience = salience_thresholds(window_a)
         rows.update({name: fuse(a, b, salience) for name, fuse in methods_for(pair, args, cache).items()})
         result[focus] = {}
         for name, values in rows.items():

@@ -57,7 +57,7 @@ def lesion_stacks(focus: str = "pet-lesion"):
     window = window_for(sitk.GetArrayViewFromImage(phantom.image(modality)), modality)  # the source's own grid
     a = window.normalise(data.source[slab])
     b = window_for(data.mri, "mri").normalise(data.mri)[slab]
-    salience = salience_thresholds(modality, window.high - window.low)
+    salience = salience_thresholds(window)
     return a, b, distance_map(a.shape, (HALF_SLICES, j, i), data.spacing), salience
 
 

@@ -194,16 +194,9 @@ class _Cases:
             self._finish_one()
 
     def _finish_one(self) -> None:
-        name, future = self.queue[0]
+        name, future = self.queue.popleft()
         try:
-            outcome = future.result()
-        except BaseException:
-            self.queue.popleft()
-            self._stop()
-            raise
-        self.queue.popleft()
-        try:
-            self.record(name, outcome)
+            self.record(name, future.result())
         except BaseException:
             self._stop()
             raise

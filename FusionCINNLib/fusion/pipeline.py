@@ -256,7 +256,7 @@ def fuse_volumes(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: Mod
 
     grey_share = 0.6 if colour is None else 0.3
     window_a = window_fixed if side == "a" else window_moving
-    salience = salience_thresholds(modality_a, window_a.high - window_a.low)
+    salience = salience_thresholds(window_a)
     # beyond the other input's field of view, in the stacks' order (inverted in place: one mask, not two)
     outside = None if coverage is None else np.moveaxis(np.logical_not(coverage, out=coverage), axis, 0)
     reached = None if outside is None else np.flatnonzero(~outside.reshape(len(outside), -1).all(axis=1))

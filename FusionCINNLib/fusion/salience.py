@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Optional, Tuple
 
+from ..imaging.intensity import IntensityWindow
 from ..network.finding_transfer import SALIENT_ENERGY
 
 CT_SALIENT_HU = 32.0
@@ -26,12 +27,13 @@ WHITE_NOISE_ENERGY: Tuple[float, ...] = (1.0, 0.244, 0.106, 0.052, 0.026, 0.013,
 level (measured on 2048x2048 Gaussian noise; Testing/lib/test_salience.py measures it again)."""
 
 
-def salience_thresholds(modality: str, window_width: float) -> Optional[Tuple[float, ...]]:
+def salience_thresholds(window: IntensityWindow) -> Optional[Tuple[float, ...]]:
     """The transfer's threshold per level (finest first, one for each of the 8 levels a model may use, in 0..1
-    units of the window) for a source of ``modality`` ("ct", "pet", "spect") shown on a window
-    ``window_width`` units wide (HU for a CT); None (0.02 at every level) for anything but a CT."""
-    if modality != "ct":
+    units of ``window``) for a source fused on ``window`` (HU for a CT); None (0.02 at every level) for
+    anything but a CT."""
+    if window.modality != "ct":
         return None
+    window_width = window.high - window.low
     if not window_width > 0:
         raise ValueError(f"window width must be positive, got {window_width}")
     return tuple(min(SALIENT_ENERGY, CT_SALIENT_HU * share / window_width) for share in WHITE_NOISE_ENERGY)

@@ -54,7 +54,7 @@ def fuse_focus(data: AlignedPair, modality: str, pair: str, centre: Tuple[int, i
     a_with = window_a.normalise(insert_finding(data.source[box], local, data.spacing))
     b = window_b.normalise(data.mri[box])
     net = load_model(default_model_path(pair)).net
-    salience = salience_thresholds(modality, window_a.high - window_a.low)
+    salience = salience_thresholds(window_a)
     fused = fuse_slices(net, np.concatenate([a_with, a]), np.concatenate([b, b]), device="cpu", salience=salience)
     n = len(a)
     return score_finding((a_with, a), (fused[:n], fused[n:]), local, data.spacing)

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from FusionCINNLib.fusion.salience import CT_SALIENT_HU, WHITE_NOISE_ENERGY, salience_thresholds
+from FusionCINNLib.imaging.intensity import IntensityWindow
 from FusionCINNLib.network.finding_transfer import (GAUSSIAN_WEIGHTS, SALIENT_ENERGY, _separable,
                                                     laplacian_pyramid)
 
@@ -18,7 +19,7 @@ def test_white_noise_energy_per_level_is_what_the_thresholds_assume():
 
 
 def test_on_the_default_ct_window_the_threshold_is_set_in_hounsfield_units():
-    thresholds = salience_thresholds("ct", 1600.0)
+    thresholds = salience_thresholds(IntensityWindow(-100.0, 1500.0, "ct"))
     assert len(thresholds) == 8
     assert thresholds[0] == pytest.approx(SALIENT_ENERGY)  # 32 HU of a 1600 HU window: the picture gate
     hounsfield = np.array(thresholds) * 1600.0
@@ -27,7 +28,7 @@ def test_on_the_default_ct_window_the_threshold_is_set_in_hounsfield_units():
 
 
 def test_a_narrow_window_never_gets_a_higher_threshold_than_a_picture():
-    brain = salience_thresholds("ct", 80.0)
+    brain = salience_thresholds(IntensityWindow(0.0, 80.0, "ct"))
     assert brain[:4] == (SALIENT_ENERGY,) * 4
     assert all(t <= SALIENT_ENERGY for t in brain)
     assert brain[4] < SALIENT_ENERGY, "0.83 HU at the fifth level is under 0.02 of 80 HU"
@@ -35,9 +36,9 @@ def test_a_narrow_window_never_gets_a_higher_threshold_than_a_picture():
 
 @pytest.mark.parametrize("modality", ["pet", "spect", "mri"])
 def test_other_modalities_keep_the_picture_gate(modality):
-    assert salience_thresholds(modality, 10.0) is None
+    assert salience_thresholds(IntensityWindow(0.0, 10.0, modality)) is None
 
 
 def test_a_window_without_width_is_refused():
     with pytest.raises(ValueError, match="window width"):
-        salience_thresholds("ct", 0.0)
+        salience_thresholds(IntensityWindow(40.0, 40.0, "ct"))

@@ -70,8 +70,9 @@ def test_a_ct_volume_gets_the_finding_transfer_gate_of_its_window_in_hounsfield_
     ct, mri = _ct_and_mri()
     result = fuse_volumes(ct, mri, "ct-mri", model, register="never", reference="a", device="cpu")
     window_a, window_b = result.windows["a"], result.windows["b"]
+    assert (window_a.low, window_a.high) == (-100.0, 1500.0)
     a01, b01 = window_a.normalise(sitk.GetArrayFromImage(ct)), window_b.normalise(sitk.GetArrayFromImage(mri))
-    in_hu = fuse_slices(net, a01, b01, device="cpu", salience=salience_thresholds("ct", 1600.0))
+    in_hu = fuse_slices(net, a01, b01, device="cpu", salience=salience_thresholds(window_a))
     as_picture = fuse_slices(net, a01, b01, device="cpu")
     np.testing.assert_allclose(sitk.GetArrayFromImage(result.image), window_a.denormalise(in_hu), atol=1e-3)
     assert np.abs(window_a.denormalise(in_hu) - window_a.denormalise(as_picture)).max() > 1.0
