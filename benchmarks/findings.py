@@ -6,7 +6,9 @@ FusionCINN and by the classical baselines; how much of each finding the fused im
 
 Sources of the findings:
 - atlas: the validation cases of ``fusioncinn train``'s split (seed 0, 20 %, by case); pixels are
-  taken as 1 mm; CT pictures as on the product's CT window (-100..1500 HU, so +160 HU = +0.1);
+  taken as 1 mm; CT pictures as on a brain window (0..80 HU, so +8 HU = +0.1, clipped at white as
+  their skull is): their brain sits at 0.42 of the grey range, 34 HU on that window (docs/findings.md,
+  "Eighth round");
 - phantom: the head phantom (seed 0), CT (HU) or PET (SUV) on the MRI grid with the true alignment;
   findings are 3D balls in mm, inserted in the modality's units before its window is applied
   (the window of the image without the finding, so both fusions see the same scale).
@@ -16,7 +18,8 @@ image shows (negative = the wrong sign), "fill" the core/ring ratio relative to 
 = a ring), "at white" how many fused cores reach the top of the range (0.97), where a bright
 finding over bright tissue cannot show all its contrast. Places: "cortex" (textured MRI), "white
 matter" (smooth, bright MRI), "edge" (the ball touches the edge of the source's anatomy), cycled
-over the instances of each type.
+over the instances of each type. Each type draws its instances from its own random stream (from
+``--seed`` and its name), so one type's instances do not depend on which other types run.
 
 Then the phantom's own foci (its PET lesion, darker than its surroundings in the MRI, and its CT
 calcification) as mean fused values in rings around them (core/rim: 1 = filled; core/shell: contrast).
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -45,8 +49,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from FusionCINNLib.baselines import fuse_average, fuse_dwt_max_abs, fuse_laplacian_pyramid  # noqa: E402
 from FusionCINNLib.fusion.salience import salience_thresholds  # noqa: E402
 from FusionCINNLib.fusion.slices import fuse_slices  # noqa: E402
-from FusionCINNLib.imaging.intensity import CT_WINDOW_HU, IntensityWindow, window_for  # noqa: E402
-from FusionCINNLib.imaging.windows import parse_window  # noqa: E402
+from FusionCINNLib.imaging.intensity import IntensityWindow, window_for  # noqa: E402
+from FusionCINNLib.imaging.windows import CT_PRESETS, parse_window  # noqa: E402
 from FusionCINNLib.metrics.findings import (Finding, FindingScore, distance_map, finding_box,  # noqa: E402
                                             finding_contrast, insert_finding, ring_profile, score_finding)
 from FusionCINNLib.network.model_files import default_model_path, load_model  # noqa: E402
@@ -55,7 +59,10 @@ from FusionCINNLib.phantom.aligned import AlignedPair, aligned_pair  # noqa: E40
 from FusionCINNLib.training.data import load_arrays, scan_pictures, split_for_pair  # noqa: E402
 
 ATLAS = Path(__file__).resolve().parents[2] / "shared" / "data" / "aanlib"
-HU_PER_UNIT = CT_WINDOW_HU[1] - CT_WINDOW_HU[0]
+ATLAS_CT_HU_PER_UNIT = CT_PRESETS["brain"][0]
+"""HU per 0..1 unit of the atlas CT pictures: the brain preset's width (80 HU). Their brain parenchyma sits at
+0.42 of the grey range (median over the 94 CT pictures with a brain inside the skull; 0.37-0.59 from the 10th to
+the 90th percentile), 34 HU on a 0..80 HU window and 570 HU on the product's -100..1500; their skull is white."""
 PLACES = ("cortex", "white matter", "edge")
 WHITE = 0.97
 """A fused core mean at or above this (0..1) is counted "at white": a bright finding there cannot show more."""
@@ -215,13 +222,19 @@ def methods_for(pair: str, args: argparse.Namespace, cache: Dict[Path, StackFuse
     return {**methods, **BASELINES}
 
 
-def atlas_instances(args: argparse.Namespace, rng: np.random.Generator, cache: Dict[Path, StackFuser]
-                    ) -> List[Instance]:
+def type_rng(seed: int, kind: FindingType, source: str) -> np.random.Generator:
+    """The random stream of ``kind``'s instances from ``source`` ("atlas" or "phantom"): from the seed and the
+    names alone, so the instances of one type are the same whichever other types are drawn."""
+    return np.random.default_rng([seed, zlib.crc32(kind.name.encode()), zlib.crc32(source.encode())])
+
+
+def atlas_instances(args: argparse.Namespace, cache: Dict[Path, StackFuser]) -> List[Instance]:
     """``args.instances`` findings of every type on the atlas validation slices."""
     _, records = split_for_pair(scan_pictures(args.data, "all"), "all", 0.2, 0)
     val = load_arrays(records)
     instances = []
     for kind in TYPES:
+        rng = type_rng(args.seed, kind, "atlas")
         slices = [i for i, r in enumerate(val.records) if r.pair in kind.pairs
                   and (val.a[i] > 0.08).mean() > 0.1 and (val.b[i] > 0.08).mean() > 0.1]
         for number in range(args.instances):
@@ -232,7 +245,7 @@ def atlas_instances(args: argparse.Namespace, rng: np.random.Generator, cache: D
                 a, b = val.a[index], val.b[index]
                 source = a if kind.side == "a" else b
                 mask = PlaceMaps(source, b).mask(place, max(kind.radii))
-                finding = draw_finding(kind, HU_PER_UNIT, rng, a.shape, mask)
+                finding = draw_finding(kind, ATLAS_CT_HU_PER_UNIT, rng, a.shape, mask)
                 if finding is None:
                     continue
                 a2, b2 = (np.clip(x, 0.0, 1.0) for x in with_finding(a, b, kind, finding, rng))
@@ -255,12 +268,13 @@ def source_window(data: AlignedPair, modality: str, args: argparse.Namespace) ->
     return window_for(data.source, modality)
 
 
-def phantom_instances(pairs: Dict[str, AlignedPair], args: argparse.Namespace, rng: np.random.Generator,
-                      cache: Dict[Path, StackFuser]) -> List[Instance]:
+def phantom_instances(pairs: Dict[str, AlignedPair], args: argparse.Namespace, cache: Dict[Path, StackFuser]
+                      ) -> List[Instance]:
     """One finding per type and place in the phantom (3D balls, radii in mm), for CT-MRI and PET-MRI."""
     instances = []
     maps: Dict[Tuple[str, str], PlaceMaps] = {}
     for kind in TYPES:
+        rng = type_rng(args.seed, kind, "phantom")
         for pair, data in pairs.items():
             if pair not in kind.pairs:
                 continue
@@ -422,18 +436,17 @@ def main() -> int:
     args = parser.parse_args()
     global TYPES
     TYPES = tuple(kind for kind in TYPES if args.types.lower() in kind.name.lower())
-    rng = np.random.default_rng(args.seed)
     cache: Dict[Path, StackFuser] = {}
     instances: List[Instance] = []
     if args.data.is_dir() and not args.no_atlas:
-        instances += atlas_instances(args, rng, cache)
+        instances += atlas_instances(args, cache)
     else:
         print(f"note: atlas data not found at {args.data}; phantom findings only")
     pairs: Dict[str, AlignedPair] = {}
     if not args.no_phantom:
         phantom = make_head_phantom(0)
         pairs = {"ct-mri": aligned_pair(phantom, "ct"), "pet-mri": aligned_pair(phantom, "pet")}
-        instances += phantom_instances(pairs, args, rng, cache)
+        instances += phantom_instances(pairs, args, cache)
     if not instances:
         print("skipped: no atlas data and --no-phantom")
         return 0
