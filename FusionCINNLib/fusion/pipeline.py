@@ -259,7 +259,7 @@ def fuse_volumes(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: Mod
     salience = salience_thresholds(window_a)
     # beyond the other input's field of view, in the stacks' order (inverted in place: one mask, not two)
     outside = None if coverage is None else np.moveaxis(np.logical_not(coverage, out=coverage), axis, 0)
-    reached = None if outside is None else np.flatnonzero(~outside.reshape(len(outside), -1).all(axis=1))
+    reached = None if outside is None else np.flatnonzero(~outside.all(axis=(1, 2)))  # no copy of a strided view
     options = dict(device=device, batch_size=batch_size, precision=precision, salience=salience, only=reached,
                    cancel=cancel)
     start = time.perf_counter()
