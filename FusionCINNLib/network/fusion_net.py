@@ -8,8 +8,10 @@
     m = background mask                                  0 where both sources are ~0: background stays clean
     fused = x_F m                                        the paper's network (config.refine = 0), or
     fused = clip(x_F m + m R([x_F m, A, B]), 0, 1)       with the refinement CNN R (config.refine > 0)
-    fused = clip(fused + m T(fused, A, B), 0, 1)         with the finding transfer T (config.finding_levels > 0):
-                                                         A's salient local contrast that fused lacks
+    fused = clip(fused + m (T - P), 0, 1)                with the finding transfer T (config.finding_levels > 0):
+                                                         A's salient local contrast that fused lacks, and the
+                                                         headroom pedestal P: a finding's surroundings lowered
+                                                         where T would be cut at white
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from .cinn import build_cinn
 from .config import LEVELS, ModelConfig
 from .finding_transfer import finding_correction
 from .haar import HaarDWT, max_abs_fuse
+from .headroom import headroom_pedestal
 from .latent_fusion import RelevanceActivationMap
 from .refinement import Refinement
 
@@ -127,5 +130,6 @@ class FusionNet(nn.Module):
             fused = (fused + mask * self.refine(fused, a, b)).clamp(0.0, 1.0)
         if self.config.finding_levels:
             correction = finding_correction(fused, a, b, self.config.finding_levels, salience)
+            correction = correction - headroom_pedestal(fused, correction, a)
             fused = (fused + mask * correction).clamp(0.0, 1.0)
         return FusionOutputs(fused, raw, z_ab, z_ba, z_fused, log_det_ab, log_det_ba, cond_fused)

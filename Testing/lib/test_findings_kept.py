@@ -2,13 +2,13 @@
 (issue 14): findings inserted into the head phantom's white matter (no ../shared data needed),
 measured as in benchmarks/findings.py.
 
-Measured with the shipped models (docs/findings.md): CT focus imprint 0.71, kept 1.03, fill 0.87
-(0.52 / 0.83 / 0.85 before the transfer's R^2 cap, sixth round); PET focus imprint 0.75, kept 0.72,
-fill 0.95 (v4, before the fifth round: 0.73 / 0.73 / 0.95); before the finding transfer 0.02 / 0.34 /
-0.84 and 0.45 / 0.45 / 0.95. Issue 14 asks for 0.8: both
-foci sit on white matter the fused image already shows near white (fused core 1.00 and 0.99), so
-part of their contrast is clipped at the top of the range. The thresholds guard what the transfer
-achieves; raising them is the open part of issue 14.
+Measured with the shipped models (docs/findings.md): CT focus imprint 0.81, kept 1.13, fill 0.87
+(0.73 / 1.04 / 0.87 before the headroom pedestal, ninth round; 0.52 / 0.83 / 0.85 before the transfer's
+R^2 cap, sixth round); PET focus imprint 0.88, kept 0.84, fill 0.95 (0.75 / 0.72 / 0.95 before the
+pedestal); before the finding transfer 0.02 / 0.34 / 0.84 and 0.45 / 0.45 / 0.95. Both foci sit on white
+matter the fused image shows near white (fused core 1.00 and 0.99): the pedestal lowers their
+surroundings so that they are not cut at the top of the range. Issue 14 asks for 0.8 of each focus's
+contrast, filled; the CT focus's fill (0.87: white inside, like its source's soft edge) is held at 0.8.
 """
 
 from typing import Tuple
@@ -33,7 +33,7 @@ FOCI = {
 }
 
 
-LEAST = {"ct-mri": (0.65, 0.8), "pet-mri": (0.7, 0.9)}
+LEAST = {"ct-mri": (0.8, 0.8), "pet-mri": (0.8, 0.9)}
 """Per pair type, the least imprint and fill the shipped model must reach (see the module doc)."""
 
 
@@ -68,7 +68,7 @@ def test_a_one_sided_focus_keeps_most_of_its_contrast_and_is_filled(phantom, pai
     score = fuse_focus(data, modality, pair, centre, finding)
     least_imprint, least_fill = LEAST[pair]
     assert score.imprint >= least_imprint, score
-    assert score.kept >= 0.7, score
+    assert score.kept >= 0.8, score
     assert score.fill >= least_fill, score
 
 

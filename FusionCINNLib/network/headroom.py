@@ -1,0 +1,137 @@
+"""Headroom: room at the top of the range for a finding the transfer puts back.
+
+A finding the finding transfer puts back can only rise to white. Where the fused image around it is
+already bright (the MRI's tissue brighter than the CT's or the PET's), the final clip cuts the finding's
+excess and it stands out less than in its source (docs/findings.md, rounds 2, 8 and 9). This stage lowers
+the finding's surroundings instead: a smooth pedestal, level over the finding and its surroundings, as
+high as the excess the clip would cut.
+
+On a grid of ``CELL`` x ``CELL`` px cells (e: the excess the transfer's addition T would lose at white,
+min(T, F + T - 1), counted where over ``EXCESS_FLOOR``; n: the share of each cell's pixels that have it),
+for each reach rho in ``REACHES`` (cells):
+
+    r_rho   = sqrt(sum of n over the (2 rho + 1)^2 window / pi)     the excess blob's radius (cells)
+    k_rho   = sum of n over the (2 rho + 1)^2 window / that over (4 rho + 1)^2
+                                                                    1 for a compact focus, about 1/2 for a
+                                                                    ridge (the skull's inner table), 1/4 for
+                                                                    a wide region
+    s_rho   = clip(2 r_rho / (BLOB_SHARE rho) - 1, 0, 1) clip((k_rho - COMPACT) / (1 - COMPACT), 0, 1)
+    P_rho   = G_{0.35 rho} * (max_rho(e) max_rho(s_rho))             max_rho: the window maximum; G_s a
+                                                                    Gaussian blur (sigma s cells)
+
+so a focus of radius r gets a plateau reaching about 2.5 r, level over the focus and the shell around it,
+and a ridge or a wide region gets none. The pedestal P = max_rho P_rho, never more than the fused image's
+local mean over A's (G_2 of the cell means of F + T - A: the surroundings are not taken below the source
+that shows the finding), is upsampled bilinearly to the image. Inside the finding itself (where T is
+``CORE_ADDITION`` or more) it is at most the excess there, so the finding keeps min(F + T, 1), the value
+it had: only its surroundings come down. It has no trained parameters and costs about 1 ms a 256x256
+slice (docs/speed.md).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, Sequence
+
+import torch
+import torch.nn.functional as F
+
+
+CELL = 4
+REACHES = (1, 2, 4, 8)
+EXCESS_FLOOR = 0.02
+BLOB_SHARE = 0.3
+COMPACT = 0.7
+BOUND_SIGMA = 2.0
+CORE_ADDITION = 0.1
+
+
+def _gaussian(sigma: float) -> torch.Tensor:
+    """A normalised Gaussian kernel of ``sigma`` cells, 2 ceil(3 sigma) + 1 taps (at least 3)."""
+    radius = max(1, math.ceil(3 * sigma))
+    taps = torch.tensor([math.exp(-0.5 * (i / sigma) ** 2) for i in range(-radius, radius + 1)])
+    return taps / taps.sum()
+
+
+def _blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Separable blur of (N, 1, h, w) with ``kernel``, reflected borders (h, w over half the kernel): two
+    one-channel convolutions, which on these small grids cost less than sums of shifted slices."""
+    radius = len(kernel) // 2
+    kernel = kernel.to(x)
+    padded = F.pad(x, (radius, radius, radius, radius), mode="reflect")
+    return F.conv2d(F.conv2d(padded, kernel.view(1, 1, 1, -1)), kernel.view(1, 1, -1, 1))
+
+
+def _window_sums(x: torch.Tensor, radii: Sequence[int]) -> Dict[int, torch.Tensor]:
+    """Sums of (N, 1, h, w) over (2 r + 1)^2 windows for each r in ``radii``, zero outside the image, from
+    one integral image."""
+    big = max(radii)
+    h, w = x.shape[-2:]
+    table = F.pad(x, (big + 1, big, big + 1, big)).cumsum(-2).cumsum(-1)
+    sums = {}
+    for r in radii:
+        high, low = big + r + 1, big - r
+        sums[r] = (table[..., high:high + h, high:high + w] - table[..., low:low + h, high:high + w]
+                   - table[..., high:high + h, low:low + w] + table[..., low:low + h, low:low + w])
+    return sums
+
+
+def _max_along(x: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
+    """Maximum over a 2 radius + 1 window along ``dim`` of non-negative values (zero outside), by doubling."""
+    n, k = x.shape[dim], 2 * radius + 1
+    padded = F.pad(x, (0, 0, radius, radius) if dim == -2 else (radius, radius, 0, 0))
+    width = 1
+    while 2 * width <= k:
+        length = padded.shape[dim] - width
+        padded = torch.maximum(padded.narrow(dim, 0, length), padded.narrow(dim, width, length))
+        width *= 2
+    return torch.maximum(padded.narrow(dim, 0, n), padded.narrow(dim, k - width, n))
+
+
+def _window_max(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Maximum of non-negative (N, 1, h, w) over an octagon reaching ``radius`` along each axis (a square of
+    half-side ceil(radius / 2) widened by a diamond of the rest): a rounder plateau than a square's."""
+    square = (radius + 1) // 2
+    x = _max_along(_max_along(x, square, -2), square, -1)
+    for _ in range(radius - square):
+        x = torch.maximum(_max_along(x, 1, -2), _max_along(x, 1, -1))
+    return x
+
+
+GAUSSIANS = {rho: _gaussian(max(0.5, 0.35 * rho)) for rho in REACHES}
+BOUND_GAUSSIAN = _gaussian(BOUND_SIGMA)
+
+
+def headroom_pedestal(fused: torch.Tensor, correction: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """The pedestal to subtract from ``fused + correction`` (N, 1, H, W; 0..1 units, before the clip) so
+    that a finding the correction adds is not cut at white (module doc), given source ``a``; same shape,
+    >= 0. Zeros where nothing would be cut."""
+    total = fused + correction
+    over = total - 1.0
+    excess = torch.minimum(correction, over)
+    counted = excess > EXCESS_FLOOR
+    excess = excess * counted
+    cells_excess = F.max_pool2d(excess, CELL, stride=CELL, ceil_mode=True)
+    side, n = min(cells_excess.shape[-2:]), fused.shape[0]
+    share = F.avg_pool2d(counted.to(excess.dtype), CELL, stride=CELL, ceil_mode=True)
+    radii = {rho: min(rho, (side - 1) // 2) for rho in REACHES + (2 * REACHES[-1],)}
+    sums = _window_sums(share, sorted(set(radii.values())))
+    counts = {rho: sums[r] for rho, r in radii.items()}
+    pedestal = torch.zeros_like(cells_excess)
+    for rho in REACHES:
+        if 2 * rho + 1 > side:
+            break
+        count = counts[rho]
+        size = (2.0 * (count / math.pi).sqrt() / (BLOB_SHARE * rho) - 1.0).clamp(0.0, 1.0)
+        compact = ((count / counts[2 * rho].clamp_min(1e-6) - COMPACT) / (1.0 - COMPACT)).clamp(0.0, 1.0)
+        reach, gate = _window_max(torch.cat([cells_excess, size * compact]), rho).split(n)
+        plateau = reach * gate
+        if len(GAUSSIANS[rho]) <= side:
+            plateau = _blur(plateau, GAUSSIANS[rho])
+        pedestal = torch.maximum(pedestal, plateau)
+    if len(BOUND_GAUSSIAN) <= side:
+        room = _blur(F.avg_pool2d(total - a, CELL, stride=CELL, ceil_mode=True), BOUND_GAUSSIAN)
+        pedestal = torch.minimum(pedestal, room.clamp_min(0.0))
+    pedestal = F.interpolate(pedestal, size=fused.shape[-2:], mode="bilinear", align_corners=False)
+    inside = (correction * (1.0 / CORE_ADDITION)).clamp(0.0, 1.0)
+    return torch.lerp(pedestal, torch.minimum(pedestal, over.clamp_min(0.0)), inside)

@@ -1,0 +1,77 @@
+"""The headroom pedestal (network/headroom.py): a finding the transfer adds on a bright background is not cut
+at white; its surroundings come down instead, and nothing else does."""
+
+import numpy as np
+import pytest
+import torch
+
+from FusionCINNLib.metrics.findings import Finding, distance_map, insert_finding, score_finding
+from FusionCINNLib.network.headroom import CORE_ADDITION, headroom_pedestal
+
+SIZE = 128
+BACKGROUND = 0.75
+"""The fused image around the finding: brighter than source A's 0.3 (an MRI brighter than the CT there)."""
+
+
+def tensor(x: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None, None]
+
+
+def focus_case(radius: float):
+    """A's focus (+0.6 on 0.3) that the fused image (0.75 everywhere) lacks and the transfer adds in full."""
+    finding = Finding((64, 60), radius, "added", 0.6)
+    a = np.full((SIZE, SIZE), 0.3, np.float32)
+    a_with = insert_finding(a, finding)
+    fused = np.full((SIZE, SIZE), BACKGROUND, np.float32)
+    return finding, a, a_with, tensor(fused), tensor(a_with - a)
+
+
+@pytest.mark.parametrize("radius", [2.5, 5.0, 10.0])
+def test_a_focus_cut_at_white_keeps_its_contrast_because_its_surroundings_come_down(radius):
+    finding, a, a_with, fused, correction = focus_case(radius)
+    pedestal = headroom_pedestal(fused, correction, tensor(a_with))
+    clipped = (fused + correction).clamp(0, 1)[0, 0].numpy()
+    with_room = (fused + correction - pedestal).clamp(0, 1)[0, 0].numpy()
+    without = fused[0, 0].numpy()
+    before = score_finding((a_with, a), (clipped, without), finding)
+    after = score_finding((a_with, a), (with_room, without), finding)
+    assert before.imprint < 0.45, before  # the clip leaves 0.25 of the finding's 0.6
+    assert after.imprint >= 0.9, after
+    assert after.fill >= before.fill - 0.01, (before, after)  # both white inside: as filled as the clip left it
+    distance = distance_map((SIZE, SIZE), finding.centre)
+    assert with_room[distance <= radius / 2].min() >= 0.999  # the finding itself is still white
+    assert pedestal[0, 0].numpy()[distance > 7 * radius + 8].max() < 0.01  # and the room is local
+
+
+def test_the_finding_keeps_the_value_the_clip_gave_it_and_only_its_surroundings_are_lowered():
+    _, _, a_with, fused, correction = focus_case(6.0)
+    correction = correction * torch.linspace(0.5, 1.0, SIZE)  # an uneven excess across the finding
+    pedestal = headroom_pedestal(fused, correction, tensor(a_with))
+    inside = correction >= CORE_ADDITION
+    kept = (fused + correction - pedestal)[inside]
+    assert (kept >= (fused + correction).clamp(max=1.0)[inside] - 1e-6).all()
+    assert pedestal[~inside].max() > 0.1
+
+
+def test_a_ridge_cut_at_white_such_as_the_skull_lowers_nothing_around_it():
+    distance = distance_map((SIZE * 2, SIZE * 2), (SIZE, SIZE))
+    ring = ((distance > 100) & (distance < 104)).astype(np.float32)
+    fused = tensor(np.full(ring.shape, 0.8, np.float32))
+    pedestal = headroom_pedestal(fused, tensor(0.4 * ring), tensor(0.4 * ring))
+    assert pedestal.max() < 0.02
+
+
+def test_nothing_is_lowered_where_nothing_would_be_cut_or_below_the_source_that_shows_the_finding():
+    _, _, a_with, fused, correction = focus_case(5.0)
+    assert headroom_pedestal(fused * 0.5, correction, tensor(a_with)).abs().max() == 0  # no excess: none
+    bright_a = torch.ones_like(fused)  # A is as bright as the fused image everywhere: no room below it
+    assert headroom_pedestal(fused, correction, bright_a).max() < 1e-6
+
+
+@pytest.mark.parametrize("shape", [(77, 100), (16, 16), (8, 40), (300, 256)])
+def test_any_slice_shape_gives_a_finite_pedestal_of_its_shape(shape):
+    g = torch.Generator().manual_seed(0)
+    fused = torch.rand(2, 1, *shape, generator=g)
+    correction = torch.rand(2, 1, *shape, generator=g)
+    pedestal = headroom_pedestal(fused, correction, torch.zeros_like(fused))
+    assert pedestal.shape == fused.shape and torch.isfinite(pedestal).all() and (pedestal >= 0).all()
