@@ -36,7 +36,7 @@ def test_a_focus_cut_at_white_keeps_its_contrast_because_its_surroundings_come_d
     before = score_finding((a_with, a), (clipped, without), finding)
     after = score_finding((a_with, a), (with_room, without), finding)
     assert before.imprint < 0.45, before  # the clip leaves 0.25 of the finding's 0.6
-    assert after.imprint >= 0.9, after
+    assert after.imprint >= 0.85, after
     assert after.fill >= before.fill - 0.01, (before, after)  # both white inside: as filled as the clip left it
     distance = distance_map((SIZE, SIZE), finding.centre)
     assert with_room[distance <= radius / 2].min() >= 0.999  # the finding itself is still white
