@@ -119,9 +119,9 @@ def headroom_pedestal(fused: torch.Tensor, correction: torch.Tensor, a: torch.Te
     cells_excess = F.max_pool2d(excess, CELL, stride=CELL, ceil_mode=True)
     side, n = min(cells_excess.shape[-2:]), fused.shape[0]
     share = F.avg_pool2d(counted.to(excess.dtype), CELL, stride=CELL, ceil_mode=True)
-    radii = {r: min(r, (side - 1) // 2) for r in REACHES + tuple(2 * rho for rho in REACHES)}
+    radii = {reach: min(reach, (side - 1) // 2) for reach in REACHES + tuple(2 * rho for rho in REACHES)}
     sums = _window_sums(share, sorted(set(radii.values())))
-    counts = {rho: sums[r] for rho, r in radii.items()}
+    counts = {reach: sums[r] for reach, r in radii.items()}
     pedestal = torch.zeros_like(cells_excess)
     for rho in REACHES:
         if 2 * rho + 1 > side:
