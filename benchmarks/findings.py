@@ -11,7 +11,9 @@ Sources of the findings:
   "Eighth round");
 - phantom: the head phantom (seed 0), CT (HU) or PET (SUV) on the MRI grid with the true alignment;
   findings are 3D balls in mm, inserted in the modality's units before its window is applied
-  (the window of the image without the finding, so both fusions see the same scale).
+  (the window of the image without the finding, so both fusions see the same scale), and fused on whole
+  slices (those the ball's shell reaches), as a volume is (until the tenth round of docs/findings.md a box
+  just around the shell, where the network and the headroom pedestal saw an image a few radii wide).
 Each finding is measured by ``FusionCINNLib.metrics.findings`` (fused with minus fused without,
 against the source's with minus without): "kept" is the fraction of the source's contrast the fused
 image shows (negative = the wrong sign), "fill" the core/ring ratio relative to the source's (below 1
@@ -304,6 +306,8 @@ def _phantom_instance(kind: FindingType, pair: str, place: str, data: AlignedPai
         if finding is None:
             return None
         box, local = finding_box(finding, a01.shape, data.spacing)
+        box = (box[0], slice(None), slice(None))  # whole slices, as a volume is fused
+        local = Finding((local.centre[0],) + tuple(finding.centre[1:]), local.radius, local.operation, local.amount)
         a_box, b_box = data.source[box], data.mri[box]
         a2, b2 = with_finding(a_box, b_box, kind, local, rng, data.spacing)
         a2, b2 = window_a.normalise(a2), window_b.normalise(b2)

@@ -15,7 +15,12 @@ for each reach rho in ``REACHES`` (cells):
                                                                     1 for a compact focus, about 1/2 for a
                                                                     ridge (the skull's inner table), 1/4 for
                                                                     a wide region
+    b_rho   = the share of the (4 rho + 1)^2 window in the body (cells where the fused image or A is over
+              BODY_FLOOR; beyond the image counts as outside it)
+    x_rho   = the excess's cells in that window / its body's cells
     s_rho   = clip(2 r_rho / (BLOB_SHARE rho) - 1, 0, 1) clip((k_rho - COMPACT) / (1 - COMPACT), 0, 1)
+              ramp(b_rho; 0.6 -> 0.8) ramp(x_rho; 0.3 -> 0.15)          AMID_BODY, SMALL_PART: 0 at the
+                                                                    first value, 1 at the second
     P_rho   = G_{0.35 rho} * (max_rho(e) max_rho(s_rho)) - DEAD_ZONE rho / 8, at least 0
                                                                     max_rho: the window maximum; G_s a
                                                                     Gaussian blur (sigma s cells)
@@ -24,12 +29,15 @@ so a focus of radius r gets a plateau reaching about 3 r, level over the focus a
 and a ridge or a wide region gets none. The dead zone (0.0125 at the smallest reach, 0.1 at the widest)
 keeps faint, wide plateaus off: without it a noisy PET's many small excesses lowered 16 % of a phantom
 brain by over 0.02, differently on each slice, which shows as bands across a volume's slices (with it
-4.6 %, most of it around the phantom's hot lesion). The pedestal P = max_rho P_rho, never more than the
-fused image's local mean over A's (G_2 of the cell means of F + T - A: the surroundings are not taken below the source
-that shows the finding), is upsampled bilinearly to the image. Inside the finding itself (where T is
-``CORE_ADDITION`` or more) it is at most the excess there, so the finding keeps min(F + T, 1), the value
-it had: only its surroundings come down. It has no trained parameters and costs 1-2 ms a 256x256
-slice (docs/speed.md).
+4.6 %, most of it around the phantom's hot lesion). The body terms keep a plateau to a focus that is small
+against the body around it: at a head's ends (skull base, vertex) the head is small in the slice and the
+CT's bone compact in it, and without them bone lowered up to 94 % of such a slice's head on the phantom, a
+slice-wide darkening unlike the slices around it (docs/findings.md, tenth round). The pedestal
+P = max_rho P_rho, never more than the fused image's local mean over A's (G_2 of the cell means of F + T - A:
+the surroundings are not taken below the source that shows the finding), is upsampled bilinearly to the
+image. Inside the finding itself (where T is ``CORE_ADDITION`` or more) it is at most the excess there, so
+the finding keeps min(F + T, 1), the value it had: only its surroundings come down. It has no trained
+parameters and costs 1-2 ms a 256x256 slice (docs/speed.md).
 """
 
 from __future__ import annotations
@@ -49,6 +57,9 @@ COMPACT = 0.7
 BOUND_SIGMA = 2.0
 CORE_ADDITION = 0.1
 DEAD_ZONE = 0.1
+BODY_FLOOR = 0.05
+AMID_BODY = (0.6, 0.8)
+SMALL_PART = (0.3, 0.15)
 
 
 def _gaussian(sigma: float) -> torch.Tensor:
@@ -56,6 +67,11 @@ def _gaussian(sigma: float) -> torch.Tensor:
     radius = max(1, math.ceil(3 * sigma))
     taps = torch.tensor([math.exp(-0.5 * (i / sigma) ** 2) for i in range(-radius, radius + 1)])
     return taps / taps.sum()
+
+
+def _ramp(x: torch.Tensor, closed: float, opened: float) -> torch.Tensor:
+    """0 at ``closed``, 1 at ``opened``, linear between (either way round)."""
+    return ((x - closed) / (opened - closed)).clamp(0.0, 1.0)
 
 
 def _blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
@@ -119,17 +135,21 @@ def headroom_pedestal(fused: torch.Tensor, correction: torch.Tensor, a: torch.Te
     cells_excess = F.max_pool2d(excess, CELL, stride=CELL, ceil_mode=True)
     side, n = min(cells_excess.shape[-2:]), fused.shape[0]
     share = F.avg_pool2d(counted.to(excess.dtype), CELL, stride=CELL, ceil_mode=True)
+    body = F.avg_pool2d((torch.maximum(fused, a) > BODY_FLOOR).to(excess.dtype), CELL, stride=CELL, ceil_mode=True)
     radii = {reach: min(reach, (side - 1) // 2) for reach in REACHES + tuple(2 * rho for rho in REACHES)}
-    sums = _window_sums(share, sorted(set(radii.values())))
-    counts = {reach: sums[r] for reach, r in radii.items()}
+    sums = _window_sums(torch.cat([share, body], 1), sorted(set(radii.values())))
+    counts = {reach: sums[r].split(1, 1) for reach, r in radii.items()}  # excess cells, body cells
     pedestal = torch.zeros_like(cells_excess)
     for rho in REACHES:
         if 2 * rho + 1 > side:
             break
-        count = counts[rho]
-        size = (2.0 * (count / math.pi).sqrt() / (BLOB_SHARE * rho) - 1.0).clamp(0.0, 1.0)
-        compact = ((count / counts[2 * rho].clamp_min(1e-6) - COMPACT) / (1.0 - COMPACT)).clamp(0.0, 1.0)
-        reach, gate = _window_max(torch.cat([cells_excess, size * compact]), rho).split(n)
+        count = counts[rho][0]
+        around, body_around = counts[2 * rho]
+        size = _ramp(2.0 * (count / math.pi).sqrt() / (BLOB_SHARE * rho), 1.0, 2.0)
+        compact = _ramp(count / around.clamp_min(1e-6), COMPACT, 1.0)
+        window = (2 * radii[2 * rho] + 1) ** 2
+        amid = _ramp(body_around / window, *AMID_BODY) * _ramp(around / body_around.clamp_min(1e-6), *SMALL_PART)
+        reach, gate = _window_max(torch.cat([cells_excess, size * compact * amid]), rho).split(n)
         plateau = reach * gate
         if len(GAUSSIANS[rho]) <= side:
             plateau = _blur(plateau, GAUSSIANS[rho])

@@ -61,6 +61,23 @@ def test_a_ridge_cut_at_white_such_as_the_skull_lowers_nothing_around_it():
     assert pedestal.max() < 0.02
 
 
+def test_a_focus_filling_much_of_a_small_body_does_not_lower_the_whole_body():
+    """At a head's ends (skull base, vertex) a slice's head is small and bone compact in it looks like a large
+    focus: its room would be the whole head, a slice-wide darkening unlike the slices around it. A plateau is
+    kept only where the window twice its reach is mostly body and the excess a small part of that body."""
+    distance = distance_map((SIZE, SIZE), (64, 64))
+    body = distance < 40
+    a = np.where(body, 0.1, 0.0).astype(np.float32)
+    finding = Finding((64, 64), 12.0, "added", 0.8)
+    a_with = insert_finding(a, finding)
+    fused = tensor(np.where(body, 0.9, 0.0))
+    pedestal = headroom_pedestal(fused, tensor(a_with - a), tensor(a_with))[0, 0].numpy()
+    away = body & (distance > 3 * finding.radius)
+    assert (pedestal[away] > 0.05).mean() < 0.05  # 1.0 before this rule
+    in_a_large_body = headroom_pedestal(tensor(np.full((SIZE, SIZE), 0.9)), tensor(a_with - a), tensor(a_with))
+    assert in_a_large_body[0, 0].numpy()[(distance > finding.radius) & (distance < 2.5 * finding.radius)].mean() > 0.5
+
+
 def test_nothing_is_lowered_where_nothing_would_be_cut_or_below_the_source_that_shows_the_finding():
     _, _, a_with, fused, correction = focus_case(5.0)
     assert headroom_pedestal(fused * 0.5, correction, tensor(a_with)).abs().max() == 0  # no excess: none
