@@ -365,7 +365,7 @@ class FusionCINNLogic:
         """Attribute keys (after "FusionCINN.") -> text: each step's record, the windows of the inputs, and
         ("fieldOfView") how much of each step's result lies beyond the other input's field of view."""
         importLibrary()
-        from FusionCINNLib.fusion.record import record_attributes
+        from FusionCINNLib.fusion.record import field_of_view_note, record_attributes
 
         attributes: Dict[str, str] = {}
         windows, beyond = [], []
@@ -380,9 +380,8 @@ class FusionCINNLogic:
             if share > 0:
                 reference = record["reference"]
                 other = "b" if reference == "a" else "a"
-                beyond.append(f"{100 * share:.1f} % of the {record['pair'].upper()} fusion lies beyond "
-                              f"{record['inputs'][other]['file']}'s field of view, where it is "
-                              f"{record['inputs'][reference]['file']} alone")
+                beyond.append(field_of_view_note(share, f"the {record['pair'].upper()} fusion",
+                                                 record["inputs"][other]["file"], record["inputs"][reference]["file"]))
         if windows:
             attributes["windows"] = "; ".join(windows)
         if beyond:

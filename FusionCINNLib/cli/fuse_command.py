@@ -251,6 +251,8 @@ ALIGNMENT_NOTES = {"registered": "registered (rigid)", "same grid": "not registe
 
 def _print_volume_notes(result: FusionResult, args: argparse.Namespace) -> None:
     """The windows used, how the other volume was aligned, and the colour and sidecar files written."""
+    from ..fusion.record import field_of_view_note
+
     extra = _volume_outputs(args.output, args)
     names = {"a": args.a.name, "b": args.b.name}
     windows = "; ".join(f"{names[side]} {result.windows[side].low:.4g}..{result.windows[side].high:.4g}"
@@ -258,8 +260,8 @@ def _print_volume_notes(result: FusionResult, args: argparse.Namespace) -> None:
     other = "b" if result.reference == "a" else "a"
     print(f"  windows: {windows}; {names[other]}: {ALIGNMENT_NOTES[result.alignment]}")
     if result.outside_other > 0:
-        print(f"  {100 * result.outside_other:.1f} % of the fused volume lies outside {names[other]}'s field of view: "
-              f"there it is {names[result.reference]} alone")
+        note = field_of_view_note(result.outside_other, "the fused volume", names[other], names[result.reference])
+        print(f"  {note}")
     if result.colour_image is not None:
         print(f"wrote {extra[0]} (colour fusion, {result.colour_map} colour map, 8-bit RGB on the same grid)")
     print(f"wrote {extra[-1]} (what was used: windows, registration, model)")

@@ -31,6 +31,12 @@ def default_window_source(modality: str) -> str:
     return f"default: percentiles {low:g}..{high:g} of the volume"
 
 
+def field_of_view_note(share: float, what: str, other: str, reference: str) -> str:
+    """The sentence saying that ``share`` (0..1) of ``what`` lies beyond the ``other`` input's field of view,
+    where the fused volume is the ``reference`` input alone (the CLI and the Slicer module say it alike)."""
+    return f"{100 * share:.1f} % of {what} lies beyond {other}'s field of view, where it is {reference} alone"
+
+
 def fusion_record(result: "FusionResult", pair: str, inputs: Mapping[str, str], registration: str,
                   window_sources: Mapping[str, Optional[str]], model: str,
                   outputs: Mapping[str, Optional[str]]) -> Dict[str, Any]:

@@ -105,3 +105,20 @@ def test_python_dash_m_runs(tmp_path):
     import sys
     done = subprocess.run([sys.executable, "-m", "FusionCINNLib", "fuse", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "--pair" in done.stdout
+
+
+def test_a_volume_beyond_the_other_inputs_field_of_view_is_reported(tmp_path, tiny_model_dir, capsys):
+    """The MRI slab lacks the CT's first 20 of 70 columns: the CLI says how much of the fused volume is the CT
+    alone, in the same words as the Slicer module (fusion.record.field_of_view_note)."""
+    rng = np.random.default_rng(0)
+    ct = sitk.GetImageFromArray((rng.random((6, 64, 70)) * 1500 - 200).astype(np.float32))
+    mri = sitk.GetImageFromArray((rng.random((6, 64, 70)) * 400).astype(np.float32))
+    for image in (ct, mri):
+        image.SetSpacing((0.9, 0.9, 3.0))
+    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(mri[20:, :, :], str(tmp_path / "mri.nrrd"))
+    assert main(["fuse", str(tmp_path / "ct.nii.gz"), str(tmp_path / "mri.nrrd"), "-o", str(tmp_path / "f.mha"),
+                 "--pair", "ct-mri", "--model", str(tiny_model_dir), "--no-register", "--reference", "a",
+                 "--device", "cpu"]) == 0
+    assert ("28.6 % of the fused volume lies beyond mri.nrrd's field of view, where it is ct.nii.gz alone"
+            in capsys.readouterr().out)
