@@ -82,13 +82,19 @@ def test_missing_input_is_one_line_exit_2(tmp_path, tiny_model_dir, capsys):
     assert code == 2 and len(err) == 1 and "nope.png" in err[0]
 
 
-def test_volume_pair_with_matching_grids(tmp_path, tiny_model_dir):
+def _ct_and_mri():
+    """A random CT (HU) and MRI volume on one grid: 70 x 64 x 6 voxels of 0.9 x 0.9 x 3 mm."""
     rng = np.random.default_rng(0)
     ct = sitk.GetImageFromArray((rng.random((6, 64, 70)) * 1500 - 200).astype(np.float32))
     mri = sitk.GetImageFromArray((rng.random((6, 64, 70)) * 400).astype(np.float32))
     for image in (ct, mri):
         image.SetSpacing((0.9, 0.9, 3.0))
         image.SetOrigin((10.0, -4.0, 2.0))
+    return ct, mri
+
+
+def test_volume_pair_with_matching_grids(tmp_path, tiny_model_dir):
+    ct, mri = _ct_and_mri()
     sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
     sitk.WriteImage(mri, str(tmp_path / "mri.nrrd"))
     out = tmp_path / "fused.mha"
@@ -110,11 +116,7 @@ def test_python_dash_m_runs(tmp_path):
 def test_a_volume_beyond_the_other_inputs_field_of_view_is_reported(tmp_path, tiny_model_dir, capsys):
     """The MRI slab lacks the CT's first 20 of 70 columns: the CLI says how much of the fused volume is the CT
     alone, in the same words as the Slicer module (fusion.record.field_of_view_note)."""
-    rng = np.random.default_rng(0)
-    ct = sitk.GetImageFromArray((rng.random((6, 64, 70)) * 1500 - 200).astype(np.float32))
-    mri = sitk.GetImageFromArray((rng.random((6, 64, 70)) * 400).astype(np.float32))
-    for image in (ct, mri):
-        image.SetSpacing((0.9, 0.9, 3.0))
+    ct, mri = _ct_and_mri()
     sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
     sitk.WriteImage(mri[20:, :, :], str(tmp_path / "mri.nrrd"))
     assert main(["fuse", str(tmp_path / "ct.nii.gz"), str(tmp_path / "mri.nrrd"), "-o", str(tmp_path / "f.mha"),
