@@ -15,10 +15,15 @@ for each reach rho in ``REACHES`` (cells):
                                                                     1 for a compact focus, about 1/2 for a
                                                                     ridge (the skull's inner table), 1/4 for
                                                                     a wide region
+    m_rho   = the same ratio of e's cell means, times ramp(e; 0.15 -> 0.3) (DEEP_EXCESS)
+                                                                    compactness by amount where the excess
+                                                                    is deep: a focus whose excess is 0.3 is
+                                                                    not read as spread by the faint excess
+                                                                    scattered around it
     b_rho   = the share of the (4 rho + 1)^2 window in the body (cells where the fused image or A is over
               BODY_FLOOR; beyond the image counts as outside it)
     x_rho   = the excess's cells in that window / its body's cells
-    s_rho   = clip(2 r_rho / (BLOB_SHARE rho) - 1, 0, 1) clip((k_rho - COMPACT) / (1 - COMPACT), 0, 1)
+    s_rho   = clip(2 r_rho / (BLOB_SHARE rho) - 1, 0, 1) clip((max(k_rho, m_rho) - COMPACT) / (1 - COMPACT), 0, 1)
               ramp(b_rho; 0.6 -> 0.8) ramp(x_rho; 0.3 -> 0.15)          AMID_BODY, SMALL_PART: 0 at the
                                                                     first value, 1 at the second
     P_rho   = G_{0.35 rho} * (max_rho(e) max_rho(s_rho)) - DEAD_ZONE rho / 8, at least 0
@@ -60,6 +65,7 @@ DEAD_ZONE = 0.1
 BODY_FLOOR = 0.05
 AMID_BODY = (0.6, 0.8)
 SMALL_PART = (0.3, 0.15)
+DEEP_EXCESS = (0.15, 0.3)
 
 
 def _gaussian(sigma: float) -> torch.Tensor:
@@ -136,17 +142,20 @@ def headroom_pedestal(fused: torch.Tensor, correction: torch.Tensor, a: torch.Te
     side, n = min(cells_excess.shape[-2:]), fused.shape[0]
     share = F.avg_pool2d(counted.to(excess.dtype), CELL, stride=CELL, ceil_mode=True)
     body = F.avg_pool2d((torch.maximum(fused, a) > BODY_FLOOR).to(excess.dtype), CELL, stride=CELL, ceil_mode=True)
+    amount = F.avg_pool2d(excess, CELL, stride=CELL, ceil_mode=True)
+    deep = _ramp(cells_excess, *DEEP_EXCESS)
     radii = {reach: min(reach, (side - 1) // 2) for reach in REACHES + tuple(2 * rho for rho in REACHES)}
-    sums = _window_sums(torch.cat([share, body], 1), sorted(set(radii.values())))
-    counts = {reach: sums[r].split(1, 1) for reach, r in radii.items()}  # excess cells, body cells
+    sums = _window_sums(torch.cat([share, body, amount], 1), sorted(set(radii.values())))
+    counts = {reach: sums[r].split(1, 1) for reach, r in radii.items()}  # excess cells, body cells, excess
     pedestal = torch.zeros_like(cells_excess)
     for rho in REACHES:
         if 2 * rho + 1 > side:
             break
-        count = counts[rho][0]
-        around, body_around = counts[2 * rho]
+        count, _, amount_near = counts[rho]
+        around, body_around, amount_around = counts[2 * rho]
         size = _ramp(2.0 * (count / math.pi).sqrt() / (BLOB_SHARE * rho), 1.0, 2.0)
-        compact = _ramp(count / around.clamp_min(1e-6), COMPACT, 1.0)
+        compact = _ramp(torch.maximum(count / around.clamp_min(1e-6),
+                                      deep * amount_near / amount_around.clamp_min(1e-6)), COMPACT, 1.0)
         window = (2 * radii[2 * rho] + 1) ** 2
         amid = _ramp(body_around / window, *AMID_BODY) * _ramp(around / body_around.clamp_min(1e-6), *SMALL_PART)
         reach, gate = _window_max(torch.cat([cells_excess, size * compact * amid]), rho).split(n)
