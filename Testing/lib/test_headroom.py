@@ -55,16 +55,18 @@ def test_the_finding_keeps_the_value_the_clip_gave_it_and_only_its_surroundings_
 
 def test_a_deep_focus_amid_faint_scattered_excess_still_gets_its_room():
     """Around a PET focus in white matter the transfer also lifts the PET's own texture a little over white: many
-    faint excesses (single pixels 0.05 over white here) about the focus's deep one (0.35). Counted by area they outnumber it and read it as
-    spread out; counted by amount where the excess is deep, the focus is still compact."""
+    faint excesses (single pixels 0.05 over white here) about the focus's deep one (0.35). Counted by area they
+    outnumber it and read it as spread out; counted by amount where the excess is deep, the focus is still
+    compact."""
     finding, a, a_with, fused, correction = focus_case(5.0)
     distance = distance_map((SIZE, SIZE), finding.centre)
     rows, cols = np.indices((SIZE, SIZE))
     specks = (rows % 6 == 0) & (cols % 6 == 0) & (distance > 2 * finding.radius) & (distance < 40)
-    correction = correction + tensor(np.where(specks, 0.3, 0.0))
+    texture = tensor(np.where(specks, 0.3, 0.0))
+    correction = correction + texture
     pedestal = headroom_pedestal(fused, correction, tensor(a_with))
     with_room = (fused + correction - pedestal).clamp(0, 1)[0, 0].numpy()
-    without = (fused + tensor(np.where(specks, 0.3, 0.0))).clamp(0, 1)[0, 0].numpy()
+    without = (fused + texture).clamp(0, 1)[0, 0].numpy()
     after = score_finding((a_with, a), (with_room, without), finding)
     assert after.imprint >= 0.75, after  # 0.81; 0.57 when compactness counted only the area
 
