@@ -42,7 +42,7 @@ P = max_rho P_rho, never more than the fused image's local mean over A's (G_2 of
 the surroundings are not taken below the source that shows the finding), is upsampled bilinearly to the
 image. Inside the finding itself (where T is ``CORE_ADDITION`` or more) it is at most the excess there, so
 the finding keeps min(F + T, 1), the value it had: only its surroundings come down. It has no trained
-parameters and costs 1-2 ms a 256x256 slice (docs/speed.md).
+parameters and costs 1.3-3.4 ms a 256x256 slice, by machine (eager; docs/speed.md).
 """
 
 from __future__ import annotations
