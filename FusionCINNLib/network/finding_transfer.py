@@ -31,7 +31,10 @@ The gain s alone reads a finding as carried wherever F shows A's anatomy more st
 (the MRI's cortex under a SPECT's): a focus that F lacks then lowers s from, say, 2 to 1.5, still
 "all of it". R^2 falls with any structure of A that F lacks, whatever F's gain (docs/findings.md,
 "Sixth round").
-It has no trained parameters and is differentiable, so a network can be trained through it.
+It has no trained parameters and is differentiable, so a network can be trained through it. Its filters run as
+matrix products on the smaller levels (network.axis_filters), and sizes are read as Python ints
+(``int(x.shape[d])``), so that a trace, made per input shape (fusion.traced_net), holds them as constants instead
+of some 500 shape operations a call.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
+
+from .axis_filters import filter_along, filter_both
 
 BINOMIAL = (1.0, 4.0, 6.0, 4.0, 1.0)
 EPS = 0.005
@@ -64,7 +69,7 @@ def _along(x: torch.Tensor, weights: Sequence[torch.Tensor], dim: int, step: int
     borders, keeping every ``step``-th output (ceil(n / step) values): sums of shifted, strided slices
     (a one-channel conv2d costs 10-20x more on a CPU, and skipped outputs cost nothing)."""
     r = len(weights) // 2
-    kept = (x.shape[dim] + step - 1) // step
+    kept = (int(x.shape[dim]) + step - 1) // step
     padded = F.pad(x, (0, 0, r, r) if dim == -2 else (r, r, 0, 0), mode="reflect")
 
     def taps(offset: int) -> torch.Tensor:
@@ -78,14 +83,23 @@ def _along(x: torch.Tensor, weights: Sequence[torch.Tensor], dim: int, step: int
     return out
 
 
+def _reduce_along(x: torch.Tensor, dim: int) -> torch.Tensor:
+    return _along(x, BINOMIAL_WEIGHTS, dim, step=2)
+
+
+def _energy_along(x: torch.Tensor, dim: int) -> torch.Tensor:
+    return _along(x, GAUSSIAN_WEIGHTS, dim)
+
+
 def _reduce(x: torch.Tensor) -> torch.Tensor:
     """Blur with the binomial kernel and keep every second pixel: (N, 1, H, W) -> ceil(H/2) x ceil(W/2)."""
-    return _along(_along(x, BINOMIAL_WEIGHTS, -2, step=2), BINOMIAL_WEIGHTS, -1, step=2)
+    return filter_both(x, "reduce", _reduce_along)
 
 
-def _separable(x: torch.Tensor, weights: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Convolve (N, 1, H, W) with the symmetric kernel ``weights`` along both axes, reflected borders."""
-    return _along(_along(x, weights, -2), weights, -1)
+def _energy_window(x: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) convolved with the Gaussian of ``ENERGY_SIGMA`` (``GAUSSIAN_WEIGHTS``) along both axes,
+    reflected borders."""
+    return filter_both(x, "energy", _energy_along)
 
 
 BINOMIAL_WEIGHTS = tuple(_scalar(v / sum(BINOMIAL)) for v in BINOMIAL)
@@ -98,7 +112,7 @@ def _upsample_along(x: torch.Tensor, size: int, dim: int) -> torch.Tensor:
     """Along ``dim``: zero-insert x (h values) to ``size`` (2h or 2h - 1), blur with the binomial kernel
     with reflected borders, times 2; computed per phase (even outputs (x[k-1] + 6 x[k] + x[k+1]) / 8,
     odd ones (x[k] + x[k+1]) / 2) instead of convolving the zero-filled signal."""
-    h = x.shape[dim]
+    h = int(x.shape[dim])
     first = x.narrow(dim, 1 if h > 1 else 0, 1)
     last = x.narrow(dim, h - 1 if size == 2 * h else max(h - 2, 0), 1)
     padded = torch.cat([first, x, last], dim)
@@ -106,14 +120,16 @@ def _upsample_along(x: torch.Tensor, size: int, dim: int) -> torch.Tensor:
     even = (padded.narrow(dim, 0, h) + after + x * SIX) * EIGHTH
     odd = (x + after) * HALF
     interleaved = torch.stack([even, odd], dim=dim if dim > 0 else x.ndim + dim + 1)
-    shape = list(x.shape)
+    shape = [int(side) for side in x.shape]
     shape[dim] = 2 * h
     return interleaved.reshape(shape).narrow(dim, 0, size)
 
 
 def _expand(x: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     """Zero-insert upsampling of (N, 1, h, w) to ``shape`` (each side 2h or 2h - 1), then blur x4."""
-    return _upsample_along(_upsample_along(x, shape[-2], -2), shape[-1], -1)
+    height, width = int(shape[-2]), int(shape[-1])
+    rows = filter_along(x, ("expand", height), lambda y, dim: _upsample_along(y, height, dim), -2)
+    return filter_along(rows, ("expand", width), lambda y, dim: _upsample_along(y, width, dim), -1)
 
 
 def laplacian_pyramid(x: torch.Tensor, levels: int) -> List[torch.Tensor]:
@@ -163,16 +179,16 @@ def finding_correction(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, le
     back (module doc), given the sources ``a`` and ``b`` (the MRI); same shape, 0..1 units, before any
     clipping. ``levels`` 0 gives zeros. ``thresholds``: the salience threshold t of each level, finest
     first, in A's 0..1 units, shape (levels,) or longer; None: ``SALIENT_ENERGY`` at every level."""
-    levels = usable_levels(fused.shape[-2], fused.shape[-1], levels)
+    levels = usable_levels(int(fused.shape[-2]), int(fused.shape[-1]), levels)
     if levels == 0:
         return torch.zeros_like(fused)
-    n = fused.shape[0]
+    n = int(fused.shape[0])
     pyramid = laplacian_pyramid(torch.cat([fused, a, b]), levels)  # one batch: a third of the small ops
     added = []
     for level, bands in enumerate(pyramid[:-1]):
         band_f, band_a, band_b = bands.split(n)
-        power, cross, power_b, power_f = _separable(
-            torch.cat([band_a * band_a, band_f * band_a, band_b * band_b, band_f * band_f]), GAUSSIAN_WEIGHTS).split(n)
+        power, cross, power_b, power_f = _energy_window(
+            torch.cat([band_a * band_a, band_f * band_a, band_b * band_b, band_f * band_f])).split(n)
         least = torch.where(power * OPPOSED_RATIO >= power_b, CARRIED_MIN, 0.0)
         gain = cross / power.clamp_min(EPS * EPS)
         shared = cross * cross / (power * power_f).clamp_min(EPS ** 4)

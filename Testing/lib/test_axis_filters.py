@@ -1,0 +1,57 @@
+"""Filters along one axis run as matrix products (network/axis_filters.py)."""
+
+import collections
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from FusionCINNLib.network import axis_filters
+from FusionCINNLib.network.axis_filters import filter_along, filter_both
+
+
+def box3(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """A 3-tap box along ``dim``, reflected borders: the filter the tests run both ways."""
+    padded = F.pad(x, (0, 0, 1, 1) if dim == -2 else (1, 1, 0, 0), mode="reflect")
+    n = x.shape[dim]
+    return (padded.narrow(dim, 0, n) + padded.narrow(dim, 1, n) + padded.narrow(dim, 2, n)) / 3
+
+
+def halve(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Means of pairs along ``dim``: the length changes."""
+    return F.avg_pool2d(x, (2, 1) if dim == -2 else (1, 2), ceil_mode=True)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 40, 40), (3, 1, 17, 30), (2, 1, 300, 20)])
+@pytest.mark.parametrize("along", [box3, halve])
+def test_the_matrix_gives_the_filter_itself_on_both_axes(shape, along):
+    x = torch.rand(*shape)
+    for dim in (-2, -1):
+        torch.testing.assert_close(filter_along(x, ("test", along.__name__), along, dim), along(x, dim),
+                                   rtol=0, atol=1e-6)
+
+
+def test_a_trace_holds_the_matrix_as_a_constant_and_training_may_use_it_after_inference():
+    x = torch.rand(1, 1, 24, 24)
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        graph = torch.jit.trace(lambda y: filter_both(y, ("test", "box3 traced"), box3), (x,), check_trace=False).graph
+    kinds = collections.Counter(node.kind() for node in graph.nodes())
+    assert kinds["aten::matmul"] == 2 and not kinds["aten::eye"] and not kinds["aten::add"]
+    learnable = torch.rand(1, 1, 24, 24, requires_grad=True)
+    filter_both(learnable, ("test", "box3 traced"), box3).sum().backward()  # made under inference mode above
+    assert learnable.grad is not None and torch.isfinite(learnable.grad).all()
+
+
+def test_a_longer_axis_runs_the_filter_itself(monkeypatch):
+    monkeypatch.setattr(axis_filters, "MATRIX_SIDE", 16)
+    called = []
+
+    def counted(x: torch.Tensor, dim: int) -> torch.Tensor:
+        called.append(dim)
+        return box3(x, dim)
+
+    x = torch.rand(1, 1, 12, 20)
+    torch.testing.assert_close(filter_both(x, ("test", "counted"), counted), box3(box3(x, -2), -1), rtol=0, atol=1e-6)
+    assert called == [-2, -1]  # the 12-row axis by its matrix (made by one call), the 20-column axis directly
