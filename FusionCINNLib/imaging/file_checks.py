@@ -266,13 +266,13 @@ def check_nifti_geometry(path: Path) -> None:
                                    "fslorient -copysform2qform when the sform is right)")
 
 
-def check_png_chunks(path: Path) -> None:
+def check_png_chunks(path: Path) -> bool:
     """FusionInputError when a chunk of the PNG file ``path`` declares more bytes than the file has left
-    (libpng would first allocate that much)."""
+    (libpng would first allocate that much); else whether the file is a PNG at all (has the PNG signature)."""
     size = path.stat().st_size
     with open(path, "rb") as handle:
         if handle.read(8) != PNG_SIGNATURE:
-            return
+            return False
         position = 8
         while position + 8 <= size:
             length, kind = struct.unpack(">I4s", handle.read(8))
@@ -283,6 +283,7 @@ def check_png_chunks(path: Path) -> None:
                                        f"only {max(0, left)} are left in the file")
             position += 12 + length
             handle.seek(position)
+    return True
 
 
 def _text_header(path: Path) -> str:

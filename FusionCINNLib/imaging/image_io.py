@@ -33,7 +33,8 @@ IMAGE_IOS = {".png": "PNGImageIO", ".jpg": "JPEGImageIO", ".jpeg": "JPEGImageIO"
              ".tiff": "TIFFImageIO", ".bmp": "BMPImageIO", ".nii": "NiftiImageIO", ".nii.gz": "NiftiImageIO",
              ".nrrd": "NrrdImageIO", ".nhdr": "NrrdImageIO", ".mha": "MetaImageIO", ".mhd": "MetaImageIO"}
 """The reader of each extension, named when the file's extension is not lower-case (ITK's MetaImage reader
-does not recognise 'T.MHA'); extensions are case-insensitive for the user."""
+does not recognise 'T.MHA'; extensions are case-insensitive for the user), and for a file with the PNG signature
+(ITK would ask each of its readers whether it can read the file: 0.3-0.5 ms of a 256x256 picture's 2 ms)."""
 
 
 def _itk_reason(err: Exception, messages: List[str], path: Path) -> str:
@@ -89,15 +90,14 @@ def _read_file(path: Path) -> sitk.Image:
     if ext in NIFTI_EXTENSIONS:
         nonfinite = check_nifti_complete(path)
         check_nifti_geometry(path)
-    if ext == ".png":
-        check_png_chunks(path)
-        if is_grey_alpha_png(path):
-            return read_grey_alpha_png(path)
+    png = ext == ".png" and check_png_chunks(path)
+    if png and is_grey_alpha_png(path):
+        return read_grey_alpha_png(path)
     check_element_lengths(path)
     kind = FORMAT_NAMES.get(ext, "image")
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
-    if path.name != path.name.lower() and ext in IMAGE_IOS:
+    if (png or path.name != path.name.lower()) and ext in IMAGE_IOS:
         reader.SetImageIO(IMAGE_IOS[ext])
     with native_stderr() as messages:
         try:
