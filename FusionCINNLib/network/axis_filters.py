@@ -1,11 +1,10 @@
 """Linear filters along one axis of (N, 1, H, W) images, run as one product with the filter's matrix where
 the axis is short.
 
-The finding transfer and the headroom pedestal filter small images many times (Laplacian pyramid levels, local
-energies, cell grids). On a CPU a filter along an axis of up to ``MATRIX_SIDE`` values is 1.1-5x faster as
-``M @ x`` or ``x @ M^T`` than as sums of shifted slices or a one-channel convolution (docs/speed.md); ``M`` is
-the filter applied to an identity, made once per filter, length, device and dtype. Results agree with the
-filter itself to float32 rounding (about 1e-7).
+The finding transfer filters small images many times (its Laplacian pyramids' reductions and expansions, its local
+energy windows). On a CPU a filter along an axis of up to ``MATRIX_SIDE`` values is 1.1-5x faster as ``M @ x`` or
+``x @ M^T`` than as sums of shifted slices (docs/speed.md); ``M`` is the filter applied to an identity, made once
+per filter, length, device and dtype. Results agree with the filter itself to float32 rounding (about 1e-7).
 """
 
 from __future__ import annotations

@@ -42,8 +42,8 @@ P = max_rho P_rho, never more than the fused image's local mean over A's (G_2 of
 the surroundings are not taken below the source that shows the finding), is upsampled bilinearly to the
 image. Inside the finding itself (where T is ``CORE_ADDITION`` or more) it is at most the excess there, so
 the finding keeps min(F + T, 1), the value it had: only its surroundings come down. It has no trained
-parameters and costs 1.3-3.4 ms a 256x256 slice, by machine (eager; docs/speed.md). Its cell means, blurs and
-upsampling are matrix products (network.axis_filters), and sizes are read as Python ints, constants in a trace.
+parameters and costs 1.3-3.4 ms a 256x256 slice, by machine (eager; docs/speed.md). Sizes are read as Python ints
+(``int(x.shape[d])``), constants in a trace made per input shape (fusion.traced_net).
 """
 
 from __future__ import annotations
@@ -53,8 +53,6 @@ from typing import Dict, Sequence
 
 import torch
 import torch.nn.functional as F
-
-from .axis_filters import AxisFilter, filter_along, filter_both
 
 
 CELL = 4
@@ -83,41 +81,13 @@ def _ramp(x: torch.Tensor, closed: float, opened: float) -> torch.Tensor:
     return ((x - closed) / (opened - closed)).clamp(0.0, 1.0)
 
 
-def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable blur of (N, 1, h, w) with the Gaussian of ``sigma`` cells (``KERNELS``), reflected borders (h, w
-    over half the kernel)."""
-    kernel = KERNELS[sigma]
+def _blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Separable blur of (N, 1, h, w) with ``kernel``, reflected borders (h, w over half the kernel): two
+    one-channel convolutions, which on these small grids cost less than sums of shifted slices."""
     radius = len(kernel) // 2
-
-    def along(y: torch.Tensor, dim: int) -> torch.Tensor:
-        padded = F.pad(y, (0, 0, radius, radius) if dim == -2 else (radius, radius, 0, 0), mode="reflect")
-        return F.conv2d(padded, kernel.to(y).view((1, 1, -1, 1) if dim == -2 else (1, 1, 1, -1)))
-
-    return filter_both(x, ("blur", sigma), along)
-
-
-def _cell_means(x: torch.Tensor) -> torch.Tensor:
-    """Means of (N, 1, H, W) over ``CELL`` x ``CELL`` cells, the last row and column of cells over what is
-    left of the image: (N, 1, ceil(H / CELL), ceil(W / CELL))."""
-    def along(y: torch.Tensor, dim: int) -> torch.Tensor:
-        return F.avg_pool2d(y, (CELL, 1) if dim == -2 else (1, CELL), ceil_mode=True)
-
-    return filter_both(x, "cell means", along)
-
-
-def _linear_to(length: int) -> AxisFilter:
-    """Linear interpolation (half-pixel centres) along one axis to ``length`` values."""
-    def along(y: torch.Tensor, dim: int) -> torch.Tensor:
-        size = (length, int(y.shape[-1])) if dim == -2 else (int(y.shape[-2]), length)
-        return F.interpolate(y, size=size, mode="bilinear", align_corners=False)
-
-    return along
-
-
-def _upsampled(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """(N, 1, h, w) upsampled bilinearly (half-pixel centres) to (N, 1, height, width)."""
-    rows = filter_along(x, ("linear", height), _linear_to(height), -2)
-    return filter_along(rows, ("linear", width), _linear_to(width), -1)
+    kernel = kernel.to(x)
+    padded = F.pad(x, (radius, radius, radius, radius), mode="reflect")
+    return F.conv2d(F.conv2d(padded, kernel.view(1, 1, 1, -1)), kernel.view(1, 1, -1, 1))
 
 
 def _window_sums(x: torch.Tensor, radii: Sequence[int]) -> Dict[int, torch.Tensor]:
@@ -156,8 +126,8 @@ def _window_max(x: torch.Tensor, radius: int) -> torch.Tensor:
     return x
 
 
-SIGMAS = {rho: max(0.5, 0.35 * rho) for rho in REACHES}
-KERNELS = {sigma: _gaussian(sigma) for sigma in (*SIGMAS.values(), BOUND_SIGMA)}
+GAUSSIANS = {rho: _gaussian(max(0.5, 0.35 * rho)) for rho in REACHES}
+BOUND_GAUSSIAN = _gaussian(BOUND_SIGMA)
 
 
 def headroom_pedestal(fused: torch.Tensor, correction: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
@@ -171,9 +141,9 @@ def headroom_pedestal(fused: torch.Tensor, correction: torch.Tensor, a: torch.Te
     excess = excess * counted
     cells_excess = F.max_pool2d(excess, CELL, stride=CELL, ceil_mode=True)
     side, n = int(min(cells_excess.shape[-2:])), int(fused.shape[0])
-    in_body = torch.maximum(fused, a) > BODY_FLOOR
-    share, body, amount, room = _cell_means(torch.cat([counted.to(excess.dtype), in_body.to(excess.dtype), excess,
-                                                       total - a])).split(n)
+    share = F.avg_pool2d(counted.to(excess.dtype), CELL, stride=CELL, ceil_mode=True)
+    body = F.avg_pool2d((torch.maximum(fused, a) > BODY_FLOOR).to(excess.dtype), CELL, stride=CELL, ceil_mode=True)
+    amount = F.avg_pool2d(excess, CELL, stride=CELL, ceil_mode=True)
     deep = _ramp(cells_excess, *DEEP_EXCESS)
     radii = {reach: min(reach, (side - 1) // 2) for reach in REACHES + tuple(2 * rho for rho in REACHES)}
     sums = _window_sums(torch.cat([share, body, amount], 1), sorted(set(radii.values())))
@@ -191,11 +161,12 @@ def headroom_pedestal(fused: torch.Tensor, correction: torch.Tensor, a: torch.Te
         amid = _ramp(body_around / window, *AMID_BODY) * _ramp(around / body_around.clamp_min(1e-6), *SMALL_PART)
         reach, gate = _window_max(torch.cat([cells_excess, size * compact * amid]), rho).split(n)
         plateau = reach * gate
-        if len(KERNELS[SIGMAS[rho]]) <= side:
-            plateau = _blur(plateau, SIGMAS[rho])
+        if len(GAUSSIANS[rho]) <= side:
+            plateau = _blur(plateau, GAUSSIANS[rho])
         pedestal = torch.maximum(pedestal, (plateau - DEAD_ZONE * rho / REACHES[-1]).clamp_min(0.0))
-    if len(KERNELS[BOUND_SIGMA]) <= side:
-        pedestal = torch.minimum(pedestal, _blur(room, BOUND_SIGMA).clamp_min(0.0))
-    pedestal = _upsampled(pedestal, int(fused.shape[-2]), int(fused.shape[-1]))
+    if len(BOUND_GAUSSIAN) <= side:
+        room = _blur(F.avg_pool2d(total - a, CELL, stride=CELL, ceil_mode=True), BOUND_GAUSSIAN)
+        pedestal = torch.minimum(pedestal, room.clamp_min(0.0))
+    pedestal = F.interpolate(pedestal, size=fused.shape[-2:], mode="bilinear", align_corners=False)
     inside = (correction * (1.0 / CORE_ADDITION)).clamp(0.0, 1.0)
     return torch.lerp(pedestal, torch.minimum(pedestal, over.clamp_min(0.0)), inside)
