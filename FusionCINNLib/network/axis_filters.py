@@ -9,12 +9,16 @@ per filter, length, device and dtype. Results agree with the filter itself to fl
 
 from __future__ import annotations
 
+import threading
 from typing import Callable, Dict, Hashable, Tuple
 
 import torch
 
 MATRIX_SIDE = 256
 """Axes of at most this many values are filtered by the matrix; longer ones by the filter itself."""
+KEPT_MATRICES = 128
+"""Matrices kept at most (the oldest made is dropped first): at most 64 MB of float32 (the largest, an expansion
+from 256 to 512 values, is 512 KB), however many slice sizes a process fuses."""
 
 AxisFilter = Callable[[torch.Tensor, int], torch.Tensor]
 """A linear filter along one axis: (x (N, 1, H, W), dim -2 or -1) -> x filtered along ``dim`` (its length may
@@ -22,6 +26,7 @@ change: a reduction or an upsampling), the other axes unchanged; the same filter
 is made along -2 and used along either)."""
 
 _MATRICES: Dict[Tuple[Hashable, int, torch.device, torch.dtype], torch.Tensor] = {}
+_LOCK = threading.Lock()
 
 
 def filter_matrix(key: Hashable, along: AxisFilter, n: int, like: torch.Tensor) -> torch.Tensor:
@@ -34,7 +39,11 @@ def filter_matrix(key: Hashable, along: AxisFilter, n: int, like: torch.Tensor) 
     if matrix is None:
         with torch.inference_mode(False), torch.no_grad():
             rows = along(torch.eye(n, dtype=torch.float64)[None, None], -2)[0, 0].numpy().copy()
-            matrix = _MATRICES.setdefault(index, torch.from_numpy(rows).to(device=like.device, dtype=like.dtype))
+            made = torch.from_numpy(rows).to(device=like.device, dtype=like.dtype)
+        with _LOCK:  # fusion workers share the matrices
+            matrix = _MATRICES.setdefault(index, made)
+            while len(_MATRICES) > KEPT_MATRICES:
+                del _MATRICES[next(iter(_MATRICES))]
     return matrix
 
 

@@ -55,3 +55,11 @@ def test_a_longer_axis_runs_the_filter_itself(monkeypatch):
     x = torch.rand(1, 1, 12, 20)
     torch.testing.assert_close(filter_both(x, ("test", "counted"), counted), box3(box3(x, -2), -1), rtol=0, atol=1e-6)
     assert called == [-2, -1]  # the 12-row axis by its matrix (made by one call), the 20-column axis directly
+
+
+def test_the_matrices_kept_are_bounded_however_many_sizes_are_filtered(monkeypatch):
+    monkeypatch.setattr(axis_filters, "KEPT_MATRICES", 8)
+    for n in range(10, 40):
+        x = torch.rand(1, 1, n, 5)
+        torch.testing.assert_close(filter_along(x, ("test", "bounded"), box3, -2), box3(x, -2), rtol=0, atol=1e-6)
+    assert len(axis_filters._MATRICES) <= 8
