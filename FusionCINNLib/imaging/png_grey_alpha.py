@@ -17,10 +17,9 @@ import SimpleITK as sitk
 
 from ..errors import FusionInputError
 from ..memory import require_memory
-from .file_checks import check_declared_size
+from .file_checks import PNG_SIGNATURE, check_declared_size
 
 GREY_ALPHA = 4
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def is_grey_alpha_png(path: Path) -> bool:
