@@ -4,7 +4,9 @@ Volume fusion needs, on the reference grid, about ``VOLUME_COPIES`` float32 copi
 (the resampled other input, both normalised stacks, the fused stack, its rescaled copy and the
 output image), plus, when the network runs on the CPU, its activations for one batch of slices:
 about 4 * (24 + 2 * hidden[0]) bytes per padded slice pixel (measured: 220 B for the default
-network, 120 B for the tiny test network).
+network, 120 B for the tiny test network); and with the finding transfer, the slices fused and held until
+the slices within the headroom pedestal's reach across slices are (fusion.across_slices): ``HELD_FLOATS``
+floats per padded pixel of each.
 
 Free memory is the smallest of /proc/meminfo's MemAvailable and the room left under a cgroup v2
 limit (containers); None where neither can be read (then no check is made).
@@ -50,12 +52,16 @@ def available_memory_bytes() -> Optional[int]:
 
 VOLUME_COPIES = 8
 ACTIVATION_FLOATS = 24
+HELD_FLOATS = 4
+"""A held slice: the fused image before the transfer, its correction and mask, and the pedestal's fields (9
+values per 16 pixels)."""
 
 
-def fusion_bytes(voxels: int, slice_pixels: int, batch: int, hidden0: int, on_cpu: bool) -> int:
-    """Estimated peak bytes of fusing a volume of ``voxels`` in batches of ``batch`` padded slices."""
+def fusion_bytes(voxels: int, slice_pixels: int, batch: int, hidden0: int, on_cpu: bool, held: int = 0) -> int:
+    """Estimated peak bytes of fusing a volume of ``voxels`` in batches of ``batch`` padded slices, ``held``
+    fused slices waiting for their neighbours."""
     activations = batch * slice_pixels * 4 * (ACTIVATION_FLOATS + 2 * hidden0) if on_cpu else 0
-    return voxels * 4 * VOLUME_COPIES + activations
+    return voxels * 4 * VOLUME_COPIES + activations + held * slice_pixels * 4 * HELD_FLOATS
 
 
 def gigabytes(count: int) -> str:

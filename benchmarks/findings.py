@@ -11,9 +11,11 @@ Sources of the findings:
   "Eighth round");
 - phantom: the head phantom (seed 0), CT (HU) or PET (SUV) on the MRI grid with the true alignment;
   findings are 3D balls in mm, inserted in the modality's units before its window is applied
-  (the window of the image without the finding, so both fusions see the same scale), and fused on whole
-  slices (those the ball's shell reaches), as a volume is (until the tenth round of docs/findings.md a box
-  just around the shell, where the network and the headroom pedestal saw an image a few radii wide).
+  (the window of the image without the finding, so both fusions see the same scale), and fused by the networks
+  as a volume is: with the slices within the headroom pedestal's reach across slices (in effect the whole
+  volume, fusion.across_slices), scored on the slices the ball's shell reaches; the classical methods fuse
+  those slices alone (until the tenth round of docs/findings.md a box just around the shell; until the
+  thirteenth, whole slices, the shell's only, each on its own).
 Each finding is measured by ``FusionCINNLib.metrics.findings`` (fused with minus fused without,
 against the source's with minus without): "kept" is the fraction of the source's contrast the fused
 image shows (negative = the wrong sign), "fill" the core/ring ratio relative to the source's (below 1
@@ -51,6 +53,7 @@ from scipy import ndimage
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from FusionCINNLib.baselines import fuse_average, fuse_dwt_max_abs, fuse_laplacian_pyramid  # noqa: E402
+from FusionCINNLib.fusion.across_slices import reach_in_slices, slice_reaches  # noqa: E402
 from FusionCINNLib.fusion.salience import salience_thresholds  # noqa: E402
 from FusionCINNLib.fusion.slices import fuse_slices  # noqa: E402
 from FusionCINNLib.imaging.intensity import IntensityWindow, window_for  # noqa: E402
@@ -71,8 +74,9 @@ PLACES = ("cortex", "white matter", "edge")
 WHITE = 0.97
 """A fused core mean at or above this (0..1) is counted "at white": a bright finding there cannot show more."""
 StackFuser = Callable[..., np.ndarray]
-"""fuse(a, b, salience=None): (N, H, W) stacks in [0, 1] -> fused; ``salience``: the finding transfer's
-thresholds for A's units (FusionCINNLib.fusion.salience), ignored by the classical methods."""
+"""fuse(a, b, salience=None, spacing=None): (N, H, W) stacks in [0, 1] -> fused; ``salience``: the finding
+transfer's thresholds for A's units (FusionCINNLib.fusion.salience), ``spacing``: the stack is a volume with
+this (slice, row, column) spacing in mm (fuse_slices); both ignored by the classical methods."""
 
 
 @dataclass(frozen=True)
@@ -199,12 +203,13 @@ def scored_side(a: Tuple[np.ndarray, np.ndarray], b: Tuple[np.ndarray, np.ndarra
 
 def slice_fuser(fuse: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> StackFuser:
     """A (N, H, W) stack fuser from a per-slice rule."""
-    return lambda a, b, salience=None: np.stack([fuse(x, y) for x, y in zip(a, b)])
+    return lambda a, b, salience=None, spacing=None: np.stack([fuse(x, y) for x, y in zip(a, b)])
 
 
 def network_fuser(path: Path) -> StackFuser:
     net = load_model(path).net
-    return lambda a, b, salience=None: fuse_slices(net, a, b, device="cpu", salience=salience)
+    return lambda a, b, salience=None, spacing=None: fuse_slices(net, a, b, device="cpu", salience=salience,
+                                                                 spacing=spacing)
 
 
 BASELINES: Dict[str, StackFuser] = {
@@ -272,9 +277,20 @@ def source_window(data: AlignedPair, modality: str, args: argparse.Namespace) ->
     return window_for(data.source, modality)
 
 
-def phantom_instances(pairs: Dict[str, AlignedPair], args: argparse.Namespace, cache: Dict[Path, StackFuser]
-                      ) -> List[Instance]:
-    """One finding per type and place in the phantom (3D balls, radii in mm), for CT-MRI and PET-MRI."""
+def fuse_in_volume(fuse: StackFuser, a: np.ndarray, b: np.ndarray, rows: slice, salience: Sequence[float],
+                   spacing: Sequence[float]) -> np.ndarray:
+    """``fuse``'s fused slices ``rows`` of the volumes ``a`` and ``b`` (N, H, W) as the whole volume's fusion has
+    them: fused with the slices within the headroom pedestal's reach across slices (fusion.across_slices)."""
+    reach = reach_in_slices(slice_reaches(spacing))
+    span = slice(max(0, rows.start - reach), min(len(a), rows.stop + reach))
+    return fuse(a[span], b[span], salience, spacing)[rows.start - span.start:rows.stop - span.start]
+
+
+def phantom_instances(pairs: Dict[str, AlignedPair], args: argparse.Namespace, cache: Dict[Path, StackFuser],
+                      volumes: Dict[Tuple[str, str], np.ndarray]) -> List[Instance]:
+    """One finding per type and place in the phantom (3D balls, radii in mm), for CT-MRI and PET-MRI. The
+    networks fuse whole volumes (``volumes``: each pair's fused volume without a finding, by method, filled as
+    needed), the classical methods, slice by slice, the slices a finding reaches."""
     instances = []
     maps: Dict[Tuple[str, str], PlaceMaps] = {}
     for kind in TYPES:
@@ -290,7 +306,7 @@ def phantom_instances(pairs: Dict[str, AlignedPair], args: argparse.Namespace, c
                 maps[key] = PlaceMaps(a01 if kind.side == "a" else b01, b01, data.spacing)
             for place in PLACES:
                 instance = _phantom_instance(kind, pair, place, data, (window_a, window_b), (a01, b01),
-                                             maps[key].mask(place, max(kind.radii)), args, rng, cache)
+                                             maps[key].mask(place, max(kind.radii)), args, rng, cache, volumes)
                 if instance is not None:
                     instances.append(instance)
     return instances
@@ -298,7 +314,8 @@ def phantom_instances(pairs: Dict[str, AlignedPair], args: argparse.Namespace, c
 
 def _phantom_instance(kind: FindingType, pair: str, place: str, data: AlignedPair, windows, normalised,
                       mask: np.ndarray, args: argparse.Namespace, rng: np.random.Generator,
-                      cache: Dict[Path, StackFuser]) -> Optional[Instance]:
+                      cache: Dict[Path, StackFuser], volumes: Dict[Tuple[str, str], np.ndarray]
+                      ) -> Optional[Instance]:
     window_a, window_b = windows
     a01, b01 = normalised
     for _ in range(50):
@@ -317,9 +334,17 @@ def _phantom_instance(kind: FindingType, pair: str, place: str, data: AlignedPai
             continue
         scores = {}
         salience = salience_thresholds(window_a)
+        a_with, b_with = a01.copy(), b01.copy()
+        a_with[box[0]], b_with[box[0]] = a2, b2
         for name, fuse in methods_for(pair, args, cache).items():
-            scores[name] = score_finding(source, (fuse(a2, b2, salience), fuse(a1, b1, salience)), local,
-                                         data.spacing)
+            if name in BASELINES:
+                fused = (fuse(a2, b2), fuse(a1, b1))
+            else:
+                if (pair, name) not in volumes:
+                    volumes[(pair, name)] = fuse(a01, b01, salience, data.spacing)
+                fused = (fuse_in_volume(fuse, a_with, b_with, box[0], salience, data.spacing),
+                         volumes[(pair, name)][box[0]])
+            scores[name] = score_finding(source, fused, local, data.spacing)
         return Instance(kind, f"phantom {pair}", place, finding, scores)
     return None
 
@@ -383,12 +408,14 @@ def print_phantom_foci(pairs: Dict[str, AlignedPair], args: argparse.Namespace, 
         centre = data.landmarks[landmark]
         box = (slice(centre[0] - FOCUS_HALF_SLICES, centre[0] + FOCUS_HALF_SLICES + 1), slice(None), slice(None))
         window_a = source_window(data, "ct" if pair == "ct-mri" else "pet", args)
-        a = window_a.normalise(data.source)[box]
-        b = window_for(data.mri, "mri").normalise(data.mri)[box]
+        a_volume = window_a.normalise(data.source)
+        b_volume = window_for(data.mri, "mri").normalise(data.mri)
+        a, b = a_volume[box], b_volume[box]
         distance = distance_map(a.shape, (FOCUS_HALF_SLICES, centre[1], centre[2]), data.spacing)
         rows = {"source alone": a, "MRI alone": b, "max(source, MRI)": np.maximum(a, b)}
         salience = salience_thresholds(window_a)
-        rows.update({name: fuse(a, b, salience) for name, fuse in methods_for(pair, args, cache).items()})
+        rows.update({name: fuse_in_volume(fuse, a_volume, b_volume, box[0], salience, data.spacing)
+                     for name, fuse in methods_for(pair, args, cache).items()})
         result[focus] = {}
         for name, values in rows.items():
             p = ring_profile(values, distance, rings)
@@ -449,13 +476,14 @@ def main() -> int:
     if not atlas:
         print(f"note: atlas data not found at {args.data}; phantom findings only")
     pairs: Dict[str, AlignedPair] = {}
+    volumes: Dict[Tuple[str, str], np.ndarray] = {}
     if not args.no_phantom:
         phantom = make_head_phantom(0)
         pairs = {"ct-mri": aligned_pair(phantom, "ct"), "pet-mri": aligned_pair(phantom, "pet")}
     for seed in range(args.seed, args.seed + max(1, args.draws)):
         draw = argparse.Namespace(**{**vars(args), "seed": seed})
         instances += (atlas_instances(draw, cache) if atlas else []) + (
-            phantom_instances(pairs, draw, cache) if pairs else [])
+            phantom_instances(pairs, draw, cache, volumes) if pairs else [])
     if not instances:
         print("skipped: no atlas data and --no-phantom")
         return 0

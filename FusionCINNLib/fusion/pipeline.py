@@ -32,6 +32,7 @@ from ..pairs import modalities
 from ..progress import CancelCheck, ProgressCallback, report
 from .orientation import slice_axis
 from .salience import salience_thresholds
+from .across_slices import FINISH_CHUNK, reach_in_slices, slice_reaches
 from .slices import (MAX_SIDE, MIN_SIDE, default_batch_size, fuse_slices, resolve_device, resolve_precision,
                      worker_count)
 
@@ -120,12 +121,18 @@ def check_memory(reference: sitk.Image, plane: str, batch_size: Optional[int], m
     voxels = reference.GetNumberOfPixels()
     batch = batch_size or default_batch_size(*shape, torch_device.type)
     workers = worker_count(torch_device, resolve_precision(precision, torch_device), -(-slices // batch))
-    needed = fusion_bytes(voxels, pixels, batch * workers, hidden0, on_cpu)
+    spacing = list(reference.GetSpacing()[::-1])
+    reach = reach_in_slices(slice_reaches([spacing.pop(slice_axis(reference, plane))] + spacing)) + FINISH_CHUNK
+
+    def held(in_flight: int) -> int:  # slices fused and waiting for those within the pedestal's reach
+        return reach + in_flight if model.config.finding_levels else 0
+
+    needed = fusion_bytes(voxels, pixels, batch * workers, hidden0, on_cpu, held(batch * workers))
     free = available_memory_bytes()
     if free is None or needed <= free:
         return
     fits = [n for n in (16, 8, 4, 2, 1)
-            if n < batch and fusion_bytes(voxels, pixels, n * workers, hidden0, on_cpu) <= free]
+            if n < batch and fusion_bytes(voxels, pixels, n * workers, hidden0, on_cpu, held(n * workers)) <= free]
     advice = f"use --batch-size {fits[0]} or a smaller volume" if fits else "crop or resample the volume"
     raise FusionInputError(f"{name}: needs about {gigabytes(needed)} of memory, {gigabytes(free)} free; {advice}")
 
@@ -260,8 +267,10 @@ def fuse_volumes(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: Mod
     # beyond the other input's field of view, in the stacks' order (inverted in place: one mask, not two)
     outside = None if coverage is None else np.moveaxis(np.logical_not(coverage, out=coverage), axis, 0)
     reached = None if outside is None else np.flatnonzero(~outside.all(axis=(1, 2)))  # no copy of a strided view
+    spacing_kji = fixed.GetSpacing()[::-1]
+    spacing = (spacing_kji[axis],) + tuple(s for i, s in enumerate(spacing_kji) if i != axis)  # the stacks' order
     options = dict(device=device, batch_size=batch_size, precision=precision, salience=salience, only=reached,
-                   cancel=cancel)
+                   spacing=spacing, cancel=cancel)
     start = time.perf_counter()
     fused = fuse_slices(fusion_model.net, stack_a, stack_b,
                         progress=lambda f, m: report(progress, 0.4 + grey_share * f, m, cancel), **options)

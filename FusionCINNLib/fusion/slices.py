@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Iterator, Optional, Sequence
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -24,8 +24,9 @@ from ..choices import DEVICES, PRECISIONS
 from ..errors import FusionInputError
 from ..network.cinn import set_subnet_precision
 from ..network.finding_transfer import uniform_thresholds
-from ..network.fusion_net import FusionNet
+from ..network.fusion_net import FusionNet, TransferParts
 from ..progress import CancelCheck, ProgressCallback, report
+from .across_slices import SliceFinisher
 from .traced_net import traced_fusion
 
 MIN_SIDE, MAX_SIDE = 8, 4096
@@ -95,18 +96,34 @@ def fuse_batch(net: FusionNet, a: torch.Tensor, b: torch.Tensor, dtype: torch.dt
     graph (:mod:`.traced_net`; the same values within 2e-6). ``salience``: the finding transfer's
     threshold per level (:mod:`.salience`), on the inputs' device; None: 0.02 at every level."""
     h, w = a.shape[-2:]
+    return _run_padded(net, a, b, dtype, salience, parts=False)[..., :h, :w].clamp(0.0, 1.0)
+
+
+def fuse_batch_parts(net: FusionNet, a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype = torch.float32,
+                     salience: Optional[torch.Tensor] = None) -> TransferParts:
+    """As :func:`fuse_batch`, for a volume's slices: the fusion before the headroom pedestal
+    (FusionNet.transfer_parts), on the slices padded to the network's multiple (crop after finishing)."""
+    return _run_padded(net, a, b, dtype, salience, parts=True)
+
+
+def _run_padded(net: FusionNet, a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype,
+                salience: Optional[torch.Tensor], parts: bool) -> Union[torch.Tensor, TransferParts]:
+    """The fused slices (padded, not clipped) or their TransferParts (padded)."""
     multiple = net.config.input_size or net.config.multiple
     a_pad, b_pad = _pad(a, multiple), _pad(b, multiple)
-    traced = traced_fusion(net, a_pad, b_pad) if dtype == torch.float32 and not net.config.input_size else None
+    traced = (traced_fusion(net, a_pad, b_pad, parts)
+              if dtype == torch.float32 and not net.config.input_size else None)
     if traced is not None:
         thresholds = salience if salience is not None else uniform_thresholds(net.config.finding_levels)
-        return traced(a_pad, b_pad, thresholds)[..., :h, :w].clamp(0.0, 1.0)
+        out = traced(a_pad, b_pad, thresholds)
+        return TransferParts(*out) if parts else out
     set_subnet_precision(net, dtype)
     try:
-        fused = _run_tiles(net, a_pad, b_pad) if net.config.input_size else net(a_pad, b_pad, salience).fused
+        if parts:
+            return net.transfer_parts(a_pad, b_pad, salience)
+        return _run_tiles(net, a_pad, b_pad) if net.config.input_size else net(a_pad, b_pad, salience).fused
     finally:
         set_subnet_precision(net, torch.float32)
-    return fused[..., :h, :w].clamp(0.0, 1.0)
 
 
 @contextlib.contextmanager
@@ -165,14 +182,21 @@ class _Runner:
     def fuse(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Fuse (n, H, W) arrays in chunks of the current batch size; returns (n, H, W) float32."""
         out = np.empty(a.shape, np.float32)
+        for part, fused in self._chunks(a, b, fuse_batch):
+            out[part] = fused.squeeze(1).cpu().numpy()
+        return out
+
+    def fuse_parts(self, a: np.ndarray, b: np.ndarray) -> List[Tuple[slice, TransferParts]]:
+        """The TransferParts of (n, H, W) arrays, by chunk of rows."""
+        return list(self._chunks(a, b, fuse_batch_parts))
+
+    def _chunks(self, a: np.ndarray, b: np.ndarray, run: Callable) -> Iterator[Tuple[slice, object]]:
         done = 0
         while done < len(a):
-            part = slice(done, done + self.batch)
+            part = slice(done, min(done + self.batch, len(a)))
             try:
-                fused = fuse_batch(self.net, self._to_device(a[part], "a"), self._to_device(b[part], "b"),
-                                   self.dtype, self._salience())
-                out[part] = fused.squeeze(1).cpu().numpy()
-                done += len(out[part])
+                result = run(self.net, self._to_device(a[part], "a"), self._to_device(b[part], "b"),
+                             self.dtype, self._salience())
             except torch.cuda.OutOfMemoryError:
                 if self.device.type != "cuda":
                     raise
@@ -182,7 +206,9 @@ class _Runner:
                     print(f"warning: GPU out of memory; retrying with batch size {self.batch}", file=sys.stderr)
                 else:
                     self._fall_back_to_cpu()
-        return out
+                continue
+            yield part, result
+            done = part.stop
 
 
 def worker_count(device: torch.device, dtype: torch.dtype, batches: int, requested: Optional[int] = None) -> int:
@@ -198,32 +224,34 @@ def worker_count(device: torch.device, dtype: torch.dtype, batches: int, request
     return max(1, min(requested or torch.get_num_threads(), batches))
 
 
-def _fuse_sequentially(runner: "_Runner", a: np.ndarray, b: np.ndarray, out: np.ndarray, batches: list,
-                       progress: Optional[ProgressCallback], cancel: Optional[CancelCheck]) -> None:
+def _fuse_sequentially(work: Callable, store: Callable, batches: list, progress: Optional[ProgressCallback],
+                       cancel: Optional[CancelCheck]) -> None:
     done, total = 0, sum(len(index) for index in batches)
     for index in batches:
         report(progress, done / total, f"slice {done}/{total}", cancel)
-        out[index] = runner.fuse(a[index], b[index])
+        store(index, work(index))
         done += len(index)
 
 
-def _fuse_in_threads(runner: "_Runner", a: np.ndarray, b: np.ndarray, out: np.ndarray, batches: list,
-                     workers: int, progress: Optional[ProgressCallback], cancel: Optional[CancelCheck]) -> None:
-    """Batches on ``workers`` single-threaded CPU workers; a cancel stops the batches not yet started."""
+def _fuse_in_threads(work: Callable, store: Callable, batches: list, workers: int,
+                     progress: Optional[ProgressCallback], cancel: Optional[CancelCheck]) -> None:
+    """``work`` on batches on ``workers`` single-threaded CPU workers, ``store`` on this thread as each ends; a
+    cancel stops the batches not yet started."""
 
-    def work(index: np.ndarray) -> int:
+    def run(index: np.ndarray) -> Tuple[np.ndarray, object]:
         torch.set_num_threads(1)
         with torch.inference_mode():
-            out[index] = runner.fuse(a[index], b[index])
-        return len(index)
+            return index, work(index)
 
     with ThreadPoolExecutor(workers, thread_name_prefix="fusioncinn") as pool:
-        pending = [pool.submit(work, index) for index in batches]
+        pending = [pool.submit(run, index) for index in batches]
         try:
             done, total = 0, sum(len(index) for index in batches)
             report(progress, 0.0, f"slice 0/{total}", cancel)
             for future in as_completed(pending):
-                done += future.result()
+                index, result = future.result()
+                store(index, result)
+                done += len(index)
                 report(progress, done / total, f"slice {done}/{total}", cancel)
         except BaseException:
             for future in pending:
@@ -241,7 +269,8 @@ def busy_slices(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def fuse_slices(net: FusionNet, a: np.ndarray, b: np.ndarray, *, device: str = "auto",
                 batch_size: Optional[int] = None, precision: str = "auto", workers: Optional[int] = None,
                 salience: Optional[Sequence[float]] = None, only: Optional[np.ndarray] = None,
-                progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCheck] = None) -> np.ndarray:
+                spacing: Optional[Sequence[float]] = None, progress: Optional[ProgressCallback] = None,
+                cancel: Optional[CancelCheck] = None) -> np.ndarray:
     """Fuse registered slice stacks a (CT/PET/SPECT) and b (MRI), (N, H, W) float32 in [0, 1].
 
     Returns (N, H, W) float32 in [0, 1]. Runs under ``torch.inference_mode``; slices where both
@@ -249,7 +278,9 @@ def fuse_slices(net: FusionNet, a: np.ndarray, b: np.ndarray, *, device: str = "
     CPU worker threads (see :func:`worker_count`); the result does not depend on it (within 1e-5).
     ``salience``: the finding transfer's threshold per level for A's units (:mod:`.salience`); None: 0.02.
     ``only``: indices of the slices to fuse (the caller replaces the others, e.g. beyond a field of view);
-    they are returned as 0 without running the network. None: every slice."""
+    they are returned as 0 without running the network. None: every slice. ``spacing``: the stack is a volume
+    with this (slice, row, column) spacing in mm, and the headroom pedestal reaches across its slices
+    (:mod:`.across_slices`); None: each slice on its own (pictures, unrelated slices)."""
     if a.shape != b.shape or a.ndim != 3:
         raise FusionInputError(f"slice stacks must be (N, H, W) of equal shape, got {a.shape} and {b.shape}")
     n, h, w = a.shape
@@ -264,10 +295,26 @@ def fuse_slices(net: FusionNet, a: np.ndarray, b: np.ndarray, *, device: str = "
     busy = busy_slices(a, b) if only is None else np.intersect1d(busy_slices(a, b), only)
     batches = [busy[start:start + batch] for start in range(0, len(busy), batch)]
     threads = worker_count(runner.device, runner.dtype, len(batches), workers)
+    if spacing is not None and net.config.finding_levels and not net.config.input_size:
+        finisher = SliceFinisher(out, busy, spacing)
+
+        def work(index: np.ndarray) -> object:
+            return runner.fuse_parts(a[index], b[index])
+
+        def store(index: np.ndarray, chunks: object) -> None:
+            for part, parts in chunks:
+                finisher.add(index[part], parts)
+            finisher.finish_ready()
+    else:
+        def work(index: np.ndarray) -> object:
+            return runner.fuse(a[index], b[index])
+
+        def store(index: np.ndarray, fused: object) -> None:
+            out[index] = fused
     with torch.inference_mode(), cuda_settings(runner.device, runner.dtype):
         if threads > 1:
-            _fuse_in_threads(runner, a, b, out, batches, threads, progress, cancel)
+            _fuse_in_threads(work, store, batches, threads, progress, cancel)
         else:
-            _fuse_sequentially(runner, a, b, out, batches, progress, cancel)
+            _fuse_sequentially(work, store, batches, progress, cancel)
     report(progress, 1.0, f"{n} slices fused", cancel)
     return out

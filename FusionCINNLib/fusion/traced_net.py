@@ -16,7 +16,7 @@ import threading
 import warnings
 import weakref
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple, Union
 
 import torch
 from torch import nn
@@ -28,28 +28,34 @@ TRACE_AFTER = 8
 """Slices (or batches) of one shape fused with the plain network before that shape is traced."""
 
 Shape = Tuple[int, ...]
-Graph = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+Graph = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], Union[torch.Tensor, Tuple[torch.Tensor, ...]]]
 
 
 class _FusedOnly(nn.Module):
-    """The network's ``fused`` output alone (a trace returns tensors, not FusionOutputs), with the finding
-    transfer's salience thresholds as an input."""
+    """The network's ``fused`` output alone (a trace returns tensors, not FusionOutputs), or with ``parts`` the
+    four tensors of its TransferParts (a volume's slices), with the finding transfer's salience thresholds as
+    an input."""
 
-    def __init__(self, net: FusionNet):
+    def __init__(self, net: FusionNet, parts: bool):
         super().__init__()
-        self.net = net
+        self.net, self.parts = net, parts
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor, salience: torch.Tensor) -> torch.Tensor:
+    def forward(self, a: torch.Tensor, b: torch.Tensor, salience: torch.Tensor
+                ) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
+        if self.parts:
+            parts = self.net.transfer_parts(a, b, salience)
+            return parts.fused, parts.correction, parts.mask, parts.fields
         return self.net(a, b, salience).fused
 
 
 @dataclass
 class _Traces:
-    """The traces of one network, by input shape, and how often each shape was fused untraced."""
+    """The traces of one network, by input shape and output (the fused image or the transfer's parts), and how
+    often each was run untraced."""
 
     fingerprint: tuple
-    graphs: Dict[Shape, Graph] = field(default_factory=dict)
-    seen: Dict[Shape, int] = field(default_factory=dict)
+    graphs: Dict[Tuple[Shape, bool], Graph] = field(default_factory=dict)
+    seen: Dict[Tuple[Shape, bool], int] = field(default_factory=dict)
 
 
 _CACHE: "weakref.WeakKeyDictionary[FusionNet, _Traces]" = weakref.WeakKeyDictionary()
@@ -63,31 +69,32 @@ def _fingerprint(net: FusionNet) -> tuple:
     return (net.config, *((t.data_ptr(), t._version, t.dtype, t.device) for t in (*net.parameters(), *net.buffers())))
 
 
-def _trace(net: FusionNet, a: torch.Tensor, b: torch.Tensor) -> Graph:
+def _trace(net: FusionNet, a: torch.Tensor, b: torch.Tensor, parts: bool) -> Graph:
     with warnings.catch_warnings():  # the filters are the process's: only the tracer's own warnings are dropped
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # shapes taken as constants
         warnings.filterwarnings("ignore", message=r"`torch\.jit\.trace", category=DeprecationWarning)
         salience = uniform_thresholds(net.config.finding_levels).to(a.device)
-        return torch.jit.trace(_FusedOnly(net), (a, b, salience), check_trace=False)
+        return torch.jit.trace(_FusedOnly(net, parts), (a, b, salience), check_trace=False)
 
 
-def traced_fusion(net: FusionNet, a: torch.Tensor, b: torch.Tensor) -> Optional[Graph]:
+def traced_fusion(net: FusionNet, a: torch.Tensor, b: torch.Tensor, parts: bool = False) -> Optional[Graph]:
     """The traced network for inputs shaped like ``a`` and ``b`` ((N, 1, H, W), already padded), called as
-    ``graph(a, b, salience)`` (salience: the finding transfer's (finding_levels,) thresholds), or None
+    ``graph(a, b, salience)`` (salience: the finding transfer's (finding_levels,) thresholds) for the fused
+    image, or with ``parts`` for the four tensors of FusionNet.transfer_parts; or None
     when the plain network should run: not float32 on the CPU, the subnets set to another precision,
     or a shape seen fewer than ``TRACE_AFTER`` times. Call under ``torch.inference_mode``."""
     if a.device.type != "cpu" or a.dtype != torch.float32 or net.training:
         return None
-    shape = tuple(a.shape)
+    key = (tuple(a.shape), parts)
     with _LOCK:
         fingerprint = _fingerprint(net)
         traces = _CACHE.get(net)
         if traces is None or traces.fingerprint != fingerprint:
             traces = _CACHE[net] = _Traces(fingerprint)
-        graph = traces.graphs.get(shape)
+        graph = traces.graphs.get(key)
         if graph is None:
-            traces.seen[shape] = traces.seen.get(shape, 0) + 1
-            if traces.seen[shape] <= TRACE_AFTER:
+            traces.seen[key] = traces.seen.get(key, 0) + 1
+            if traces.seen[key] <= TRACE_AFTER:
                 return None
-            graph = traces.graphs[shape] = _trace(net, a, b)
+            graph = traces.graphs[key] = _trace(net, a, b, parts)
         return graph

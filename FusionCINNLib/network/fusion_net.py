@@ -11,7 +11,8 @@
     fused = clip(fused + m (T - P), 0, 1)                with the finding transfer T (config.finding_levels > 0):
                                                          A's salient local contrast that fused lacks, and the
                                                          headroom pedestal P: a finding's surroundings lowered
-                                                         where T would be cut at white
+                                                         where T would be cut at white (in a volume, also
+                                                         measured across slices: fusion.across_slices)
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from .cinn import build_cinn
 from .config import LEVELS, ModelConfig
 from .finding_transfer import finding_correction
 from .haar import HaarDWT, max_abs_fuse
-from .headroom import headroom_pedestal
+from .headroom import pedestal_fields, pedestal_from_fields
 from .latent_fusion import RelevanceActivationMap
 from .refinement import Refinement
 
@@ -48,6 +49,26 @@ class FusionOutputs:
     log_det_ab: torch.Tensor
     log_det_ba: torch.Tensor
     cond_fused: List[torch.Tensor]
+
+
+@dataclass
+class TransferParts:
+    """A batch's fusion before the headroom pedestal is taken off (config.finding_levels > 0): the fused image
+    before the finding transfer, the transfer's correction T and the background mask m, each (N, 1, H, W), and
+    the pedestal's fields (network.headroom.pedestal_fields). A volume's slices are finished once the fields of
+    the slices within reach are known (fusion.across_slices)."""
+
+    fused: torch.Tensor
+    correction: torch.Tensor
+    mask: torch.Tensor
+    fields: torch.Tensor
+
+
+def finish(parts: TransferParts, volume: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """clip(fused + m (T - P), 0, 1): the fused image, with the pedestal P made from the parts' fields, and in a
+    volume also from its plateaus across slices (``volume``: fusion.across_slices)."""
+    pedestal = pedestal_from_fields(parts.fields, parts.fused, parts.correction, volume)
+    return (parts.fused + parts.mask * (parts.correction - pedestal)).clamp(0.0, 1.0)
 
 
 def neighbourhood_max(x: torch.Tensor) -> torch.Tensor:
@@ -114,7 +135,23 @@ class FusionNet(nn.Module):
     def forward(self, a: torch.Tensor, b: torch.Tensor, salience: Optional[torch.Tensor] = None) -> FusionOutputs:
         """Fuse slices a (CT/PET/SPECT) and b (MRI), both (N, 1, H, W) in [0, 1]. ``salience``: the finding
         transfer's threshold per level in A's 0..1 units, shape (finding_levels,) or longer (fusion.salience); None:
-        the same threshold at every level."""
+        the same threshold at every level. Each slice on its own."""
+        outputs, parts = self._fuse(a, b, salience)
+        if parts is not None:
+            outputs.fused = finish(parts)
+        return outputs
+
+    def transfer_parts(self, a: torch.Tensor, b: torch.Tensor, salience: Optional[torch.Tensor] = None
+                       ) -> TransferParts:
+        """The fusion of a volume's slices (as :meth:`forward`) before the headroom pedestal is taken off; needs
+        config.finding_levels > 0."""
+        if not self.config.finding_levels:
+            raise ValueError("transfer_parts needs a model with the finding transfer (finding_levels > 0)")
+        return self._fuse(a, b, salience)[1]
+
+    def _fuse(self, a: torch.Tensor, b: torch.Tensor, salience: Optional[torch.Tensor]
+              ) -> Tuple[FusionOutputs, Optional[TransferParts]]:
+        """The outputs with ``fused`` before the finding transfer, and the transfer's parts (None without it)."""
         self.check_input(a)
         if a.shape != b.shape:
             raise FusionInputError(f"slice shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
@@ -128,8 +165,8 @@ class FusionNet(nn.Module):
         fused = raw * mask
         if self.refine is not None:
             fused = (fused + mask * self.refine(fused, a, b)).clamp(0.0, 1.0)
-        if self.config.finding_levels:
-            correction = finding_correction(fused, a, b, self.config.finding_levels, salience)
-            correction = correction - headroom_pedestal(fused, correction, a)
-            fused = (fused + mask * correction).clamp(0.0, 1.0)
-        return FusionOutputs(fused, raw, z_ab, z_ba, z_fused, log_det_ab, log_det_ba, cond_fused)
+        outputs = FusionOutputs(fused, raw, z_ab, z_ba, z_fused, log_det_ab, log_det_ba, cond_fused)
+        if not self.config.finding_levels:
+            return outputs, None
+        correction = finding_correction(fused, a, b, self.config.finding_levels, salience)
+        return outputs, TransferParts(fused, correction, mask, pedestal_fields(fused, correction, a))

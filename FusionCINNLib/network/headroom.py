@@ -49,7 +49,7 @@ parameters and costs 1.3-3.4 ms a 256x256 slice, by machine (eager; docs/speed.m
 from __future__ import annotations
 
 import math
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -130,10 +130,32 @@ GAUSSIANS = {rho: _gaussian(max(0.5, 0.35 * rho)) for rho in REACHES}
 BOUND_GAUSSIAN = _gaussian(BOUND_SIGMA)
 
 
-def headroom_pedestal(fused: torch.Tensor, correction: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-    """The pedestal to subtract from ``fused + correction`` (N, 1, H, W; 0..1 units, before the clip) so
-    that a finding the correction adds is not cut at white (module doc), given source ``a``; same shape,
-    >= 0. Zeros where nothing would be cut."""
+STATISTICS = ("excess", "share", "body", "amount")
+"""The cell statistics kept in the fields after the plateaus and the room: each cell's largest excess, the share
+of its pixels with excess, the share in the body, and its mean excess."""
+
+
+def reach_gate(rho: int, near: Sequence[torch.Tensor], around: Sequence[torch.Tensor], window: float,
+               deep: torch.Tensor, blob: torch.Tensor) -> torch.Tensor:
+    """s_rho (module doc) from window sums: ``near`` (excess cells, excess amount) over the reach's window,
+    ``around`` (excess cells, body cells, excess amount) over the window twice as wide, of ``window`` cells,
+    ``deep`` = ramp(e; DEEP_EXCESS), and ``blob`` the excess cells in the reach's window of the slice itself."""
+    count, amount_near = near
+    count_around, body_around, amount_around = around
+    size = _ramp(2.0 * (blob / math.pi).sqrt() / (BLOB_SHARE * rho), 1.0, 2.0)
+    compact = _ramp(torch.maximum(count / count_around.clamp_min(1e-6),
+                                  deep * amount_near / amount_around.clamp_min(1e-6)), COMPACT, 1.0)
+    amid = (_ramp(body_around / window, *AMID_BODY)
+            * _ramp(count_around / body_around.clamp_min(1e-6), *SMALL_PART))
+    return size * compact * amid
+
+
+def pedestal_fields(fused: torch.Tensor, correction: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """The pedestal's fields of one batch of slices (N, 1, H, W; module doc) on its grid of ``CELL`` px cells:
+    (N, len(REACHES) + 1 + len(STATISTICS), ceil(H / CELL), ceil(W / CELL)): the plateau max_rho(e) max_rho(s_rho)
+    of each reach before its blur (0 where the reach does not fit the slice), the room the pedestal is bound by
+    (inf where the slice is too small to bound it), then the cell statistics (``STATISTICS``) that a volume's
+    gates are made from (fusion.across_slices)."""
     total = fused + correction
     over = total - 1.0
     excess = torch.minimum(correction, over)
@@ -148,25 +170,46 @@ def headroom_pedestal(fused: torch.Tensor, correction: torch.Tensor, a: torch.Te
     radii = {reach: min(reach, (side - 1) // 2) for reach in REACHES + tuple(2 * rho for rho in REACHES)}
     sums = _window_sums(torch.cat([share, body, amount], 1), sorted(set(radii.values())))
     counts = {reach: sums[r].split(1, 1) for reach, r in radii.items()}  # excess cells, body cells, excess
-    pedestal = torch.zeros_like(cells_excess)
+    plateaus = []
     for rho in REACHES:
         if 2 * rho + 1 > side:
-            break
+            plateaus.append(torch.zeros_like(cells_excess))
+            continue
         count, _, amount_near = counts[rho]
-        around, body_around, amount_around = counts[2 * rho]
-        size = _ramp(2.0 * (count / math.pi).sqrt() / (BLOB_SHARE * rho), 1.0, 2.0)
-        compact = _ramp(torch.maximum(count / around.clamp_min(1e-6),
-                                      deep * amount_near / amount_around.clamp_min(1e-6)), COMPACT, 1.0)
-        window = (2 * radii[2 * rho] + 1) ** 2
-        amid = _ramp(body_around / window, *AMID_BODY) * _ramp(around / body_around.clamp_min(1e-6), *SMALL_PART)
-        reach, gate = _window_max(torch.cat([cells_excess, size * compact * amid]), rho).split(n)
-        plateau = reach * gate
-        if len(GAUSSIANS[rho]) <= side:
-            plateau = _blur(plateau, GAUSSIANS[rho])
-        pedestal = torch.maximum(pedestal, (plateau - DEAD_ZONE * rho / REACHES[-1]).clamp_min(0.0))
+        gate = reach_gate(rho, (count, amount_near), counts[2 * rho], (2 * radii[2 * rho] + 1) ** 2, deep, count)
+        reach, gate = _window_max(torch.cat([cells_excess, gate]), rho).split(n)
+        plateaus.append(reach * gate)
     if len(BOUND_GAUSSIAN) <= side:
-        room = _blur(F.avg_pool2d(total - a, CELL, stride=CELL, ceil_mode=True), BOUND_GAUSSIAN)
-        pedestal = torch.minimum(pedestal, room.clamp_min(0.0))
+        room = _blur(F.avg_pool2d(total - a, CELL, stride=CELL, ceil_mode=True), BOUND_GAUSSIAN).clamp_min(0.0)
+    else:
+        room = torch.full_like(cells_excess, math.inf)
+    return torch.cat(plateaus + [room, cells_excess, share, body, amount], 1)
+
+
+def pedestal_from_fields(fields: torch.Tensor, fused: torch.Tensor, correction: torch.Tensor,
+                         volume: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """The pedestal (N, 1, H, W; >= 0) from :func:`pedestal_fields`: each reach's plateau blurred, less its dead
+    zone; the largest, bound by the room, upsampled to the image, and inside the finding at most the excess
+    there. ``volume``: (N, len(REACHES), h, w) plateaus of a volume's reaches (fusion.across_slices), taken
+    as the slice's own are."""
+    side = int(min(fields.shape[-2:]))
+    plateaus = fields[:, :len(REACHES)]
+    pedestal = torch.zeros_like(fields[:, :1])
+    for source in (plateaus,) if volume is None else (plateaus, volume):
+        for index, rho in enumerate(REACHES):
+            plateau = source[:, index:index + 1]
+            if len(GAUSSIANS[rho]) <= side:
+                plateau = _blur(plateau, GAUSSIANS[rho])
+            pedestal = torch.maximum(pedestal, (plateau - DEAD_ZONE * rho / REACHES[-1]).clamp_min(0.0))
+    pedestal = torch.minimum(pedestal, fields[:, len(REACHES):len(REACHES) + 1])
     pedestal = F.interpolate(pedestal, size=fused.shape[-2:], mode="bilinear", align_corners=False)
+    over = fused + correction - 1.0
     inside = (correction * (1.0 / CORE_ADDITION)).clamp(0.0, 1.0)
     return torch.lerp(pedestal, torch.minimum(pedestal, over.clamp_min(0.0)), inside)
+
+
+def headroom_pedestal(fused: torch.Tensor, correction: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """The pedestal to subtract from ``fused + correction`` (N, 1, H, W; 0..1 units, before the clip) so
+    that a finding the correction adds is not cut at white (module doc), given source ``a``; same shape,
+    >= 0. Zeros where nothing would be cut. Each slice on its own (a volume's slices: fusion.across_slices)."""
+    return pedestal_from_fields(pedestal_fields(fused, correction, a), fused, correction)

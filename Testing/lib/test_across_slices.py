@@ -1,0 +1,96 @@
+"""The headroom pedestal of a volume (fusion/across_slices.py): a ball-shaped finding cut at white gets room in the
+slices above and below its centre too, measured in mm (a ball of 3 mm: imprint 0.64 slice by slice, 0.94 as a
+volume; 5 mm: 0.62, 0.90); thick slices and unrelated pictures are fused slice by slice; and a volume fused in
+batches as they come is the volume fused at once."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from FusionCINNLib.fusion.across_slices import slice_reaches, volume_plateaus
+from FusionCINNLib.fusion.slices import fuse_slices
+from FusionCINNLib.metrics.findings import Finding, insert_finding, score_finding
+from FusionCINNLib.network.fusion_net import FusionNet, TransferParts, finish
+from FusionCINNLib.network.headroom import pedestal_fields
+
+SHAPE = (41, 96, 96)
+CENTRE = (20, 48, 48)
+
+
+def ball_case(radius: float, spacing):
+    """A's ball (+0.6 on 0.3, ``radius`` mm) that the fused volume (0.75 everywhere) lacks and the transfer adds
+    in full, as the slices' TransferParts (N, 1, H, W)."""
+    finding = Finding(CENTRE, radius, "added", 0.6)
+    a = np.full(SHAPE, 0.3, np.float32)
+    a_with = insert_finding(a, finding, spacing)
+    fused = torch.full((SHAPE[0], 1) + SHAPE[1:], 0.75)
+    correction = torch.from_numpy(a_with - a)[:, None]
+    parts = TransferParts(fused, correction, torch.ones_like(fused),
+                          pedestal_fields(fused, correction, torch.from_numpy(a_with)[:, None]))
+    return finding, a, a_with, parts
+
+
+def fused_volume(parts: TransferParts, spacing) -> np.ndarray:
+    reaches = slice_reaches(spacing)
+    volume = volume_plateaus(parts.fields, reaches) if reaches else None
+    return finish(parts, volume)[:, 0].numpy()
+
+
+@pytest.mark.parametrize("radius", [3.0, 5.0])
+def test_a_ball_cut_at_white_gets_its_room_in_the_slices_around_it_too(radius):
+    spacing = (1.0, 1.0, 1.0)
+    finding, a, a_with, parts = ball_case(radius, spacing)
+    without = parts.fused[:, 0].numpy()
+    by_slice = score_finding((a_with, a), (finish(parts)[:, 0].numpy(), without), finding, spacing)
+    in_volume = fused_volume(parts, spacing)
+    as_volume = score_finding((a_with, a), (in_volume, without), finding, spacing)
+    assert as_volume.imprint >= by_slice.imprint + 0.1, (by_slice, as_volume)
+    assert as_volume.imprint >= 0.75, as_volume
+    beyond = CENTRE[0] + int(radius) + 2  # a slice the ball does not reach, in its shell
+    assert in_volume[beyond, CENTRE[1], CENTRE[2]] < 0.75 - 0.05  # lowered there now
+    assert (in_volume <= finish(parts)[:, 0].numpy() + 1e-6).all()  # never less pedestal than slice by slice
+    assert in_volume[0].min() > 0.75 - 1e-6 and in_volume[-1].min() > 0.75 - 1e-6  # and still local
+
+
+def test_the_reach_across_slices_is_in_mm_and_thick_slices_are_fused_slice_by_slice():
+    assert {rho: rz for rho, (rz, _) in slice_reaches((1.0, 1.0, 1.0)).items()} == {1: 4, 2: 8, 4: 16}
+    assert {rho: rz for rho, (rz, _) in slice_reaches((2.0, 0.5, 0.5)).items()} == {1: 1, 2: 2, 4: 4}
+    assert slice_reaches((40.0, 1.0, 1.0)) == {}
+    _, _, _, parts = ball_case(3.0, (40.0, 1.0, 1.0))
+    assert np.array_equal(fused_volume(parts, (40.0, 1.0, 1.0)), finish(parts)[:, 0].numpy())
+    with pytest.raises(ValueError, match="spacing"):
+        slice_reaches((0.0, 1.0, 1.0))
+
+
+@pytest.fixture(scope="module")
+def net_with_transfer(tiny_model) -> FusionNet:
+    net = FusionNet(replace(tiny_model.net.config, finding_levels=3))
+    net.load_state_dict(tiny_model.net.state_dict())
+    return net.eval()
+
+
+def test_a_volume_fused_in_batches_as_they_come_is_the_volume_fused_at_once(net_with_transfer):
+    rng = np.random.default_rng(0)
+    a = rng.random((30, 64, 64), dtype=np.float32)
+    b = rng.random((30, 64, 64), dtype=np.float32)
+    a[12:16, 20:30, 20:30] = 1.0  # a bright block the transfer puts back over a bright MRI
+    b[10:18, 10:40, 10:40] = 0.95
+    spacing = (1.0, 1.0, 1.0)
+    at_once = fuse_slices(net_with_transfer, a, b, device="cpu", batch_size=30, workers=1, spacing=spacing)
+    as_they_come = fuse_slices(net_with_transfer, a, b, device="cpu", batch_size=1, workers=2, spacing=spacing)
+    by_slice = fuse_slices(net_with_transfer, a, b, device="cpu", batch_size=1, workers=2)
+    assert np.abs(at_once - as_they_come).max() < 1e-5
+    assert (as_they_come <= by_slice + 1e-5).all()
+    some = fuse_slices(net_with_transfer, a, b, device="cpu", batch_size=1, spacing=spacing, only=np.arange(0, 30, 2))
+    assert not some[1::2].any() and np.isfinite(some).all()
+
+
+def test_unrelated_pictures_are_each_fused_on_their_own(net_with_transfer):
+    rng = np.random.default_rng(1)
+    a = rng.random((3, 64, 64), dtype=np.float32)
+    b = rng.random((3, 64, 64), dtype=np.float32)
+    together = fuse_slices(net_with_transfer, a, b, device="cpu", batch_size=3, workers=1)
+    alone = np.stack([fuse_slices(net_with_transfer, a[i:i + 1], b[i:i + 1], device="cpu")[0] for i in range(3)])
+    assert np.abs(together - alone).max() < 1e-5
