@@ -40,8 +40,9 @@ from ..network.headroom import (CELL, DEEP_EXCESS, REACHES, STATISTICS, _gaussia
                                 _window_max, _window_sums, reach_gate)
 
 VOLUME_REACHES = (1, 2, 4)
-FINISH_CHUNK = 8
-"""Slices finished in one call: the volume's sums are made over the chunk and the slices within reach of it."""
+FINISH_CHUNK = 32
+"""Slices finished in one call: the volume's sums are made over the chunk and the slices within reach of it (at
+a 512x512x300 CT's 0.5 x 0.5 x 1 mm, 33 slices either way)."""
 
 Reach = Tuple[int, Optional[torch.Tensor]]
 
@@ -67,19 +68,14 @@ def reach_in_slices(reaches: Dict[int, Reach]) -> int:
 
 
 def _box_sums(x: torch.Tensor, radius: int, slices: int) -> torch.Tensor:
-    """Sums of (n, C, h, w) over boxes of (2 slices + 1) x (2 radius + 1)^2 cells, zero beyond the stack, from one
-    integral volume (float64: the sums of a volume's cells lose no digits)."""
-    n, _, h, w = (int(side) for side in x.shape)
-    padded = F.pad(x.double().permute(1, 2, 3, 0), (slices + 1, slices, radius + 1, radius, radius + 1, radius))
-    table = padded.cumsum(1).cumsum(2).cumsum(3)  # (C, h', w', n')
-    ends = [((2 * radius + 1, h), (0, h)), ((2 * radius + 1, w), (0, w)), ((2 * slices + 1, n), (0, n))]
-    total = torch.zeros_like(table[:, :h, :w, :n])
-    for corner in range(8):
-        spans = [ends[axis][(corner >> axis) & 1] for axis in range(3)]
-        sign = (-1) ** sum((corner >> axis) & 1 for axis in range(3))
-        total += sign * table[:, spans[0][0]:spans[0][0] + h, spans[1][0]:spans[1][0] + w,
-                              spans[2][0]:spans[2][0] + n]
-    return total.permute(3, 0, 1, 2).to(x.dtype)
+    """Sums of (n, C, h, w) over boxes of (2 slices + 1) x (2 radius + 1)^2 cells, zero beyond the stack: each
+    slice's window sums, then their running sum across slices (in float64, so that a long stack loses no digits)."""
+    n = int(x.shape[0])
+    in_plane = _window_sums(x, [radius])[radius].double()
+    zeros = torch.zeros_like(in_plane[:1])
+    table = torch.cat([zeros.expand(slices + 1, *in_plane.shape[1:]), in_plane,
+                       zeros.expand(slices, *in_plane.shape[1:])]).cumsum(0)
+    return (table[2 * slices + 1:2 * slices + 1 + n] - table[:n]).to(x.dtype)
 
 
 def _across(x: torch.Tensor, slices: int, kernel: Optional[torch.Tensor]) -> torch.Tensor:
@@ -94,27 +90,34 @@ def _across(x: torch.Tensor, slices: int, kernel: Optional[torch.Tensor]) -> tor
     return rows.permute(2, 0, 1).unsqueeze(1)
 
 
-def volume_plateaus(fields: torch.Tensor, reaches: Dict[int, Reach]) -> torch.Tensor:
-    """The volume's plateau of each reach (n, len(REACHES), h, w; 0 for the reaches not in ``reaches``) from the
-    fields (n, ..., h, w) of n consecutive slices (headroom.pedestal_fields; module doc)."""
+def volume_plateaus(fields: torch.Tensor, reaches: Dict[int, Reach], rows: Optional[slice] = None) -> torch.Tensor:
+    """The volume's plateau of each reach (len(rows), len(REACHES), h, w; 0 for the reaches not in ``reaches``) at
+    the slices ``rows`` (default: all) of the fields (n, ..., h, w) of n consecutive slices
+    (headroom.pedestal_fields; module doc). Each reach works on the slices it needs for those rows only."""
     first = len(REACHES) + 1
     excess, share, body, amount = fields[:, first:first + len(STATISTICS)].split(1, 1)
     n, side = int(fields.shape[0]), int(min(fields.shape[-2:]))
+    rows = rows or slice(0, n)
     deep = _ramp(excess, *DEEP_EXCESS)
-    plateaus = torch.zeros_like(fields[:, :len(REACHES)])
+    plateaus = torch.zeros_like(fields[rows, :len(REACHES)])
     for index, rho in enumerate(REACHES):
         if rho not in reaches or 2 * rho + 1 > side:
             continue
         slices, kernel = reaches[rho]
+        spread = slices + (0 if kernel is None else len(kernel) // 2)
+        low, high = max(0, rows.start - spread), min(n, rows.stop + spread)  # the gates these rows need
+        wide = slice(max(0, low - 2 * slices), min(n, high + 2 * slices))  # the sums those gates need
+        inner = slice(low - wide.start, high - wide.start)
         near_radius, wide_radius = min(rho, (side - 1) // 2), min(2 * rho, (side - 1) // 2)
-        near = _box_sums(torch.cat([share, amount], 1), near_radius, slices).split(1, 1)
-        around = _box_sums(torch.cat([share, body, amount], 1), wide_radius, 2 * slices).split(1, 1)
+        near = _box_sums(torch.cat([share[wide], amount[wide]], 1), near_radius, slices)[inner].split(1, 1)
+        around = _box_sums(torch.cat([share[wide], body[wide], amount[wide]], 1), wide_radius,
+                           2 * slices)[inner].split(1, 1)
         window = (2 * wide_radius + 1) ** 2 * (4 * slices + 1)
-        blob = _window_sums(share, [near_radius])[near_radius]
-        gate = reach_gate(rho, near, around, window, deep, blob)
-        reach, gate = _window_max(torch.cat([excess, gate]), rho).split(n)
-        plateaus[:, index:index + 1] = _across(reach, slices, None) * _across(gate, slices, None)
-        plateaus[:, index:index + 1] = _across(plateaus[:, index:index + 1], 0, kernel)
+        blob = _window_sums(share[low:high], [near_radius])[near_radius]
+        gate = reach_gate(rho, near, around, window, deep[low:high], blob)
+        reach, gate = _window_max(torch.cat([excess[low:high], gate]), rho).split(high - low)
+        plateau = _across(_across(reach, slices, None) * _across(gate, slices, None), 0, kernel)
+        plateaus[:, index:index + 1] = plateau[rows.start - low:rows.stop - low]
     return plateaus
 
 
@@ -164,6 +167,7 @@ class SliceFinisher:
             low, high = max(0, ready[0] - self.reach), min(len(self.out), ready[-1] + self.reach + 1)
             outside = torch.zeros_like(stacked.fields[0])
             slab = torch.stack([self.fields.get(k, outside) for k in range(low, high)])
-            volume = volume_plateaus(slab, self.reaches)[[k - low for k in ready]]
+            rows = slice(ready[0] - low, ready[-1] - low + 1)
+            volume = volume_plateaus(slab, self.reaches, rows)[[k - ready[0] for k in ready]]
         h, w = self.out.shape[1:]
         self.out[ready] = finish(stacked, volume)[:, 0, :h, :w].cpu().numpy()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -235,13 +236,18 @@ def _fuse_sequentially(work: Callable, store: Callable, batches: list, progress:
 
 def _fuse_in_threads(work: Callable, store: Callable, batches: list, workers: int,
                      progress: Optional[ProgressCallback], cancel: Optional[CancelCheck]) -> None:
-    """``work`` on batches on ``workers`` single-threaded CPU workers, ``store`` on this thread as each ends; a
-    cancel stops the batches not yet started."""
+    """``work`` on batches on ``workers`` single-threaded CPU workers, each then ``store``-ing its result under a lock
+    (a volume's slices are finished there, beside the other workers' network); a cancel stops the batches not
+    yet started."""
+    lock = threading.Lock()
 
-    def run(index: np.ndarray) -> Tuple[np.ndarray, object]:
+    def run(index: np.ndarray) -> int:
         torch.set_num_threads(1)
         with torch.inference_mode():
-            return index, work(index)
+            result = work(index)
+            with lock:
+                store(index, result)
+        return len(index)
 
     with ThreadPoolExecutor(workers, thread_name_prefix="fusioncinn") as pool:
         pending = [pool.submit(run, index) for index in batches]
@@ -249,9 +255,7 @@ def _fuse_in_threads(work: Callable, store: Callable, batches: list, workers: in
             done, total = 0, sum(len(index) for index in batches)
             report(progress, 0.0, f"slice 0/{total}", cancel)
             for future in as_completed(pending):
-                index, result = future.result()
-                store(index, result)
-                done += len(index)
+                done += future.result()
                 report(progress, done / total, f"slice {done}/{total}", cancel)
         except BaseException:
             for future in pending:
