@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from FusionCINNLib.fusion.across_slices import slice_reaches, volume_plateaus
+from FusionCINNLib.fusion.across_slices import FINISH_CHUNK, reach_in_slices, slice_reaches, volume_plateaus
 from FusionCINNLib.fusion.slices import fuse_slices
 from FusionCINNLib.metrics.findings import Finding, insert_finding, score_finding
 from FusionCINNLib.network.fusion_net import FusionNet, TransferParts, finish
@@ -72,18 +72,21 @@ def net_with_transfer(tiny_model) -> FusionNet:
 
 
 def test_a_volume_fused_in_batches_as_they_come_is_the_volume_fused_at_once(net_with_transfer):
+    """80 slices whose reach across slices is 17 (0.25 mm pixels, 1 mm slices): finished 32 at a time as the
+    batches come, then the rest."""
     rng = np.random.default_rng(0)
-    a = rng.random((30, 64, 64), dtype=np.float32)
-    b = rng.random((30, 64, 64), dtype=np.float32)
-    a[12:16, 20:30, 20:30] = 1.0  # a bright block the transfer puts back over a bright MRI
-    b[10:18, 10:40, 10:40] = 0.95
-    spacing = (1.0, 1.0, 1.0)
-    at_once = fuse_slices(net_with_transfer, a, b, device="cpu", batch_size=30, workers=1, spacing=spacing)
+    a = rng.random((80, 64, 64), dtype=np.float32)
+    b = rng.random((80, 64, 64), dtype=np.float32)
+    a[30:36, 20:30, 20:30] = 1.0  # a bright block the transfer puts back over a bright MRI
+    b[26:40, 10:40, 10:40] = 0.95
+    spacing = (1.0, 0.25, 0.25)
+    assert reach_in_slices(slice_reaches(spacing)) + FINISH_CHUNK < 80
+    at_once = fuse_slices(net_with_transfer, a, b, device="cpu", batch_size=80, workers=1, spacing=spacing)
     as_they_come = fuse_slices(net_with_transfer, a, b, device="cpu", batch_size=1, workers=2, spacing=spacing)
     by_slice = fuse_slices(net_with_transfer, a, b, device="cpu", batch_size=1, workers=2)
     assert np.abs(at_once - as_they_come).max() < 1e-5
     assert (as_they_come <= by_slice + 1e-5).all()
-    some = fuse_slices(net_with_transfer, a, b, device="cpu", batch_size=1, spacing=spacing, only=np.arange(0, 30, 2))
+    some = fuse_slices(net_with_transfer, a, b, device="cpu", batch_size=1, spacing=spacing, only=np.arange(0, 80, 2))
     assert not some[1::2].any() and np.isfinite(some).all()
 
 
