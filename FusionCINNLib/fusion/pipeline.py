@@ -30,7 +30,7 @@ from ..memory import available_memory_bytes, fusion_bytes, gigabytes
 from ..network.model_files import FusionModel, default_model_path, load_model
 from ..pairs import modalities
 from ..progress import CancelCheck, ProgressCallback, report
-from .orientation import slice_axis
+from .orientation import slice_axis, stack_spacing
 from .salience import salience_thresholds
 from .across_slices import FINISH_CHUNK, reach_in_slices, slice_reaches
 from .slices import (MAX_SIDE, MIN_SIDE, default_batch_size, fuse_slices, resolve_device, resolve_precision,
@@ -121,8 +121,7 @@ def check_memory(reference: sitk.Image, plane: str, batch_size: Optional[int], m
     voxels = reference.GetNumberOfPixels()
     batch = batch_size or default_batch_size(*shape, torch_device.type)
     workers = worker_count(torch_device, resolve_precision(precision, torch_device), -(-slices // batch))
-    spacing = list(reference.GetSpacing()[::-1])
-    reach = reach_in_slices(slice_reaches([spacing.pop(slice_axis(reference, plane))] + spacing)) + FINISH_CHUNK
+    reach = reach_in_slices(slice_reaches(stack_spacing(reference, slice_axis(reference, plane)))) + FINISH_CHUNK
 
     def held(in_flight: int) -> int:  # slices fused and waiting for those within the pedestal's reach
         return reach + in_flight if model.config.finding_levels else 0
@@ -267,10 +266,8 @@ def fuse_volumes(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: Mod
     # beyond the other input's field of view, in the stacks' order (inverted in place: one mask, not two)
     outside = None if coverage is None else np.moveaxis(np.logical_not(coverage, out=coverage), axis, 0)
     reached = None if outside is None else np.flatnonzero(~outside.all(axis=(1, 2)))  # no copy of a strided view
-    spacing_kji = fixed.GetSpacing()[::-1]
-    spacing = (spacing_kji[axis],) + tuple(s for i, s in enumerate(spacing_kji) if i != axis)  # the stacks' order
     options = dict(device=device, batch_size=batch_size, precision=precision, salience=salience, only=reached,
-                   spacing=spacing, cancel=cancel)
+                   spacing=stack_spacing(fixed, axis), cancel=cancel)
     start = time.perf_counter()
     fused = fuse_slices(fusion_model.net, stack_a, stack_b,
                         progress=lambda f, m: report(progress, 0.4 + grey_share * f, m, cancel), **options)

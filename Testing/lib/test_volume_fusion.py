@@ -5,7 +5,7 @@ import torch
 
 from FusionCINNLib.errors import FusionCancelled, FusionInputError, FusionWarning
 from FusionCINNLib.fusion import slices
-from FusionCINNLib.fusion.orientation import slice_axis
+from FusionCINNLib.fusion.orientation import slice_axis, stack_spacing
 from FusionCINNLib.fusion.pipeline import fuse_images, fuse_volumes
 from FusionCINNLib.fusion.slices import fuse_slices, worker_count
 
@@ -120,6 +120,14 @@ def test_axis_choice_follows_direction():
     assert slice_axis(image, "sagittal") == 2
     image.SetDirection((1, 0, 0, 0, 0, 1, 0, -1, 0))  # index j runs along -S: a coronal acquisition
     assert slice_axis(image, "axial") == 1
+
+
+def test_a_slice_stack_s_spacing_is_the_slice_axis_then_the_rows_and_columns():
+    image = sitk.Image(4, 5, 6, sitk.sitkFloat32)
+    image.SetSpacing((0.5, 0.7, 2.0))  # i, j, k: columns 0.5 mm, rows 0.7 mm, slices 2 mm
+    assert stack_spacing(image, 0) == (2.0, 0.7, 0.5)  # axial: (k, j, i)
+    assert stack_spacing(image, 1) == (0.7, 2.0, 0.5)  # coronal: np.moveaxis gives (j, k, i)
+    assert stack_spacing(image, 2) == (0.5, 2.0, 0.7)  # sagittal: (i, k, j)
 
 
 def test_without_registration_different_grids_are_resampled_as_the_headers_place_them(tiny_model):
