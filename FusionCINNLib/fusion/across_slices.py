@@ -68,27 +68,32 @@ def reach_in_slices(reaches: Dict[int, Reach]) -> int:
     return max((3 * rz + (0 if kernel is None else len(kernel) // 2) for rz, kernel in reaches.values()), default=0)
 
 
-def _box_sums(x: torch.Tensor, radius: int, slices: int) -> torch.Tensor:
-    """Sums of (n, C, h, w) over boxes of (2 slices + 1) x (2 radius + 1)^2 cells, zero beyond the stack: each
-    slice's window sums, then their running sum across slices (in float64, so that a long stack loses no digits)."""
+def _sums_across(x: torch.Tensor, slices: int) -> torch.Tensor:
+    """Sums of (n, C, h, w) over the ``slices`` slices either side of each, zero beyond the stack: a running sum
+    across slices (in float64, so that a long stack loses no digits)."""
     n = int(x.shape[0])
-    in_plane = _window_sums(x, [radius])[radius].double()
-    zeros = torch.zeros_like(in_plane[:1])
-    table = torch.cat([zeros.expand(slices + 1, *in_plane.shape[1:]), in_plane,
-                       zeros.expand(slices, *in_plane.shape[1:])]).cumsum(0)
+    wide = x.double()
+    zeros = torch.zeros_like(wide[:1])
+    table = torch.cat([zeros.expand(slices + 1, *wide.shape[1:]), wide,
+                       zeros.expand(slices, *wide.shape[1:])]).cumsum(0)
     return (table[2 * slices + 1:2 * slices + 1 + n] - table[:n]).to(x.dtype)
 
 
-def _across(x: torch.Tensor, slices: int, kernel: Optional[torch.Tensor]) -> torch.Tensor:
-    """(n, 1, h, w): the maximum over the ``slices`` slices either side (zero beyond the stack), then ``kernel``
-    across slices (the end slices repeated)."""
+def _max_across(x: torch.Tensor, slices: int) -> torch.Tensor:
+    """The maximum of non-negative (n, 1, h, w) over the ``slices`` slices either side (zero beyond the stack)."""
     rows = x[:, 0].permute(1, 2, 0).unsqueeze(0)  # (1, h, w, n): slices last
-    rows = _max_along(rows, slices, -1)[0]
-    if kernel is not None and int(x.shape[0]) > 1:
-        flat = rows.reshape(-1, 1, int(x.shape[0]))
-        taps = len(kernel) // 2
-        rows = F.conv1d(F.pad(flat, (taps, taps), mode="replicate"), kernel.to(flat).view(1, 1, -1)).reshape(rows.shape)
-    return rows.permute(2, 0, 1).unsqueeze(1)
+    return _max_along(rows, slices, -1)[0].permute(2, 0, 1).unsqueeze(1)
+
+
+def _blur_across(x: torch.Tensor, kernel: Optional[torch.Tensor]) -> torch.Tensor:
+    """(n, 1, h, w) convolved across slices with ``kernel`` (None: unchanged), the end slices repeated."""
+    n = int(x.shape[0])
+    if kernel is None or n == 1:
+        return x
+    taps = len(kernel) // 2
+    rows = x[:, 0].permute(1, 2, 0).reshape(-1, 1, n)
+    blurred = F.conv1d(F.pad(rows, (taps, taps), mode="replicate"), kernel.to(rows).view(1, 1, -1))
+    return blurred.reshape(*x.shape[-2:], n).permute(2, 0, 1).unsqueeze(1)
 
 
 def volume_plateaus(fields: torch.Tensor, reaches: Dict[int, Reach], rows: Optional[slice] = None) -> torch.Tensor:
@@ -110,14 +115,14 @@ def volume_plateaus(fields: torch.Tensor, reaches: Dict[int, Reach], rows: Optio
         wide = slice(max(0, low - 2 * slices), min(n, high + 2 * slices))  # the sums those gates need
         inner = slice(low - wide.start, high - wide.start)
         near_radius, wide_radius = min(rho, (side - 1) // 2), min(2 * rho, (side - 1) // 2)
-        near = _box_sums(torch.cat([share[wide], amount[wide]], 1), near_radius, slices)[inner].split(1, 1)
-        around = _box_sums(torch.cat([share[wide], body[wide], amount[wide]], 1), wide_radius,
-                           2 * slices)[inner].split(1, 1)
+        in_slice = _window_sums(torch.cat([share[wide], amount[wide]], 1), [near_radius])[near_radius]
+        near = _sums_across(in_slice, slices)[inner].split(1, 1)
+        around = _window_sums(torch.cat([share[wide], body[wide], amount[wide]], 1), [wide_radius])[wide_radius]
+        around = _sums_across(around, 2 * slices)[inner].split(1, 1)
         window = (2 * wide_radius + 1) ** 2 * (4 * slices + 1)
-        blob = _window_sums(share[low:high], [near_radius])[near_radius]
-        gate = reach_gate(rho, near, around, window, deep[low:high], blob)
+        gate = reach_gate(rho, near, around, window, deep[low:high], in_slice[inner, :1])
         reach, gate = _window_max(torch.cat([excess[low:high], gate]), rho).split(high - low)
-        plateau = _across(_across(reach, slices, None) * _across(gate, slices, None), 0, kernel)
+        plateau = _blur_across(_max_across(reach, slices) * _max_across(gate, slices), kernel)
         plateaus[:, index:index + 1] = plateau[rows.start - low:rows.stop - low]
     return plateaus
 
