@@ -34,7 +34,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..network.fusion_net import TransferParts, finish
 from ..network.headroom import (CELL, DEEP_EXCESS, REACHES, STATISTICS, _gaussian, _max_along, _ramp,
@@ -44,6 +43,8 @@ VOLUME_REACHES = (1, 2, 4)
 FINISH_CHUNK = 32
 """Slices finished in one call: the volume's sums are made over the chunk and the slices within reach of it (at
 a 512x512x300 CT's 0.5 x 0.5 x 1 mm, 33 slices either way)."""
+SUMS = 5
+"""Window sums a slice keeps for each reach measured in the volume (:func:`in_slice_sums`)."""
 
 Reach = Tuple[int, Optional[torch.Tensor]]
 
@@ -68,15 +69,34 @@ def reach_in_slices(reaches: Dict[int, Reach]) -> int:
     return max((3 * rz + (0 if kernel is None else len(kernel) // 2) for rz, kernel in reaches.values()), default=0)
 
 
-def _sums_across(x: torch.Tensor, slices: int) -> torch.Tensor:
-    """Sums of (n, C, h, w) over the ``slices`` slices either side of each, zero beyond the stack: a running sum
-    across slices (in float64, so that a long stack loses no digits)."""
+def in_slice_sums(fields: torch.Tensor, reaches: Dict[int, Reach]) -> torch.Tensor:
+    """The window sums within each slice that a volume's gates add up across slices: for each reach in
+    ``reaches`` (ascending), the excess's cells and amount over the reach's window and the excess's cells, the
+    body's cells and the excess's amount over the window twice as wide (``SUMS`` channels a reach), of the fields
+    (n, ..., h, w) of n slices (headroom.pedestal_fields): (n, SUMS len(reaches), h, w)."""
+    first = len(REACHES) + 1
+    statistics = fields[:, first + 1:first + len(STATISTICS)]  # share, body, amount
+    side = int(min(fields.shape[-2:]))
+    radii = {rho: (min(rho, (side - 1) // 2), min(2 * rho, (side - 1) // 2)) for rho in sorted(reaches)}
+    windows = _window_sums(statistics, sorted({r for pair in radii.values() for r in pair})) if radii else {}
+    sums = [torch.cat([windows[near][:, 0::2], windows[wide]], 1) for near, wide in radii.values()]
+    return torch.cat(sums, 1) if sums else fields[:, :0]
+
+
+def _across(x: torch.Tensor, matrix: np.ndarray, first: int) -> torch.Tensor:
+    """``matrix`` (m, k) across the slices first..first + k of x (n, C, h, w): (m, C, h, w), one product."""
+    rows = x[first:first + matrix.shape[1]]
+    weights = torch.from_numpy(matrix).to(rows)
+    return (weights @ rows.reshape(matrix.shape[1], -1)).reshape(matrix.shape[0], *rows.shape[1:])
+
+
+def _sums_across(x: torch.Tensor, slices: int, rows: slice) -> torch.Tensor:
+    """Sums of (n, C, h, w) over the ``slices`` slices either side of each of ``rows``, zero beyond the stack."""
     n = int(x.shape[0])
-    wide = x.double()
-    zeros = torch.zeros_like(wide[:1])
-    table = torch.cat([zeros.expand(slices + 1, *wide.shape[1:]), wide,
-                       zeros.expand(slices, *wide.shape[1:])]).cumsum(0)
-    return (table[2 * slices + 1:2 * slices + 1 + n] - table[:n]).to(x.dtype)
+    first, last = max(0, rows.start - slices), min(n, rows.stop + slices)
+    out = np.arange(rows.start, rows.stop)[:, None]
+    source = np.arange(first, last)[None, :]
+    return _across(x, (np.abs(source - out) <= slices).astype(np.float32), first)
 
 
 def _max_across(x: torch.Tensor, slices: int) -> torch.Tensor:
@@ -85,45 +105,47 @@ def _max_across(x: torch.Tensor, slices: int) -> torch.Tensor:
     return _max_along(rows, slices, -1)[0].permute(2, 0, 1).unsqueeze(1)
 
 
-def _blur_across(x: torch.Tensor, kernel: Optional[torch.Tensor]) -> torch.Tensor:
-    """(n, 1, h, w) convolved across slices with ``kernel`` (None: unchanged), the end slices repeated."""
-    n = int(x.shape[0])
-    if kernel is None or n == 1:
-        return x
-    taps = len(kernel) // 2
-    rows = x[:, 0].permute(1, 2, 0).reshape(-1, 1, n)
-    blurred = F.conv1d(F.pad(rows, (taps, taps), mode="replicate"), kernel.to(rows).view(1, 1, -1))
-    return blurred.reshape(*x.shape[-2:], n).permute(2, 0, 1).unsqueeze(1)
+def _blur_across(x: torch.Tensor, kernel: Optional[torch.Tensor], rows: slice, first: int, n: int) -> torch.Tensor:
+    """The slices ``rows`` of a stack of n convolved across slices with ``kernel`` (None: unchanged), its end
+    slices repeated, from x (k, 1, h, w): its slices first..first + k, every slice within the kernel's reach of
+    ``rows`` in the stack."""
+    if kernel is None:
+        return x[rows.start - first:rows.stop - first]
+    taps, out = len(kernel) // 2, np.arange(rows.start, rows.stop)
+    matrix = np.zeros((len(out), int(x.shape[0])), np.float64)
+    for offset, weight in zip(range(-taps, taps + 1), kernel.double().tolist()):
+        np.add.at(matrix, (np.arange(len(out)), np.clip(out + offset, 0, n - 1) - first), weight)
+    return _across(x, matrix.astype(np.float32), 0)
 
 
-def volume_plateaus(fields: torch.Tensor, reaches: Dict[int, Reach], rows: Optional[slice] = None) -> torch.Tensor:
+def volume_plateaus(fields: torch.Tensor, reaches: Dict[int, Reach], rows: Optional[slice] = None,
+                    sums: Optional[torch.Tensor] = None) -> torch.Tensor:
     """The volume's plateau of each reach (len(rows), len(REACHES), h, w; 0 for the reaches not in ``reaches``) at
     the slices ``rows`` (default: all) of the fields (n, ..., h, w) of n consecutive slices
-    (headroom.pedestal_fields; module doc). Each reach works on the slices it needs for those rows only."""
+    (headroom.pedestal_fields; module doc), given their :func:`in_slice_sums` (default: made here). Each reach
+    works on the slices it needs for those rows only."""
     first = len(REACHES) + 1
-    excess, share, body, amount = fields[:, first:first + len(STATISTICS)].split(1, 1)
+    excess = fields[:, first:first + 1]
     n, side = int(fields.shape[0]), int(min(fields.shape[-2:]))
     rows = rows or slice(0, n)
-    deep = _ramp(excess, *DEEP_EXCESS)
+    sums = in_slice_sums(fields, reaches) if sums is None else sums
     plateaus = torch.zeros_like(fields[rows, :len(REACHES)])
     for index, rho in enumerate(REACHES):
         if rho not in reaches or 2 * rho + 1 > side:
             continue
         slices, kernel = reaches[rho]
-        spread = slices + (0 if kernel is None else len(kernel) // 2)
-        low, high = max(0, rows.start - spread), min(n, rows.stop + spread)  # the gates these rows need
-        wide = slice(max(0, low - 2 * slices), min(n, high + 2 * slices))  # the sums those gates need
-        inner = slice(low - wide.start, high - wide.start)
-        near_radius, wide_radius = min(rho, (side - 1) // 2), min(2 * rho, (side - 1) // 2)
-        in_slice = _window_sums(torch.cat([share[wide], amount[wide]], 1), [near_radius])[near_radius]
-        near = _sums_across(in_slice, slices)[inner].split(1, 1)
-        around = _window_sums(torch.cat([share[wide], body[wide], amount[wide]], 1), [wide_radius])[wide_radius]
-        around = _sums_across(around, 2 * slices)[inner].split(1, 1)
-        window = (2 * wide_radius + 1) ** 2 * (4 * slices + 1)
-        gate = reach_gate(rho, near, around, window, deep[low:high], in_slice[inner, :1])
-        reach, gate = _window_max(torch.cat([excess[low:high], gate]), rho).split(high - low)
-        plateau = _blur_across(_max_across(reach, slices) * _max_across(gate, slices), kernel)
-        plateaus[:, index:index + 1] = plateau[rows.start - low:rows.stop - low]
+        taps = 0 if kernel is None else len(kernel) // 2
+        blurred = slice(max(0, rows.start - taps), min(n, rows.stop + taps))  # the slices the blur reads
+        gates = slice(max(0, blurred.start - slices), min(n, blurred.stop + slices))  # those the maximum reads
+        column = SUMS * sorted(reaches).index(rho)
+        near = _sums_across(sums[:, column:column + 2], slices, gates).split(1, 1)
+        around = _sums_across(sums[:, column + 2:column + SUMS], 2 * slices, gates).split(1, 1)
+        window = (2 * min(2 * rho, (side - 1) // 2) + 1) ** 2 * (4 * slices + 1)
+        gate = reach_gate(rho, near, around, window, _ramp(excess[gates], *DEEP_EXCESS), sums[gates, column:column + 1])
+        reach, gate = _window_max(torch.cat([excess[gates], gate]), rho).split(gates.stop - gates.start)
+        plateau = (_max_across(reach, slices) * _max_across(gate, slices))[blurred.start - gates.start:
+                                                                           blurred.stop - gates.start]
+        plateaus[:, index:index + 1] = _blur_across(plateau, kernel, rows, blurred.start, n)
     return plateaus
 
 
@@ -140,15 +162,16 @@ class SliceFinisher:
         self.reach = reach_in_slices(self.reaches)
         self.unfused = sorted(int(k) for k in to_fuse)
         self.parts: Dict[int, TransferParts] = {}
-        self.fields: Dict[int, torch.Tensor] = {}
+        self.fields: Dict[int, Tuple[torch.Tensor, torch.Tensor]] = {}
 
     def add(self, indices: Sequence[int], parts: TransferParts) -> None:
         """Keep a fused batch's parts (on their device: a GPU finishes its own slices), slice ``indices[i]`` in
-        row i."""
+        row i, and the window sums within each slice that the volume's gates need (made once a slice)."""
+        sums = in_slice_sums(parts.fields, self.reaches)
         for row, k in enumerate(int(k) for k in indices):
             self.parts[k] = TransferParts(*(t[row:row + 1] for t in (parts.fused, parts.correction, parts.mask,
                                                                      parts.fields)))
-            self.fields[k] = self.parts[k].fields[0]
+            self.fields[k] = (self.parts[k].fields[0], sums[row])
             self.unfused.remove(k)
 
     def finish_ready(self) -> None:
@@ -165,15 +188,17 @@ class SliceFinisher:
             del self.fields[k]
 
     def _finish(self, ready: List[int]) -> None:
-        parts = [self.parts.pop(k) for k in ready]
-        stacked = TransferParts(*(torch.cat(t) for t in zip(*((p.fused, p.correction, p.mask, p.fields)
-                                                                for p in parts))))
+        """Finish the slices ``ready`` (ascending), each on its own: a 512x512 slice's full-size steps stay in a
+        CPU core's cache, which a chunk's do not (half the time)."""
         volume = None
         if self.reaches:
             low, high = max(0, ready[0] - self.reach), min(len(self.out), ready[-1] + self.reach + 1)
-            outside = torch.zeros_like(stacked.fields[0])
-            slab = torch.stack([self.fields.get(k, outside) for k in range(low, high)])
-            rows = slice(ready[0] - low, ready[-1] - low + 1)
-            volume = volume_plateaus(slab, self.reaches, rows)[[k - ready[0] for k in ready]]
+            fields, sums = next(iter(self.fields.values()))
+            outside = (torch.zeros_like(fields), torch.zeros_like(sums))
+            slab = [self.fields.get(k, outside) for k in range(low, high)]
+            volume = volume_plateaus(torch.stack([f for f, _ in slab]), self.reaches,
+                                     slice(ready[0] - low, ready[-1] - low + 1), torch.stack([s for _, s in slab]))
         h, w = self.out.shape[1:]
-        self.out[ready] = finish(stacked, volume)[:, 0, :h, :w].cpu().numpy()
+        for k in ready:
+            own = None if volume is None else volume[k - ready[0]:k - ready[0] + 1]
+            self.out[k] = finish(self.parts.pop(k), own)[0, 0, :h, :w].cpu().numpy()

@@ -64,6 +64,17 @@ def test_the_reach_across_slices_is_in_mm_and_thick_slices_are_fused_slice_by_sl
         slice_reaches((0.0, 1.0, 1.0))
 
 
+@pytest.mark.parametrize("rows", [slice(0, 5), slice(20, 30), slice(33, 41)])
+def test_the_volume_s_plateaus_at_some_slices_are_the_whole_volume_s_at_those_slices(rows):
+    """A chunk of slices is finished from the slices within reach of it only (the stack's ends where they show)."""
+    spacing = (1.0, 1.0, 1.0)
+    _, _, _, parts = ball_case(5.0, spacing)
+    reaches = slice_reaches(spacing)
+    whole = volume_plateaus(parts.fields, reaches)
+    assert whole.amax() > 0.1
+    torch.testing.assert_close(volume_plateaus(parts.fields, reaches, rows), whole[rows], rtol=0, atol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def net_with_transfer(tiny_model) -> FusionNet:
     net = FusionNet(replace(tiny_model.net.config, finding_levels=3))
