@@ -23,7 +23,9 @@ of its CT-MRI head no more than slice by slice (docs/findings.md, thirteenth rou
 
 Slices are finished (network.fusion_net.finish) ``FINISH_CHUNK`` at a time once every slice to fuse within reach
 is fused, by the worker that fused the last of them (fusion.slices), so only those slices' parts are held (over
-three times a slice's memory each). Finishing costs about 50 ms a 512x512 slice on a 2-core CPU (docs/speed.md).
+three times a slice's memory each, and each slice's window sums, made once when it is fused). The sums and the
+blur across slices are products with band matrices, made for the rows a chunk needs. Finishing costs about 15-20
+ms a 512x512 slice on a 2-core CPU (docs/speed.md, issue 19's seventh round).
 A stack of unrelated pictures is not a volume: it is fused slice by slice (fuse_slices without ``spacing``).
 """
 
