@@ -38,8 +38,8 @@ import numpy as np
 import torch
 
 from ..network.fusion_net import TransferParts, finish
-from ..network.headroom import (CELL, DEEP_EXCESS, REACHES, STATISTICS, _gaussian, _max_along, _ramp,
-                                _window_max, _window_sums, reach_gate)
+from ..network.cell_grid import gaussian, max_along, ramp, window_max, window_sums
+from ..network.headroom import CELL, DEEP_EXCESS, REACHES, STATISTICS, reach_gate
 
 VOLUME_REACHES = (1, 2, 4)
 FINISH_CHUNK = 32
@@ -61,7 +61,7 @@ def slice_reaches(spacing: Sequence[float]) -> Dict[int, Reach]:
     for rho in VOLUME_REACHES:
         slices, sigma = int(round(rho * CELL * ratio)), max(0.5, 0.35 * rho) * CELL * ratio
         if slices:
-            reaches[rho] = (slices, _gaussian(sigma) if sigma >= 0.5 else None)
+            reaches[rho] = (slices, gaussian(sigma) if sigma >= 0.5 else None)
     return reaches
 
 
@@ -80,7 +80,7 @@ def in_slice_sums(fields: torch.Tensor, reaches: Dict[int, Reach]) -> torch.Tens
     statistics = fields[:, first + 1:first + len(STATISTICS)]  # share, body, amount
     side = int(min(fields.shape[-2:]))
     radii = {rho: (min(rho, (side - 1) // 2), min(2 * rho, (side - 1) // 2)) for rho in sorted(reaches)}
-    windows = _window_sums(statistics, sorted({r for pair in radii.values() for r in pair})) if radii else {}
+    windows = window_sums(statistics, sorted({r for pair in radii.values() for r in pair})) if radii else {}
     sums = [torch.cat([windows[near][:, 0::2], windows[wide]], 1) for near, wide in radii.values()]
     return torch.cat(sums, 1) if sums else fields[:, :0]
 
@@ -104,7 +104,7 @@ def _sums_across(x: torch.Tensor, slices: int, rows: slice) -> torch.Tensor:
 def _max_across(x: torch.Tensor, slices: int) -> torch.Tensor:
     """The maximum of non-negative (n, 1, h, w) over the ``slices`` slices either side (zero beyond the stack)."""
     rows = x[:, 0].permute(1, 2, 0).unsqueeze(0)  # (1, h, w, n): slices last
-    return _max_along(rows, slices, -1)[0].permute(2, 0, 1).unsqueeze(1)
+    return max_along(rows, slices, -1)[0].permute(2, 0, 1).unsqueeze(1)
 
 
 def _blur_across(x: torch.Tensor, kernel: Optional[torch.Tensor], rows: slice, first: int, n: int) -> torch.Tensor:
@@ -143,8 +143,8 @@ def volume_plateaus(fields: torch.Tensor, reaches: Dict[int, Reach], rows: Optio
         near = _sums_across(sums[:, column:column + 2], slices, gates).split(1, 1)
         around = _sums_across(sums[:, column + 2:column + SUMS], 2 * slices, gates).split(1, 1)
         window = (2 * min(2 * rho, (side - 1) // 2) + 1) ** 2 * (4 * slices + 1)
-        gate = reach_gate(rho, near, around, window, _ramp(excess[gates], *DEEP_EXCESS), sums[gates, column:column + 1])
-        reach, gate = _window_max(torch.cat([excess[gates], gate]), rho).split(gates.stop - gates.start)
+        gate = reach_gate(rho, near, around, window, ramp(excess[gates], *DEEP_EXCESS), sums[gates, column:column + 1])
+        reach, gate = window_max(torch.cat([excess[gates], gate]), rho).split(gates.stop - gates.start)
         plateau = (_max_across(reach, slices) * _max_across(gate, slices))[blurred.start - gates.start:
                                                                            blurred.stop - gates.start]
         plateaus[:, index:index + 1] = _blur_across(plateau, kernel, rows, blurred.start, n)

@@ -49,12 +49,12 @@ parameters and costs 1.3-3.4 ms a 256x256 slice, by machine (eager; docs/speed.m
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 
-from .axis_filters import filter_both
+from .cell_grid import blur, gaussian, ramp, window_max, window_sums
 
 CELL = 4
 REACHES = (1, 2, 4, 8)
@@ -70,71 +70,9 @@ SMALL_PART = (0.3, 0.15)
 DEEP_EXCESS = (0.15, 0.3)
 
 
-def _gaussian(sigma: float) -> torch.Tensor:
-    """A normalised Gaussian kernel of ``sigma`` cells, 2 ceil(3 sigma) + 1 taps (at least 3)."""
-    radius = max(1, math.ceil(3 * sigma))
-    taps = torch.tensor([math.exp(-0.5 * (i / sigma) ** 2) for i in range(-radius, radius + 1)])
-    return taps / taps.sum()
-
-
-def _ramp(x: torch.Tensor, closed: float, opened: float) -> torch.Tensor:
-    """0 at ``closed``, 1 at ``opened``, linear between (either way round)."""
-    return ((x - closed) / (opened - closed)).clamp(0.0, 1.0)
-
-
-def _blur_along(x: torch.Tensor, kernel: torch.Tensor, dim: int) -> torch.Tensor:
-    """(N, 1, h, w) convolved along ``dim`` (-2 or -1) with ``kernel``, reflected borders."""
-    radius = len(kernel) // 2
-    padded = F.pad(x, (0, 0, radius, radius) if dim == -2 else (radius, radius, 0, 0), mode="reflect")
-    return F.conv2d(padded, kernel.to(x).view((1, 1, -1, 1) if dim == -2 else (1, 1, 1, -1)))
-
-
-def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur (``sigma`` cells, :func:`_gaussian`) of (N, 1, h, w), reflected borders (h, w over
-    the kernel's radius): a product with each axis's matrix (network.axis_filters), which costs 1-4x less than a
-    one-channel convolution on one slice and 15x less on a batch of 32 at 128x128 cells (docs/speed.md)."""
-    return filter_both(x, ("gaussian", sigma), lambda y, dim: _blur_along(y, _gaussian(sigma), dim))
-
-
-def _window_sums(x: torch.Tensor, radii: Sequence[int]) -> Dict[int, torch.Tensor]:
-    """Sums of (N, 1, h, w) over (2 r + 1)^2 windows for each r in ``radii``, zero outside the image, from
-    one integral image."""
-    big = max(radii)
-    h, w = (int(side) for side in x.shape[-2:])
-    table = F.pad(x, (big + 1, big, big + 1, big)).cumsum(-2).cumsum(-1)
-    sums = {}
-    for r in radii:
-        high, low = big + r + 1, big - r
-        sums[r] = (table[..., high:high + h, high:high + w] - table[..., low:low + h, high:high + w]
-                   - table[..., high:high + h, low:low + w] + table[..., low:low + h, low:low + w])
-    return sums
-
-
-def _max_along(x: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
-    """Maximum over a 2 radius + 1 window along ``dim`` of non-negative values (zero outside), by doubling."""
-    n, k = int(x.shape[dim]), 2 * radius + 1
-    padded = F.pad(x, (0, 0, radius, radius) if dim == -2 else (radius, radius, 0, 0))
-    width = 1
-    while 2 * width <= k:
-        length = int(padded.shape[dim]) - width
-        padded = torch.maximum(padded.narrow(dim, 0, length), padded.narrow(dim, width, length))
-        width *= 2
-    return torch.maximum(padded.narrow(dim, 0, n), padded.narrow(dim, k - width, n))
-
-
-def _window_max(x: torch.Tensor, radius: int) -> torch.Tensor:
-    """Maximum of non-negative (N, 1, h, w) over an octagon reaching ``radius`` along each axis (a square of
-    half-side ceil(radius / 2) widened by a diamond of the rest): a rounder plateau than a square's."""
-    square = (radius + 1) // 2
-    x = _max_along(_max_along(x, square, -2), square, -1)
-    for _ in range(radius - square):
-        x = torch.maximum(_max_along(x, 1, -2), _max_along(x, 1, -1))
-    return x
-
-
 SIGMAS = {rho: max(0.5, 0.35 * rho) for rho in REACHES}
-GAUSSIANS = {rho: _gaussian(sigma) for rho, sigma in SIGMAS.items()}
-BOUND_GAUSSIAN = _gaussian(BOUND_SIGMA)
+GAUSSIANS = {rho: gaussian(sigma) for rho, sigma in SIGMAS.items()}
+BOUND_GAUSSIAN = gaussian(BOUND_SIGMA)
 
 
 STATISTICS = ("excess", "share", "body", "amount")
@@ -149,11 +87,11 @@ def reach_gate(rho: int, near: Sequence[torch.Tensor], around: Sequence[torch.Te
     ``deep`` = ramp(e; DEEP_EXCESS), and ``blob`` the excess cells in the reach's window of the slice itself."""
     count, amount_near = near
     count_around, body_around, amount_around = around
-    size = _ramp(2.0 * (blob / math.pi).sqrt() / (BLOB_SHARE * rho), 1.0, 2.0)
-    compact = _ramp(torch.maximum(count / count_around.clamp_min(1e-6),
+    size = ramp(2.0 * (blob / math.pi).sqrt() / (BLOB_SHARE * rho), 1.0, 2.0)
+    compact = ramp(torch.maximum(count / count_around.clamp_min(1e-6),
                                   deep * amount_near / amount_around.clamp_min(1e-6)), COMPACT, 1.0)
-    amid = (_ramp(body_around / window, *AMID_BODY)
-            * _ramp(count_around / body_around.clamp_min(1e-6), *SMALL_PART))
+    amid = (ramp(body_around / window, *AMID_BODY)
+            * ramp(count_around / body_around.clamp_min(1e-6), *SMALL_PART))
     return size * compact * amid
 
 
@@ -173,9 +111,9 @@ def pedestal_fields(fused: torch.Tensor, correction: torch.Tensor, a: torch.Tens
     share = F.avg_pool2d(counted.to(excess.dtype), CELL, stride=CELL, ceil_mode=True)
     body = F.avg_pool2d((torch.maximum(fused, a) > BODY_FLOOR).to(excess.dtype), CELL, stride=CELL, ceil_mode=True)
     amount = F.avg_pool2d(excess, CELL, stride=CELL, ceil_mode=True)
-    deep = _ramp(cells_excess, *DEEP_EXCESS)
+    deep = ramp(cells_excess, *DEEP_EXCESS)
     radii = {reach: min(reach, (side - 1) // 2) for reach in REACHES + tuple(2 * rho for rho in REACHES)}
-    sums = _window_sums(torch.cat([share, body, amount], 1), sorted(set(radii.values())))
+    sums = window_sums(torch.cat([share, body, amount], 1), sorted(set(radii.values())))
     counts = {reach: sums[r].split(1, 1) for reach, r in radii.items()}  # excess cells, body cells, excess
     plateaus = []
     for rho in REACHES:
@@ -184,10 +122,10 @@ def pedestal_fields(fused: torch.Tensor, correction: torch.Tensor, a: torch.Tens
             continue
         count, _, amount_near = counts[rho]
         gate = reach_gate(rho, (count, amount_near), counts[2 * rho], (2 * radii[2 * rho] + 1) ** 2, deep, count)
-        reach, gate = _window_max(torch.cat([cells_excess, gate]), rho).split(n)
+        reach, gate = window_max(torch.cat([cells_excess, gate]), rho).split(n)
         plateaus.append(reach * gate)
     if len(BOUND_GAUSSIAN) <= side:
-        room = _blur(F.avg_pool2d(total - a, CELL, stride=CELL, ceil_mode=True), BOUND_SIGMA).clamp_min(0.0)
+        room = blur(F.avg_pool2d(total - a, CELL, stride=CELL, ceil_mode=True), BOUND_SIGMA).clamp_min(0.0)
     else:
         room = torch.full_like(cells_excess, math.inf)
     return torch.cat(plateaus + [room, cells_excess, share, body, amount], 1)
@@ -206,7 +144,7 @@ def pedestal_from_fields(fields: torch.Tensor, fused: torch.Tensor, correction: 
         for index, rho in enumerate(REACHES):
             plateau = source[:, index:index + 1]
             if len(GAUSSIANS[rho]) <= side:
-                plateau = _blur(plateau, SIGMAS[rho])
+                plateau = blur(plateau, SIGMAS[rho])
             pedestal = torch.maximum(pedestal, (plateau - DEAD_ZONE * rho / REACHES[-1]).clamp_min(0.0))
     pedestal = torch.minimum(pedestal, fields[:, len(REACHES):len(REACHES) + 1])
     pedestal = F.interpolate(pedestal, size=fused.shape[-2:], mode="bilinear", align_corners=False)

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from FusionCINNLib.metrics.findings import Finding, distance_map, insert_finding, score_finding
-from FusionCINNLib.network.headroom import CORE_ADDITION, _blur, _gaussian, headroom_pedestal
+from FusionCINNLib.network.cell_grid import blur, gaussian
+from FusionCINNLib.network.headroom import CORE_ADDITION, headroom_pedestal
 
 SIZE = 128
 BACKGROUND = 0.75
@@ -116,8 +117,8 @@ def test_any_slice_shape_gives_a_finite_pedestal_of_its_shape(shape):
 def test_the_pedestal_s_blur_is_a_gaussian_with_reflected_borders_on_every_slice_of_a_batch(sigma):
     """The cell grid's blur runs as products with each axis's matrix: the same as the 2D convolution."""
     x = torch.rand(5, 1, 23, 40, generator=torch.Generator().manual_seed(2))
-    taps = _gaussian(sigma)
+    taps = gaussian(sigma)
     radius = len(taps) // 2
     padded = torch.nn.functional.pad(x, (radius,) * 4, mode="reflect")
     expected = torch.nn.functional.conv2d(padded, torch.outer(taps, taps)[None, None])
-    torch.testing.assert_close(_blur(x, sigma), expected, rtol=0, atol=1e-6)
+    torch.testing.assert_close(blur(x, sigma), expected, rtol=0, atol=1e-6)
