@@ -12,7 +12,7 @@ surroundings, in their slices and in the slices above and below, so that they ar
 range. Issue 14 asks for 0.8 of each focus's contrast, filled.
 """
 
-from typing import Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 import pytest
@@ -45,8 +45,14 @@ def phantom():
     return make_head_phantom(0)
 
 
-def fuse_focus(data: AlignedPair, modality: str, pair: str, centre: Tuple[int, int, int], finding: Finding
-               ) -> FindingScore:
+@pytest.fixture(scope="module")
+def without_findings() -> Dict[str, np.ndarray]:
+    """The phantom's fused volume without a finding, by pair, made once for the tests of that pair."""
+    return {}
+
+
+def fuse_focus(data: AlignedPair, modality: str, pair: str, centre: Tuple[int, int, int], finding: Finding,
+               without_findings: Dict[str, np.ndarray]) -> FindingScore:
     """Insert ``finding`` at ``centre`` of the phantom's source (its units), fuse the whole volume with and without
     it as ``fuse_volumes`` does (the shipped model for ``pair``, the finding transfer's salience set for the
     source's window, the headroom pedestal measured across slices), and score it on the slices it reaches."""
@@ -60,16 +66,19 @@ def fuse_focus(data: AlignedPair, modality: str, pair: str, centre: Tuple[int, i
     b = window_b.normalise(data.mri)
     net = load_model(default_model_path(pair)).net
     options = dict(device="cpu", salience=salience_thresholds(window_a), spacing=data.spacing)
-    fused_with, fused = fuse_slices(net, a_with, b, **options), fuse_slices(net, a, b, **options)
+    fused_with = fuse_slices(net, a_with, b, **options)
+    if pair not in without_findings:
+        without_findings[pair] = fuse_slices(net, a, b, **options)
+    fused = without_findings[pair]
     return score_finding((a_with[box], a[box]), (fused_with[box], fused[box]), local, data.spacing)
 
 
 @pytest.mark.parametrize("pair", sorted(FOCI))
-def test_a_one_sided_focus_keeps_most_of_its_contrast_and_is_filled(phantom, pair):
+def test_a_one_sided_focus_keeps_most_of_its_contrast_and_is_filled(phantom, without_findings, pair):
     modality, landmark, finding = FOCI[pair]
     data = aligned_pair(phantom, modality)
     centre = tuple(int(v) for v in data.landmarks[phantom.landmark_names.index(landmark)])
-    score = fuse_focus(data, modality, pair, centre, finding)
+    score = fuse_focus(data, modality, pair, centre, finding, without_findings)
     least_imprint, least_fill = LEAST[pair]
     assert score.imprint >= least_imprint, score
     assert score.kept >= 0.8, score
@@ -82,10 +91,10 @@ window. Measured: imprint 0.91, fill 1.12 (0.80 / 1.11 fused slice by slice); wi
 (0.02 of the window, 32 HU, at every level; before the seventh round) imprint 0.01: hidden."""
 
 
-def test_a_faint_ct_hyperdensity_passes_the_gate_set_in_hounsfield_units(phantom):
+def test_a_faint_ct_hyperdensity_passes_the_gate_set_in_hounsfield_units(phantom, without_findings):
     data = aligned_pair(phantom, "ct")
     centre = tuple(int(v) for v in data.landmarks[phantom.landmark_names.index("brain_05")])
-    score = fuse_focus(data, "ct", "ct-mri", centre, FAINT_CT)
+    score = fuse_focus(data, "ct", "ct-mri", centre, FAINT_CT, without_findings)
     assert score.imprint >= 0.7, score
     assert score.fill >= 0.95, score
 
