@@ -89,7 +89,7 @@ def reach_gate(rho: int, near: Sequence[torch.Tensor], around: Sequence[torch.Te
     count_around, body_around, amount_around = around
     size = ramp(2.0 * (blob / math.pi).sqrt() / (BLOB_SHARE * rho), 1.0, 2.0)
     compact = ramp(torch.maximum(count / count_around.clamp_min(1e-6),
-                                  deep * amount_near / amount_around.clamp_min(1e-6)), COMPACT, 1.0)
+                                 deep * amount_near / amount_around.clamp_min(1e-6)), COMPACT, 1.0)
     amid = (ramp(body_around / window, *AMID_BODY)
             * ramp(count_around / body_around.clamp_min(1e-6), *SMALL_PART))
     return size * compact * amid
