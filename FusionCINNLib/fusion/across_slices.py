@@ -39,7 +39,7 @@ import torch
 
 from ..network.fusion_net import TransferParts, finish
 from ..network.cell_grid import gaussian, max_along, ramp, window_max, window_sums
-from ..network.headroom import CELL, DEEP_EXCESS, REACHES, STATISTICS, reach_gate
+from ..network.headroom import CELL, DEEP_EXCESS, REACHES, STATISTICS, fitted_radius, reach_gate
 
 VOLUME_REACHES = (1, 2, 4)
 FINISH_CHUNK = 32
@@ -79,7 +79,7 @@ def in_slice_sums(fields: torch.Tensor, reaches: Dict[int, Reach]) -> torch.Tens
     first = len(REACHES) + 1
     statistics = fields[:, first + 1:first + len(STATISTICS)]  # share, body, amount
     side = int(min(fields.shape[-2:]))
-    radii = {rho: (min(rho, (side - 1) // 2), min(2 * rho, (side - 1) // 2)) for rho in sorted(reaches)}
+    radii = {rho: (fitted_radius(rho, side), fitted_radius(2 * rho, side)) for rho in sorted(reaches)}
     windows = window_sums(statistics, sorted({r for pair in radii.values() for r in pair})) if radii else {}
     sums = [torch.cat([windows[near][:, 0::2], windows[wide]], 1) for near, wide in radii.values()]
     return torch.cat(sums, 1) if sums else fields[:, :0]
@@ -142,7 +142,7 @@ def volume_plateaus(fields: torch.Tensor, reaches: Dict[int, Reach], rows: Optio
         column = SUMS * sorted(reaches).index(rho)
         near = _sums_across(sums[:, column:column + 2], slices, gates).split(1, 1)
         around = _sums_across(sums[:, column + 2:column + SUMS], 2 * slices, gates).split(1, 1)
-        window = (2 * min(2 * rho, (side - 1) // 2) + 1) ** 2 * (4 * slices + 1)
+        window = (2 * fitted_radius(2 * rho, side) + 1) ** 2 * (4 * slices + 1)
         gate = reach_gate(rho, near, around, window, ramp(excess[gates], *DEEP_EXCESS), sums[gates, column:column + 1])
         reach, gate = window_max(torch.cat([excess[gates], gate]), rho).split(gates.stop - gates.start)
         plateau = (_max_across(reach, slices) * _max_across(gate, slices))[blurred.start - gates.start:

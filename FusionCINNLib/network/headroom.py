@@ -80,6 +80,11 @@ STATISTICS = ("excess", "share", "body", "amount")
 of its pixels with excess, the share in the body, and its mean excess."""
 
 
+def fitted_radius(radius: int, side: int) -> int:
+    """A window radius (cells) cut to fit a grid whose shorter side has ``side`` cells: at most (side - 1) // 2."""
+    return min(radius, (side - 1) // 2)
+
+
 def reach_gate(rho: int, near: Sequence[torch.Tensor], around: Sequence[torch.Tensor], window: float,
                deep: torch.Tensor, blob: torch.Tensor) -> torch.Tensor:
     """s_rho (module doc) from window sums: ``near`` (excess cells, excess amount) over the reach's window,
@@ -112,7 +117,7 @@ def pedestal_fields(fused: torch.Tensor, correction: torch.Tensor, a: torch.Tens
     body = F.avg_pool2d((torch.maximum(fused, a) > BODY_FLOOR).to(excess.dtype), CELL, stride=CELL, ceil_mode=True)
     amount = F.avg_pool2d(excess, CELL, stride=CELL, ceil_mode=True)
     deep = ramp(cells_excess, *DEEP_EXCESS)
-    radii = {reach: min(reach, (side - 1) // 2) for reach in REACHES + tuple(2 * rho for rho in REACHES)}
+    radii = {reach: fitted_radius(reach, side) for reach in REACHES + tuple(2 * rho for rho in REACHES)}
     sums = window_sums(torch.cat([share, body, amount], 1), sorted(set(radii.values())))
     counts = {reach: sums[r].split(1, 1) for reach, r in radii.items()}  # excess cells, body cells, excess
     plateaus = []
