@@ -31,7 +31,7 @@ Shape = Tuple[int, ...]
 Graph = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], Union[torch.Tensor, Tuple[torch.Tensor, ...]]]
 
 
-class _FusedOnly(nn.Module):
+class _TensorOutputs(nn.Module):
     """The network's ``fused`` output alone (a trace returns tensors, not FusionOutputs), or with ``parts`` the
     four tensors of its TransferParts (a volume's slices), with the finding transfer's salience thresholds as
     an input."""
@@ -74,7 +74,7 @@ def _trace(net: FusionNet, a: torch.Tensor, b: torch.Tensor, parts: bool) -> Gra
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # shapes taken as constants
         warnings.filterwarnings("ignore", message=r"`torch\.jit\.trace", category=DeprecationWarning)
         salience = uniform_thresholds(net.config.finding_levels).to(a.device)
-        return torch.jit.trace(_FusedOnly(net, parts), (a, b, salience), check_trace=False)
+        return torch.jit.trace(_TensorOutputs(net, parts), (a, b, salience), check_trace=False)
 
 
 def traced_fusion(net: FusionNet, a: torch.Tensor, b: torch.Tensor, parts: bool = False) -> Optional[Graph]:
