@@ -258,6 +258,7 @@ def fuse_volumes(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: Mod
     norm_fixed = np.moveaxis(window_fixed.normalise(sitk.GetArrayViewFromImage(fixed)), axis, 0)
     norm_moving = np.moveaxis(window_moving.normalise(sitk.GetArrayViewFromImage(moving)), axis, 0)
     stack_a, stack_b = (norm_fixed, norm_moving) if side == "a" else (norm_moving, norm_fixed)
+    del moving  # the resampled volume (float32, as large as the reference) is not needed once normalised
     seconds["normalise"] = time.perf_counter() - start
 
     grey_share = 0.6 if colour is None else 0.3
@@ -284,9 +285,9 @@ def fuse_volumes(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: Mod
         del rgb
         seconds["colour"] = time.perf_counter() - start
     outside_share = 0.0 if outside is None else float(np.count_nonzero(outside)) / outside.size
-    del norm_fixed, norm_moving, stack_a, stack_b, moving, coverage, outside  # fewer volumes at the peak
+    del norm_fixed, norm_moving, stack_a, stack_b, coverage, outside  # fewer volumes at the peak
 
-    out = sitk.GetImageFromArray(window_fixed.denormalise(np.moveaxis(fused, 0, axis)))
+    out = sitk.GetImageFromArray(window_fixed.denormalise(np.moveaxis(fused, 0, axis), in_place=True))
     out.CopyInformation(fixed)
     del fused
     windows = {side: window_fixed, other: window_moving}

@@ -41,9 +41,13 @@ class IntensityWindow:
         out *= np.float32(1.0 / (self.high - self.low))
         return np.clip(out, 0.0, 1.0, out=out)
 
-    def denormalise(self, values01: np.ndarray) -> np.ndarray:
-        """[0, 1] -> modality units, float32 (a new array; ``values01`` is not changed)."""
-        out = np.multiply(values01, np.float32(self.high - self.low), dtype=np.float32)
+    def denormalise(self, values01: np.ndarray, in_place: bool = False) -> np.ndarray:
+        """[0, 1] -> modality units, float32: a new array (``values01`` is not changed), or ``values01`` itself
+        when ``in_place`` (it must then be float32), which spares a volume-sized array."""
+        if in_place and values01.dtype != np.float32:
+            raise TypeError(f"denormalise in place needs float32 values, got {values01.dtype}")
+        out = values01 if in_place else np.empty(values01.shape, np.float32)
+        np.multiply(values01, np.float32(self.high - self.low), out=out, dtype=np.float32)
         out += np.float32(self.low)
         return out
 

@@ -29,3 +29,15 @@ def test_denormalise_maps_back_in_float32_and_leaves_the_input():
     np.testing.assert_allclose(result, 12.5 + values01.astype(np.float64) * 800.0, rtol=1e-6)
     np.testing.assert_array_equal(values01, before)
     np.testing.assert_allclose(window.normalise(result), values01, atol=1e-6)
+
+
+def test_denormalise_in_place_gives_the_same_values_in_the_array_it_was_given():
+    window = IntensityWindow(-100.0, 1500.0, "ct")
+    values01 = np.random.default_rng(2).random((4, 6, 7), dtype=np.float32)
+    expected = window.denormalise(values01)
+    view = np.moveaxis(values01, 0, 2)  # as the pipeline passes its fused stack: a strided view
+    result = window.denormalise(view, in_place=True)
+    assert result is view
+    np.testing.assert_array_equal(values01, expected)
+    with pytest.raises(TypeError, match="float32"):
+        window.denormalise(values01.astype(np.float64), in_place=True)
