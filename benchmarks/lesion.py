@@ -5,7 +5,8 @@
 MODEL is a model folder or a training folder (``NAME.training``: its newest checkpoint). The
 phantom (seed 0) source (PET, or CT) is resampled onto the MRI grid with the phantom's true
 alignment (no registration, so only the network differs between rows), both are normalised with
-their modality windows, and the 17 axial slices centred on the focus are fused. The foci:
+their modality windows, and the 17 axial slices centred on the focus are fused as a volume's slices are (the
+slices within the headroom pedestal's reach across slices fused with them, then cut away). The foci:
 - pet-lesion: the hot PET lesion (7 mm sphere, darker than its surroundings in the MRI); rings
   within 4 mm of its centre (core), 6-8 mm (rim), 10-13 mm (shell, cut by the 17 slices);
 - ct-calcification: the CT calcification (2.5 mm sphere, 800 HU, dark in the MRI); rings within
@@ -19,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Tuple
 
 import numpy as np
 import SimpleITK as sitk
@@ -27,6 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from FusionCINNLib.fusion.across_slices import reach_in_slices, slice_reaches  # noqa: E402
 from FusionCINNLib.fusion.salience import salience_thresholds  # noqa: E402
 from FusionCINNLib.fusion.slices import fuse_slices  # noqa: E402
 from FusionCINNLib.imaging.intensity import window_for  # noqa: E402
@@ -46,19 +50,35 @@ FOCI = {
 }
 
 
-def lesion_stacks(focus: str = "pet-lesion"):
-    """(source, MRI, distance in mm from the focus centre), each (17, H, W), on the MRI grid, and the finding
-    transfer's salience thresholds for the source's window (FusionCINNLib.fusion.salience)."""
+@dataclass
+class LesionStacks:
+    """The slab around a focus, on the MRI grid: ``a`` (the source) and ``b`` (the MRI), normalised, (n, H, W),
+    with the slices within the pedestal's reach on either side of the 17 scored ones (``scored``), the stack's
+    (slice, row, column) ``spacing`` in mm, the ``distance`` in mm from the focus centre of the scored slices
+    (17, H, W), and the finding transfer's ``salience`` thresholds for the source's window."""
+
+    a: np.ndarray
+    b: np.ndarray
+    scored: slice
+    spacing: Tuple[float, float, float]
+    distance: np.ndarray
+    salience: torch.Tensor
+
+
+def lesion_stacks(focus: str = "pet-lesion") -> LesionStacks:
+    """The phantom's slab around ``focus`` (a key of FOCI)."""
     modality, landmark, _ = FOCI[focus]
     phantom = make_head_phantom(0)
     data = aligned_pair(phantom, modality)
     k, j, i = (int(v) for v in data.landmarks[landmark])
-    slab = slice(k - HALF_SLICES, k + HALF_SLICES + 1)
+    reach = reach_in_slices(slice_reaches(data.spacing))
+    low, high = max(0, k - HALF_SLICES - reach), min(data.mri.shape[0], k + HALF_SLICES + 1 + reach)
     window = window_for(sitk.GetArrayViewFromImage(phantom.image(modality)), modality)  # the source's own grid
-    a = window.normalise(data.source[slab])
-    b = window_for(data.mri, "mri").normalise(data.mri)[slab]
-    salience = salience_thresholds(window)
-    return a, b, distance_map(a.shape, (HALF_SLICES, j, i), data.spacing), salience
+    a = window.normalise(data.source[low:high])
+    b = window_for(data.mri, "mri").normalise(data.mri)[low:high]
+    scored = slice(k - HALF_SLICES - low, k + HALF_SLICES + 1 - low)
+    distance = distance_map((2 * HALF_SLICES + 1,) + a.shape[1:], (HALF_SLICES, j, i), data.spacing)
+    return LesionStacks(a, b, scored, tuple(data.spacing), distance, salience_thresholds(window))
 
 
 def network(path: Path) -> torch.nn.Module:
@@ -76,11 +96,13 @@ def main() -> int:
     parser.add_argument("models", type=Path, nargs="+")
     parser.add_argument("--focus", choices=sorted(FOCI), default="pet-lesion")
     args = parser.parse_args()
-    a, b, distance, salience = lesion_stacks(args.focus)
+    slab = lesion_stacks(args.focus)
+    a, b, distance = slab.a[slab.scored], slab.b[slab.scored], slab.distance
     source = FOCI[args.focus][0].upper()
     rows = {f"{source} alone": a, "MRI alone": b, f"max({source}, MRI)": np.maximum(a, b)}
     for path in args.models:
-        rows[str(path)] = fuse_slices(network(path), a, b, device="cpu", salience=salience)
+        fused = fuse_slices(network(path), slab.a, slab.b, device="cpu", salience=slab.salience, spacing=slab.spacing)
+        rows[str(path)] = fused[slab.scored]
     print("| input / model | core | rim | shell | core/rim | core/shell |")
     print("|---|---|---|---|---|---|")
     for name, values in rows.items():
