@@ -241,8 +241,9 @@ def _optimise(fixed: List[sitk.Image], moving: List[sitk.Image], mask: sitk.Imag
     around the rotation centre.
     """
     radius = rms_radius(mask, transform.GetCenter())
-    fixed_levels = [scaled_geometry(level, 1.0 / radius) for level in fixed]
-    moving_levels = [scaled_geometry(level, 1.0 / radius) for level in moving]
+    used = {level for _, level in stages}  # scaling copies an image: a candidate's start needs the coarsest only
+    fixed_levels = {level: scaled_geometry(fixed[level], 1.0 / radius) for level in used}
+    moving_levels = {level: scaled_geometry(moving[level], 1.0 / radius) for level in used}
     mask = scaled_geometry(mask, 1.0 / radius)
     transform = rescale_linear(transform, 1.0 / radius)
     levels = len(spacings)
