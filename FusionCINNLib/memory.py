@@ -2,7 +2,8 @@
 
 Volume fusion needs, on the reference grid, about ``VOLUME_COPIES`` float32 copies of the volume
 (the reference input, the resampled other input until it is normalised, both normalised stacks, the
-fused stack, rescaled in place, and the output image, with room for the process itself), plus, when the network runs on the CPU, its activations for one batch of slices:
+reference's receiving the fused slices and rescaled in place, and the output image, with room for the
+process itself), plus, when the network runs on the CPU, its activations for one batch of slices:
 about 4 * (24 + 2 * hidden[0]) bytes per padded slice pixel (measured: 220 B for the default
 network, 120 B for the tiny test network); and with the finding transfer, the slices fused and held until
 the slices within the headroom pedestal's reach across slices are (fusion.across_slices): ``HELD_FLOATS``

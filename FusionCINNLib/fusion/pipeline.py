@@ -270,10 +270,12 @@ def fuse_volumes(image_a: sitk.Image, image_b: sitk.Image, pair: str, model: Mod
     options = dict(device=device, batch_size=batch_size, precision=precision, salience=salience, only=reached,
                    spacing=stack_spacing(fixed, axis), cancel=cancel)
     start = time.perf_counter()
-    fused = fuse_slices(fusion_model.net, stack_a, stack_b,
+    fused = fuse_slices(fusion_model.net, stack_a, stack_b, out=None if colour else norm_fixed,  # colour reads it again
                         progress=lambda f, m: report(progress, 0.4 + grey_share * f, m, cancel), **options)
-    if outside is not None:
-        np.copyto(fused, norm_fixed, where=outside)  # the other input has nothing there: the reference alone
+    if outside is not None:  # the other input has nothing there: the reference alone, normalised again from its input
+        reference_stack = np.moveaxis(sitk.GetArrayViewFromImage(fixed), axis, 0)
+        for k in np.flatnonzero(outside.any(axis=(1, 2))):
+            fused[k][outside[k]] = window_fixed.normalise(reference_stack[k][outside[k]])
     seconds["fuse"] = time.perf_counter() - start
     colour_image = None
     if colour is not None:

@@ -274,7 +274,7 @@ def fuse_slices(net: FusionNet, a: np.ndarray, b: np.ndarray, *, device: str = "
                 batch_size: Optional[int] = None, precision: str = "auto", workers: Optional[int] = None,
                 salience: Optional[Sequence[float]] = None, only: Optional[np.ndarray] = None,
                 spacing: Optional[Sequence[float]] = None, progress: Optional[ProgressCallback] = None,
-                cancel: Optional[CancelCheck] = None) -> np.ndarray:
+                cancel: Optional[CancelCheck] = None, out: Optional[np.ndarray] = None) -> np.ndarray:
     """Fuse registered slice stacks a (CT/PET/SPECT) and b (MRI), (N, H, W) float32 in [0, 1].
 
     Returns (N, H, W) float32 in [0, 1]. Runs under ``torch.inference_mode``; slices where both
@@ -284,9 +284,13 @@ def fuse_slices(net: FusionNet, a: np.ndarray, b: np.ndarray, *, device: str = "
     ``only``: indices of the slices to fuse (the caller replaces the others, e.g. beyond a field of view);
     they are returned as 0 without running the network. None: every slice. ``spacing``: the stack is a volume
     with this (slice, row, column) spacing in mm, and the headroom pedestal reaches across its slices
-    (:mod:`.across_slices`); None: each slice on its own (pictures, unrelated slices)."""
+    (:mod:`.across_slices`); None: each slice on its own (pictures, unrelated slices). ``out``: a float32 (N, H, W)
+    array to write the result into and return instead of a new one; it may be ``a`` or ``b`` itself (a slice of it is
+    written only once the network has read that slice), which spares a volume's memory."""
     if a.shape != b.shape or a.ndim != 3:
         raise FusionInputError(f"slice stacks must be (N, H, W) of equal shape, got {a.shape} and {b.shape}")
+    if out is not None and (out.shape != a.shape or out.dtype != np.float32):
+        raise ValueError(f"out must be float32 of shape {a.shape}, got {out.dtype} {out.shape}")
     n, h, w = a.shape
     if min(h, w) < MIN_SIDE or max(h, w) > MAX_SIDE:
         raise FusionInputError(f"slice size {h}x{w} is outside {MIN_SIDE}..{MAX_SIDE} pixels")
@@ -295,8 +299,11 @@ def fuse_slices(net: FusionNet, a: np.ndarray, b: np.ndarray, *, device: str = "
     if batch < 1:
         raise FusionInputError(f"batch size must be >= 1, got {batch}")
     runner = _Runner(net, torch_device, resolve_precision(precision, torch_device), batch, salience)
-    out = np.zeros((n, h, w), dtype=np.float32)
     busy = busy_slices(a, b) if only is None else np.intersect1d(busy_slices(a, b), only)
+    if out is None:
+        out = np.zeros((n, h, w), dtype=np.float32)
+    else:
+        out[np.setdiff1d(np.arange(n), busy)] = 0.0  # slices the network will not read
     batches = [busy[start:start + batch] for start in range(0, len(busy), batch)]
     threads = worker_count(runner.device, runner.dtype, len(batches), workers)
     if spacing is not None and net.config.finding_levels and not net.config.input_size:

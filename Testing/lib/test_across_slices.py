@@ -108,3 +108,26 @@ def test_unrelated_pictures_are_each_fused_on_their_own(net_with_transfer):
     together = fuse_slices(net_with_transfer, a, b, device="cpu", batch_size=3, workers=1)
     alone = np.stack([fuse_slices(net_with_transfer, a[i:i + 1], b[i:i + 1], device="cpu")[0] for i in range(3)])
     assert np.abs(together - alone).max() < 1e-5
+
+
+@pytest.mark.parametrize("spacing", [(1.0, 0.25, 0.25), None], ids=["volume", "slices"])
+@pytest.mark.parametrize("into", ["a", "b"])
+def test_a_stack_fused_into_one_of_its_inputs_is_the_stack_fused_into_a_new_array(net_with_transfer, spacing, into):
+    """``out`` may be an input stack (the volume path's memory): each slice is read before it is overwritten, even
+    when two workers fuse batches while finished slices are written, and the slices it leaves out become 0."""
+    rng = np.random.default_rng(2)
+    a = rng.random((60, 64, 64), dtype=np.float32)
+    b = rng.random((60, 64, 64), dtype=np.float32)
+    a[20:26, 20:30, 20:30] = 1.0
+    a[50:], b[50:] = 0.0, 0.0  # air in both: not fused
+    only = np.setdiff1d(np.arange(60), [3, 4, 40])  # beyond a field of view: not fused
+    options = dict(device="cpu", batch_size=2, workers=2, spacing=spacing, only=only)
+    expected = fuse_slices(net_with_transfer, a, b, **options)
+    target = a.copy() if into == "a" else b.copy()
+    stacks = (target, b) if into == "a" else (a, target)
+    result = fuse_slices(net_with_transfer, *stacks, out=target, **options)
+    assert result is target
+    assert np.array_equal(result, expected)
+    assert not result[[3, 4, 40]].any() and not result[50:].any() and result[:3].any()
+    with pytest.raises(ValueError, match="float32"):
+        fuse_slices(net_with_transfer, a, b, out=np.zeros(a.shape, np.float64), **options)
