@@ -39,7 +39,7 @@ import torch
 
 from ..network.fusion_net import TransferParts, finish
 from ..network.cell_grid import gaussian, max_along, ramp, window_max, window_sums
-from ..network.headroom import CELL, DEEP_EXCESS, REACHES, STATISTICS, fitted_radius, reach_gate
+from ..network.headroom import CELL, DEEP_EXCESS, FIRST_STATISTIC, REACHES, STATISTICS, fitted_radius, reach_gate
 
 VOLUME_REACHES = (1, 2, 4)
 FINISH_CHUNK = 32
@@ -76,8 +76,7 @@ def in_slice_sums(fields: torch.Tensor, reaches: Dict[int, Reach]) -> torch.Tens
     ``reaches`` (ascending), the excess's cells and amount over the reach's window and the excess's cells, the
     body's cells and the excess's amount over the window twice as wide (``SUMS`` channels a reach), of the fields
     (n, ..., h, w) of n slices (headroom.pedestal_fields): (n, SUMS len(reaches), h, w)."""
-    first = len(REACHES) + 1
-    statistics = fields[:, first + 1:first + len(STATISTICS)]  # share, body, amount
+    statistics = fields[:, FIRST_STATISTIC + 1:FIRST_STATISTIC + len(STATISTICS)]  # share, body, amount
     side = int(min(fields.shape[-2:]))
     radii = {rho: (fitted_radius(rho, side), fitted_radius(2 * rho, side)) for rho in sorted(reaches)}
     windows = window_sums(statistics, sorted({r for pair in radii.values() for r in pair})) if radii else {}
@@ -120,18 +119,22 @@ def _blur_across(x: torch.Tensor, kernel: Optional[torch.Tensor], rows: slice, f
     return _across(x, matrix.astype(np.float32), 0)
 
 
-def volume_plateaus(fields: torch.Tensor, reaches: Dict[int, Reach], rows: Optional[slice] = None,
-                    sums: Optional[torch.Tensor] = None) -> torch.Tensor:
+def volume_plateaus(fields: torch.Tensor, reaches: Dict[int, Reach], rows: Optional[slice] = None) -> torch.Tensor:
     """The volume's plateau of each reach (len(rows), len(REACHES), h, w; 0 for the reaches not in ``reaches``) at
     the slices ``rows`` (default: all) of the fields (n, ..., h, w) of n consecutive slices
-    (headroom.pedestal_fields; module doc), given their :func:`in_slice_sums` (default: made here). Each reach
-    works on the slices it needs for those rows only."""
-    first = len(REACHES) + 1
-    excess = fields[:, first:first + 1]
-    n, side = int(fields.shape[0]), int(min(fields.shape[-2:]))
+    (headroom.pedestal_fields; module doc)."""
+    excess = fields[:, FIRST_STATISTIC:FIRST_STATISTIC + 1]
+    return plateaus_of_excess(excess, in_slice_sums(fields, reaches), reaches, rows)
+
+
+def plateaus_of_excess(excess: torch.Tensor, sums: torch.Tensor, reaches: Dict[int, Reach],
+                       rows: Optional[slice] = None) -> torch.Tensor:
+    """:func:`volume_plateaus` from what a volume's slices keep for their neighbours: each slice's excess (n, 1, h,
+    w; the fields' first statistic) and its :func:`in_slice_sums`. Each reach works on the slices it needs for
+    ``rows`` only."""
+    n, side = int(excess.shape[0]), int(min(excess.shape[-2:]))
     rows = rows or slice(0, n)
-    sums = in_slice_sums(fields, reaches) if sums is None else sums
-    plateaus = torch.zeros_like(fields[rows, :len(REACHES)])
+    plateaus = excess.new_zeros((rows.stop - rows.start, len(REACHES)) + tuple(excess.shape[-2:]))
     for index, rho in enumerate(REACHES):
         if rho not in reaches or 2 * rho + 1 > side:
             continue
@@ -164,7 +167,7 @@ class SliceFinisher:
         self.reach = reach_in_slices(self.reaches)
         self.unfused = sorted(int(k) for k in to_fuse)
         self.parts: Dict[int, TransferParts] = {}
-        self.fields: Dict[int, Tuple[torch.Tensor, torch.Tensor]] = {}
+        self.kept: Dict[int, Tuple[torch.Tensor, torch.Tensor]] = {}  # each slice's excess and window sums
 
     def add(self, indices: Sequence[int], parts: TransferParts) -> None:
         """Keep a fused batch's parts (on their device: a GPU finishes its own slices), slice ``indices[i]`` in
@@ -173,7 +176,7 @@ class SliceFinisher:
         for row, k in enumerate(int(k) for k in indices):
             self.parts[k] = TransferParts(*(t[row:row + 1] for t in (parts.fused, parts.correction, parts.mask,
                                                                      parts.fields)))
-            self.fields[k] = (self.parts[k].fields[0], sums[row])
+            self.kept[k] = (parts.fields[row, FIRST_STATISTIC:FIRST_STATISTIC + 1].clone(), sums[row])
             self.unfused.remove(k)
 
     def finish_ready(self) -> None:
@@ -186,8 +189,8 @@ class SliceFinisher:
         for start in range(0, len(ready), FINISH_CHUNK):
             self._finish(ready[start:start + FINISH_CHUNK])
         unfinished = min(list(self.parts) + self.unfused, default=math.inf)
-        for k in [k for k in self.fields if k + self.reach < unfinished]:
-            del self.fields[k]
+        for k in [k for k in self.kept if k + self.reach < unfinished]:
+            del self.kept[k]
 
     def _finish(self, ready: List[int]) -> None:
         """Finish the slices ``ready`` (ascending), each on its own: a 512x512 slice's full-size steps stay in a
@@ -195,11 +198,11 @@ class SliceFinisher:
         volume = None
         if self.reaches:
             low, high = max(0, ready[0] - self.reach), min(len(self.out), ready[-1] + self.reach + 1)
-            fields, sums = next(iter(self.fields.values()))
-            outside = (torch.zeros_like(fields), torch.zeros_like(sums))
-            slab = [self.fields.get(k, outside) for k in range(low, high)]
-            volume = volume_plateaus(torch.stack([f for f, _ in slab]), self.reaches,
-                                     slice(ready[0] - low, ready[-1] - low + 1), torch.stack([s for _, s in slab]))
+            excess, sums = next(iter(self.kept.values()))
+            outside = (torch.zeros_like(excess), torch.zeros_like(sums))
+            slab = [self.kept.get(k, outside) for k in range(low, high)]
+            volume = plateaus_of_excess(torch.stack([e for e, _ in slab]), torch.stack([s for _, s in slab]),
+                                        self.reaches, slice(ready[0] - low, ready[-1] - low + 1))
         h, w = self.out.shape[1:]
         for k in ready:
             own = None if volume is None else volume[k - ready[0]:k - ready[0] + 1]

@@ -78,6 +78,9 @@ BOUND_GAUSSIAN = gaussian(BOUND_SIGMA)
 STATISTICS = ("excess", "share", "body", "amount")
 """The cell statistics kept in the fields after the plateaus and the room: each cell's largest excess, the share
 of its pixels with excess, the share in the body, and its mean excess."""
+ROOM = len(REACHES)
+"""The fields' channel of the room (after one plateau a reach); ``STATISTICS`` follow it, from ``FIRST_STATISTIC``."""
+FIRST_STATISTIC = ROOM + 1
 
 
 def fitted_radius(radius: int, side: int) -> int:
@@ -151,7 +154,7 @@ def pedestal_from_fields(fields: torch.Tensor, fused: torch.Tensor, correction: 
             if len(GAUSSIANS[rho]) <= side:
                 plateau = blur(plateau, SIGMAS[rho])
             pedestal = torch.maximum(pedestal, (plateau - DEAD_ZONE * rho / REACHES[-1]).clamp_min(0.0))
-    pedestal = torch.minimum(pedestal, fields[:, len(REACHES):len(REACHES) + 1])
+    pedestal = torch.minimum(pedestal, fields[:, ROOM:ROOM + 1])
     pedestal = F.interpolate(pedestal, size=fused.shape[-2:], mode="bilinear", align_corners=False)
     over = fused + correction - 1.0
     inside = (correction * (1.0 / CORE_ADDITION)).clamp(0.0, 1.0)
