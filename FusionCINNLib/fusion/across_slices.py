@@ -119,19 +119,12 @@ def _blur_across(x: torch.Tensor, kernel: Optional[torch.Tensor], rows: slice, f
     return _across(x, matrix.astype(np.float32), 0)
 
 
-def volume_plateaus(fields: torch.Tensor, reaches: Dict[int, Reach], rows: Optional[slice] = None) -> torch.Tensor:
+def volume_plateaus(excess: torch.Tensor, sums: torch.Tensor, reaches: Dict[int, Reach],
+                    rows: Optional[slice] = None) -> torch.Tensor:
     """The volume's plateau of each reach (len(rows), len(REACHES), h, w; 0 for the reaches not in ``reaches``) at
-    the slices ``rows`` (default: all) of the fields (n, ..., h, w) of n consecutive slices
-    (headroom.pedestal_fields; module doc)."""
-    excess = fields[:, FIRST_STATISTIC:FIRST_STATISTIC + 1]
-    return plateaus_of_excess(excess, in_slice_sums(fields, reaches), reaches, rows)
-
-
-def plateaus_of_excess(excess: torch.Tensor, sums: torch.Tensor, reaches: Dict[int, Reach],
-                       rows: Optional[slice] = None) -> torch.Tensor:
-    """:func:`volume_plateaus` from what a volume's slices keep for their neighbours: each slice's excess (n, 1, h,
-    w; the fields' first statistic) and its :func:`in_slice_sums`. Each reach works on the slices it needs for
-    ``rows`` only."""
+    the slices ``rows`` (default: all) of n consecutive slices, from what each slice keeps for its neighbours: its
+    excess (n, 1, h, w; the first statistic of headroom.pedestal_fields, module doc) and its :func:`in_slice_sums`.
+    Each reach works on the slices it needs for those rows only."""
     n, side = int(excess.shape[0]), int(min(excess.shape[-2:]))
     rows = rows or slice(0, n)
     plateaus = excess.new_zeros((rows.stop - rows.start, len(REACHES)) + tuple(excess.shape[-2:]))
@@ -201,8 +194,8 @@ class SliceFinisher:
             excess, sums = next(iter(self.kept.values()))
             outside = (torch.zeros_like(excess), torch.zeros_like(sums))
             slab = [self.kept.get(k, outside) for k in range(low, high)]
-            volume = plateaus_of_excess(torch.stack([e for e, _ in slab]), torch.stack([s for _, s in slab]),
-                                        self.reaches, slice(ready[0] - low, ready[-1] - low + 1))
+            volume = volume_plateaus(torch.stack([e for e, _ in slab]), torch.stack([s for _, s in slab]),
+                                     self.reaches, slice(ready[0] - low, ready[-1] - low + 1))
         h, w = self.out.shape[1:]
         for k in ready:
             own = None if volume is None else volume[k - ready[0]:k - ready[0] + 1]

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from FusionCINNLib.fusion.across_slices import FINISH_CHUNK, reach_in_slices, slice_reaches, volume_plateaus
+from FusionCINNLib.fusion.across_slices import (FINISH_CHUNK, in_slice_sums, reach_in_slices, slice_reaches,
+                                                volume_plateaus)
 from FusionCINNLib.fusion.slices import fuse_slices
 from FusionCINNLib.metrics.findings import Finding, insert_finding, score_finding
 from FusionCINNLib.network.fusion_net import FusionNet, TransferParts, finish
-from FusionCINNLib.network.headroom import pedestal_fields
+from FusionCINNLib.network.headroom import FIRST_STATISTIC, pedestal_fields
 
 SHAPE = (41, 96, 96)
 CENTRE = (20, 48, 48)
@@ -32,9 +33,15 @@ def ball_case(radius: float, spacing):
     return finding, a, a_with, parts
 
 
+def plateaus(fields: torch.Tensor, reaches, rows=None) -> torch.Tensor:
+    """The volume's plateaus at ``rows`` from the slices' whole fields."""
+    return volume_plateaus(fields[:, FIRST_STATISTIC:FIRST_STATISTIC + 1], in_slice_sums(fields, reaches), reaches,
+                           rows)
+
+
 def fused_volume(parts: TransferParts, spacing) -> np.ndarray:
     reaches = slice_reaches(spacing)
-    volume = volume_plateaus(parts.fields, reaches) if reaches else None
+    volume = plateaus(parts.fields, reaches) if reaches else None
     return finish(parts, volume)[:, 0].numpy()
 
 
@@ -70,9 +77,9 @@ def test_the_volume_s_plateaus_at_some_slices_are_the_whole_volume_s_at_those_sl
     spacing = (1.0, 1.0, 1.0)
     _, _, _, parts = ball_case(5.0, spacing)
     reaches = slice_reaches(spacing)
-    whole = volume_plateaus(parts.fields, reaches)
+    whole = plateaus(parts.fields, reaches)
     assert whole.amax() > 0.1
-    torch.testing.assert_close(volume_plateaus(parts.fields, reaches, rows), whole[rows], rtol=0, atol=1e-6)
+    torch.testing.assert_close(plateaus(parts.fields, reaches, rows), whole[rows], rtol=0, atol=1e-6)
 
 
 @pytest.fixture(scope="module")
