@@ -61,6 +61,18 @@ def test_a_ball_cut_at_white_gets_its_room_in_the_slices_around_it_too(radius):
     assert in_volume[0].min() > 0.75 - 1e-6 and in_volume[-1].min() > 0.75 - 1e-6  # and still local
 
 
+def test_a_large_ball_cut_at_white_keeps_its_contrast_over_its_whole_shell():
+    """The volume's plateau spreads twice as far within a slice as a slice's own (VOLUME_PLATEAU): an 8 mm ball's
+    shell, 12-20 mm from its centre, is lowered as far as its edge is (imprint 0.79; 0.70 with a plateau as wide as
+    a slice's, the shell's mean 0.58 instead of 0.53)."""
+    spacing = (1.0, 1.0, 1.0)
+    finding, a, a_with, parts = ball_case(8.0, spacing)
+    in_volume = fused_volume(parts, spacing)
+    scored = score_finding((a_with, a), (in_volume, parts.fused[:, 0].numpy()), finding, spacing)
+    assert scored.imprint >= 0.75, scored
+    assert scored.fill >= 0.95, scored
+
+
 def test_the_reach_across_slices_is_in_mm_and_thick_slices_are_fused_slice_by_slice():
     assert {rho: rz for rho, (rz, _) in slice_reaches((1.0, 1.0, 1.0)).items()} == {1: 4, 2: 8, 4: 16}
     assert {rho: rz for rho, (rz, _) in slice_reaches((2.0, 0.5, 0.5)).items()} == {1: 1, 2: 2, 4: 4}
