@@ -22,7 +22,7 @@ volumes, this passes 6 more of 99 findings and loses none, and the pedestal lowe
 of its CT-MRI head no more than slice by slice (docs/findings.md, thirteenth round). The plateau is wider than a
 slice's own because these gates pass only what is compact in the volume: a slice's plateau one cell wider lowered a
 sixth of the noisy PET's brain around its small excess blobs (twelfth round); the volume's does not, and it
-keeps the pedestal level further over a focus's shell: 4 more phantom findings pass, none is lost, 21 gain and
+keeps the pedestal level further over a focus's shell: 3 more phantom findings pass, none is lost, 20 gain and
 none loses over 0.01 (sixteenth round).
 
 Slices are finished (network.fusion_net.finish) ``FINISH_CHUNK`` at a time once every slice to fuse within reach
