@@ -62,9 +62,9 @@ def test_a_ball_cut_at_white_gets_its_room_in_the_slices_around_it_too(radius):
 
 
 def test_a_large_ball_cut_at_white_keeps_its_contrast_over_its_whole_shell():
-    """The volume's plateau spreads twice as far within a slice as a slice's own (VOLUME_PLATEAU): an 8 mm ball's
-    shell, 12-20 mm from its centre, is lowered as far as its edge is (imprint 0.79; 0.70 with a plateau as wide as
-    a slice's, the shell's mean 0.58 instead of 0.53)."""
+    """The volume's plateau spreads twice as far within a slice as a slice's own (VOLUME_PLATEAU), so an 8 mm ball's
+    shell, 12-20 mm from its centre, comes down with it: imprint 0.79, the shell's mean 0.53 (with a plateau as
+    wide as a slice's: 0.70 and 0.58)."""
     spacing = (1.0, 1.0, 1.0)
     finding, a, a_with, parts = ball_case(8.0, spacing)
     in_volume = fused_volume(parts, spacing)
