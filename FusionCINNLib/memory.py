@@ -55,7 +55,7 @@ VOLUME_COPIES = 8
 ACTIVATION_FLOATS = 24
 HELD_FLOATS = 5
 """A held slice: the fused image before the transfer, its correction and mask, the pedestal's fields (9 values per
-16 pixels) and the window sums its neighbours' gates read (fusion.across_slices.in_slice_sums: 15 per 16 pixels),
+16 pixels) and the window sums its neighbours' gates read (fusion.across_slices.kept_for_neighbours: 15 per 16 pixels),
 4.5 floats a pixel."""
 
 

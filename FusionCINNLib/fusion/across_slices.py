@@ -52,7 +52,7 @@ FINISH_CHUNK = 32
 """Slices finished in one call: the volume's sums are made over the chunk and the slices within reach of it (at
 a 512x512x300 CT's 0.5 x 0.5 x 1 mm, 33 slices either way)."""
 SUMS = 5
-"""Window sums a slice keeps for each reach measured in the volume (:func:`in_slice_sums`)."""
+"""Window sums a slice keeps for each reach measured in the volume (:func:`kept_for_neighbours`)."""
 
 Reach = Tuple[int, Optional[torch.Tensor]]
 
@@ -77,17 +77,18 @@ def reach_in_slices(reaches: Dict[int, Reach]) -> int:
     return max((3 * rz + (0 if kernel is None else len(kernel) // 2) for rz, kernel in reaches.values()), default=0)
 
 
-def in_slice_sums(fields: torch.Tensor, reaches: Dict[int, Reach]) -> torch.Tensor:
-    """The window sums within each slice that a volume's gates add up across slices: for each reach in
+def kept_for_neighbours(fields: torch.Tensor, reaches: Dict[int, Reach]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """What each of n slices keeps for its neighbours' gates, from their fields (n, ..., h, w;
+    headroom.pedestal_fields): its excess (n, 1, h, w; a copy, so that the fields can go) and the window sums
+    within it that a volume's gates add up across slices (n, SUMS len(reaches), h, w): for each reach in
     ``reaches`` (ascending), the excess's cells and amount over the reach's window and the excess's cells, the
-    body's cells and the excess's amount over the window twice as wide (``SUMS`` channels a reach), of the fields
-    (n, ..., h, w) of n slices (headroom.pedestal_fields): (n, SUMS len(reaches), h, w)."""
+    body's cells and the excess's amount over the window twice as wide."""
     statistics = fields[:, FIRST_STATISTIC + 1:FIRST_STATISTIC + len(STATISTICS)]  # share, body, amount
     side = int(min(fields.shape[-2:]))
     radii = {rho: (fitted_radius(rho, side), fitted_radius(2 * rho, side)) for rho in sorted(reaches)}
     windows = window_sums(statistics, sorted({r for pair in radii.values() for r in pair})) if radii else {}
     sums = [torch.cat([windows[near][:, 0::2], windows[wide]], 1) for near, wide in radii.values()]
-    return torch.cat(sums, 1) if sums else fields[:, :0]
+    return fields[:, FIRST_STATISTIC:FIRST_STATISTIC + 1].clone(), torch.cat(sums, 1) if sums else fields[:, :0]
 
 
 def _across(x: torch.Tensor, matrix: np.ndarray, first: int) -> torch.Tensor:
@@ -129,7 +130,7 @@ def volume_plateaus(excess: torch.Tensor, sums: torch.Tensor, reaches: Dict[int,
                     rows: Optional[slice] = None) -> torch.Tensor:
     """The volume's plateau of each reach (len(rows), len(REACHES), h, w; 0 for the reaches not in ``reaches``) at
     the slices ``rows`` (default: all) of n consecutive slices, from what each slice keeps for its neighbours: its
-    excess (n, 1, h, w; the first statistic of headroom.pedestal_fields, module doc) and its :func:`in_slice_sums`.
+    excess (n, 1, h, w) and window sums (:func:`kept_for_neighbours`).
     Each reach works on the slices it needs for those rows only."""
     n, side = int(excess.shape[0]), int(min(excess.shape[-2:]))
     rows = rows or slice(0, n)
@@ -171,12 +172,12 @@ class SliceFinisher:
 
     def add(self, indices: Sequence[int], parts: TransferParts) -> None:
         """Keep a fused batch's parts (on their device: a GPU finishes its own slices), slice ``indices[i]`` in
-        row i, and the window sums within each slice that the volume's gates need (made once a slice)."""
-        sums = in_slice_sums(parts.fields, self.reaches)
+        row i, and what each slice keeps for the volume's gates (:func:`kept_for_neighbours`, made once a slice)."""
+        excess, sums = kept_for_neighbours(parts.fields, self.reaches)
         for row, k in enumerate(int(k) for k in indices):
             self.parts[k] = TransferParts(*(t[row:row + 1] for t in (parts.fused, parts.correction, parts.mask,
                                                                      parts.fields)))
-            self.kept[k] = (parts.fields[row, FIRST_STATISTIC:FIRST_STATISTIC + 1].clone(), sums[row])
+            self.kept[k] = (excess[row], sums[row])
             self.unfused.remove(k)
 
     def finish_ready(self) -> None:

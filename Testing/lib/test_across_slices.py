@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from FusionCINNLib.fusion.across_slices import (FINISH_CHUNK, in_slice_sums, reach_in_slices, slice_reaches,
+from FusionCINNLib.fusion.across_slices import (FINISH_CHUNK, kept_for_neighbours, reach_in_slices, slice_reaches,
                                                 volume_plateaus)
 from FusionCINNLib.fusion.slices import fuse_slices
 from FusionCINNLib.metrics.findings import Finding, insert_finding, score_finding
 from FusionCINNLib.network.fusion_net import FusionNet, TransferParts, finish
-from FusionCINNLib.network.headroom import FIRST_STATISTIC, pedestal_fields
+from FusionCINNLib.network.headroom import pedestal_fields
 
 SHAPE = (41, 96, 96)
 CENTRE = (20, 48, 48)
@@ -35,8 +35,7 @@ def ball_case(radius: float, spacing):
 
 def plateaus(fields: torch.Tensor, reaches, rows=None) -> torch.Tensor:
     """The volume's plateaus at ``rows`` from the slices' whole fields."""
-    return volume_plateaus(fields[:, FIRST_STATISTIC:FIRST_STATISTIC + 1], in_slice_sums(fields, reaches), reaches,
-                           rows)
+    return volume_plateaus(*kept_for_neighbours(fields, reaches), reaches, rows)
 
 
 def fused_volume(parts: TransferParts, spacing) -> np.ndarray:
