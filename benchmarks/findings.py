@@ -2,7 +2,7 @@
 FusionCINN and by the classical baselines; how much of each finding the fused image keeps.
 
     .venv/bin/python benchmarks/findings.py [--compare MODEL ...] [--instances N] [--no-phantom] [--no-atlas]
-        [--types TEXT] [--ct-window LO,HI|PRESET] [--seed S] [--draws N]
+        [--types TEXT] [--ct-window LO,HI|PRESET] [--seed S] [--draws N] [--per-instance FILE]
 
 Sources of the findings:
 - atlas: the validation cases of ``fusioncinn train``'s split (seed 0, 20 %, by case); pixels are
@@ -32,7 +32,10 @@ calcification) as mean fused values in rings around them (core/rim: 1 = filled; 
 FusionCINN rows use, per pair type, the model the CLI uses (``--model`` overrides; ``--compare``
 adds rows). The targets of issue 14 are checked at the end for every FusionCINN row.
 
-``--types TEXT`` keeps the finding types whose name contains TEXT; ``--ct-window`` windows the phantom's CT
+``--per-instance FILE`` also writes every instance's scores by method as tab-separated text (one row an instance and
+method: where the finding is, its radius and amount, kept, imprint, fill, the source's contrast, the fused core), so
+that the instances behind a table's minimum can be found and fused again. ``--types TEXT`` keeps the finding types
+whose name contains TEXT; ``--ct-window`` windows the phantom's CT
 as the fuse command's --window-a does (e.g. ``brain`` = 0..80 HU; the atlas CT pictures are already
 windowed and stay as they are). The "contrast" table gives each finding's contrast in the source and in
 the fused image in 0..1 display units (the fraction of the grey range a reader sees).
@@ -52,6 +55,7 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from FusionCINNLib.atomic import atomic_output  # noqa: E402
 from FusionCINNLib.baselines import fuse_average, fuse_dwt_max_abs, fuse_laplacian_pyramid  # noqa: E402
 from FusionCINNLib.fusion.across_slices import reach_in_slices, slice_reaches  # noqa: E402
 from FusionCINNLib.fusion.salience import salience_thresholds  # noqa: E402
@@ -374,6 +378,27 @@ def print_findings(instances: List[Instance]) -> Dict[str, Dict[str, Dict[str, f
     return summary
 
 
+INSTANCE_COLUMNS = ("type", "source", "place", "centre", "radius", "amount", "method", "kept", "imprint", "fill",
+                    "source contrast", "fused core")
+
+
+def write_instances(instances: List[Instance], path: Path) -> None:
+    """Every instance's scores by method to ``path`` as tab-separated text with a header (``INSTANCE_COLUMNS``):
+    the centre in pixels (atlas: row, column; phantom: slice, row, column), the radius in px (atlas) or mm
+    (phantom), the amount as a factor or in the array's units (CT: HU on the phantom, the 0..1 scale on the atlas),
+    the scores as in the tables; written atomically."""
+    lines = ["\t".join(INSTANCE_COLUMNS)]
+    for instance in instances:
+        where = (instance.kind.name, instance.origin, instance.place,
+                 ",".join(str(v) for v in instance.finding.centre), f"{instance.finding.radius:.2f}",
+                 f"{instance.finding.amount:.4f}")
+        for method, score in instance.scores.items():
+            values = (score.kept, score.imprint, score.fill, score.source_contrast, score.fused_core)
+            lines.append("\t".join(where + (method,) + tuple(f"{v:.4f}" for v in values)))
+    with atomic_output(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+
+
 def print_contrasts(instances: List[Instance]) -> None:
     """Per finding type and method: the source's and the fused image's contrast (core - shell, 0..1 units)."""
     print("\n| finding | method | n | source contrast median | fused contrast median | fused contrast min |")
@@ -463,6 +488,8 @@ def main() -> int:
     parser.add_argument("--instances", type=int, default=9, help="atlas instances per finding type")
     parser.add_argument("--no-phantom", action="store_true")
     parser.add_argument("--no-atlas", action="store_true", help="phantom findings only")
+    parser.add_argument("--per-instance", type=Path, default=None, metavar="FILE",
+                        help="also write every instance's scores by method to FILE (tab-separated)")
     parser.add_argument("--types", default="", help="only finding types whose name contains this text")
     parser.add_argument("--ct-window", default=None, help="the phantom CT's window: LO,HI in HU or a CT preset")
     parser.add_argument("--seed", type=int, default=0, help="the first draw's seed")
@@ -488,6 +515,8 @@ def main() -> int:
         print("skipped: no atlas data and --no-phantom")
         return 0
     summary = print_findings(instances)
+    if args.per_instance is not None:
+        write_instances(instances, args.per_instance)
     print_contrasts(instances)
     foci = print_phantom_foci(pairs, args, cache) if pairs else {}
     print_targets(summary, foci)
