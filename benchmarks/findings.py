@@ -35,10 +35,10 @@ adds rows). The targets of issue 14 are checked at the end for every FusionCINN 
 ``--per-instance FILE`` also writes every instance's scores by method as tab-separated text (one row an instance and
 method: where the finding is, its radius and amount, kept, imprint, fill, the source's contrast, the fused core), so
 that the instances behind a table's minimum can be found and fused again. ``--types TEXT`` keeps the finding types
-whose name contains TEXT; ``--ct-window`` windows the phantom's CT
-as the fuse command's --window-a does (e.g. ``brain`` = 0..80 HU; the atlas CT pictures are already
-windowed and stay as they are). The "contrast" table gives each finding's contrast in the source and in
-the fused image in 0..1 display units (the fraction of the grey range a reader sees).
+whose name contains TEXT; ``--ct-window`` windows the phantom's CT as the fuse command's --window-a does (e.g.
+``brain`` = 0..80 HU; the atlas CT pictures are already windowed and stay as they are). The "contrast" table gives
+each finding's contrast in the source and in the fused image in 0..1 display units (the fraction of the grey range a
+reader sees).
 """
 
 from __future__ import annotations
@@ -495,6 +495,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0, help="the first draw's seed")
     parser.add_argument("--draws", type=int, default=1, help="draws pooled, seeds SEED..SEED+DRAWS-1")
     args = parser.parse_args()
+    if args.per_instance is not None and not args.per_instance.resolve().parent.is_dir():
+        parser.error(f"--per-instance {args.per_instance}: its folder does not exist")
     global TYPES
     TYPES = tuple(kind for kind in TYPES if args.types.lower() in kind.name.lower())
     cache: Dict[Path, StackFuser] = {}
