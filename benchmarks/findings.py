@@ -57,6 +57,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from FusionCINNLib.atomic import atomic_output  # noqa: E402
 from FusionCINNLib.baselines import fuse_average, fuse_dwt_max_abs, fuse_laplacian_pyramid  # noqa: E402
+from FusionCINNLib.cli.batch_report import check_report_path  # noqa: E402
+from FusionCINNLib.errors import FusionInputError  # noqa: E402
 from FusionCINNLib.fusion.across_slices import reach_in_slices, slice_reaches  # noqa: E402
 from FusionCINNLib.fusion.salience import salience_thresholds  # noqa: E402
 from FusionCINNLib.fusion.slices import fuse_slices  # noqa: E402
@@ -495,8 +497,11 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0, help="the first draw's seed")
     parser.add_argument("--draws", type=int, default=1, help="draws pooled, seeds SEED..SEED+DRAWS-1")
     args = parser.parse_args()
-    if args.per_instance is not None and not args.per_instance.resolve().parent.is_dir():
-        parser.error(f"--per-instance {args.per_instance}: its folder does not exist")
+    if args.per_instance is not None:
+        try:
+            check_report_path(args.per_instance, [], "--per-instance", "instances.tsv")
+        except FusionInputError as err:
+            parser.error(str(err))
     global TYPES
     TYPES = tuple(kind for kind in TYPES if args.types.lower() in kind.name.lower())
     cache: Dict[Path, StackFuser] = {}

@@ -27,15 +27,17 @@ from ..errors import FusionInputError
 STATUSES = ("fused", "existing", "failed", "missing")
 
 
-def check_report_path(path: Path, inputs: List[Path]) -> None:
-    """Refuse, before any work, a report path that is an input or a folder, or cannot be written."""
+def check_report_path(path: Path, inputs: List[Path], option: str = "--report", example: str = "report.json"
+                      ) -> None:
+    """Refuse, before any work, a report path that is an input or a folder, or cannot be written; ``option`` and
+    ``example`` (a file name) are what the one-line error names."""
     if path.is_dir():
-        raise FusionInputError(f"{path}: --report is an existing folder; give a file name such as report.json")
+        raise FusionInputError(f"{path}: {option} is an existing folder; give a file name such as {example}")
     for folder in inputs:
         if path.resolve() == folder.resolve() or folder.resolve() in path.resolve().parents:
-            raise FusionInputError(f"{path}: --report would be written inside the input folder {folder}")
+            raise FusionInputError(f"{path}: {option} would be written inside the input folder {folder}")
     if not path.parent.is_dir():
-        raise FusionInputError(f"{path}: --report folder {path.parent} does not exist")
+        raise FusionInputError(f"{path}: {option} folder {path.parent} does not exist")
 
 
 class BatchReport:
