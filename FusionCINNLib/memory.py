@@ -55,8 +55,8 @@ VOLUME_COPIES = 8
 ACTIVATION_FLOATS = 24
 HELD_FLOATS = 5
 """A held slice: the fused image before the transfer, its correction and mask, the pedestal's fields (9 values per
-16 pixels) and the window sums its neighbours' gates read (fusion.across_slices.kept_for_neighbours: 15 per 16 pixels),
-4.5 floats a pixel."""
+16 pixels) and what its neighbours' gates read (fusion.across_slices.kept_for_neighbours: its excess and 15 window
+sums per 16 pixels), 4.6 floats a pixel."""
 
 
 def fusion_bytes(voxels: int, slice_pixels: int, batch: int, hidden0: int, on_cpu: bool, held: int = 0) -> int:
