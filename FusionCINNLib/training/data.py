@@ -195,15 +195,27 @@ def load_arrays(records: Sequence[PairRecord]) -> PairArrays:
 class LesionMasks:
     """Where :func:`insert_lesions` painted, for the lesion loss: (N, 1, H, W) 0/1 masks of each pair's
     lesion core (within R/2 of its centre) and shell (from R + max(R/2, 1.5) px, max(R, 2) px wide: the
-    findings benchmark's), and (N,) bool ``in_b``: the lesion is the MRI's alone. Empty masks: no lesion."""
+    findings benchmark's), and (N,) bool ``in_b``: the lesion is the MRI's alone. Empty masks: no lesion.
+    ``a_before`` and ``b_before``: the (N, 1, H, W) pair before the lesions were painted, for the imprint
+    term (None where unknown)."""
 
     core: torch.Tensor
     shell: torch.Tensor
     in_b: torch.Tensor
+    a_before: Optional[torch.Tensor] = None
+    b_before: Optional[torch.Tensor] = None
 
     def rows(self, index: slice) -> "LesionMasks":
-        """The masks of the pairs ``index`` selects."""
-        return LesionMasks(self.core[index], self.shell[index], self.in_b[index])
+        """The masks (and the pair before painting) of the pairs ``index`` selects."""
+        def pick(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+            return None if t is None else t[index]
+        return LesionMasks(self.core[index], self.shell[index], self.in_b[index], pick(self.a_before),
+                           pick(self.b_before))
+
+    @property
+    def painted(self) -> torch.Tensor:
+        """(N,) bool: the pairs with a lesion (a non-empty core)."""
+        return self.core.flatten(1).sum(1) > 0
 
 
 def _core_and_shell(distance: torch.Tensor, radius: float) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -234,7 +246,9 @@ def insert_lesions(a: torch.Tensor, b: torch.Tensor, probability: float, generat
     darkens by 10-40 % (how such lesions look in T1 MRI). The fused image's targets then ask for
     the whole focus, not only its edge. Of the other pairs, a fraction ``mri_probability`` gets a
     lesion in the MRI alone: b times 1.3-1.6 or 0.4-0.6 in a ball of radius 3-8 px (edge 0.7 px) on
-    anatomy (b > 0.15). Returns new tensors and where the lesions are; the inputs are not modified."""
+    anatomy (b > 0.15). Returns new tensors and where the lesions are (with the inputs as the pair before
+    painting); the inputs are not modified."""
+    a_before, b_before = a, b
     a, b = a.clone(), b.clone()
     n, _, h, w = a.shape
     rows = torch.arange(h, dtype=a.dtype)[:, None]
@@ -269,7 +283,7 @@ def insert_lesions(a: torch.Tensor, b: torch.Tensor, probability: float, generat
             b[i, 0] = (b[i, 0] * (1.0 + (factor - 1.0) * ball)).clamp(0, 1)
             core[i, 0], shell[i, 0] = _core_and_shell(distance, radius)
             in_b[i] = True
-    return a, b, LesionMasks(core, shell, in_b)
+    return a, b, LesionMasks(core, shell, in_b, a_before, b_before)
 
 
 def augmented_patches(arrays: PairArrays, indices: np.ndarray, patch: int, generator: torch.Generator,

@@ -12,6 +12,9 @@
       + w_lesion * mean_lesions(relu(1 - C(F) / C(S)))                 synthetic lesions kept
         (C = mean over the lesion's core - mean over its shell; S = the source it was painted into:
         A, or the MRI for an MRI-only lesion; lesions with |C(S)| < 0.08 are left out)
+      + w_imprint * mean_lesions(relu(1 - C(F - F0) / C(S - S0)))       synthetic lesions' imprint
+        (F0, S0 = the fused image and the source of the same pair before the lesion was painted: the
+        lesion's own contrast, with the anatomy around it cancelled, as the findings benchmark scores it)
 
 F is the fused image (after the background mask), images in [0, 1]. The intensity target T is
 max(A, B) with the low-pass base of its 5-level Laplacian pyramid moved by ``base_mean`` (0 to 1) to
@@ -29,6 +32,8 @@ the source's intensity window) carry no detail of A, and are weighted by what th
   lesion would turn into a ring (which reads as necrosis).
 - CT (bone): the intensity term gets weight w_bone_intensity there, so the MRI's detail inside
   the bone (marrow, scalp, dura) can show as it does in a Laplacian-pyramid fusion.
+Where one source shows anatomy (above 0.05) and the other is air, the intensity term gets weight
+w_one_source (1 by default), so that the fused image keeps that source's brightness there.
 """
 
 from __future__ import annotations
@@ -54,8 +59,9 @@ SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) /
 class LossWeights:
     """Weights of the loss terms, two per-pixel weights in saturated pixels: ``hot_detail`` for the
     gradient-based terms, SSIM(F, B) and VIF(B, F) where PET/SPECT is saturated, ``bone_intensity`` for
-    the intensity term where CT is, and ``base_mean`` (0 to 1), how far the intensity target's coarse
-    base moves from max(A, B)'s to the sources' mean (see the module docstring)."""
+    the intensity term where CT is, ``one_source`` for the intensity term where only one source shows
+    anatomy, and ``base_mean`` (0 to 1), how far the intensity target's coarse base moves from max(A, B)'s
+    to the sources' mean (see the module docstring)."""
 
     intensity: float = 1.0
     gradient: float = 1.0
@@ -66,9 +72,11 @@ class LossWeights:
     latent: float = 0.0
     likelihood: float = 1e-3
     lesion: float = 0.0
+    imprint: float = 0.0
     hot_detail: float = 1.0
     bone_intensity: float = 1.0
     base_mean: float = 0.0
+    one_source: float = 1.0
 
     def to_dict(self) -> Dict[str, float]:
         return asdict(self)
@@ -224,6 +232,16 @@ def mean_of_present(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (weight_a * a + weight_b * b) / (weight_a + weight_b).clamp_min(1e-6)
 
 
+def one_source_weight(a: torch.Tensor, b: torch.Tensor, weight: float) -> PixelWeight:
+    """Per-pixel weight for the intensity term of (N, 1, H, W) sources in [0, 1]: ``weight`` where one source
+    shows anatomy (at least PRESENT) and the other is air, so that the fused image keeps that source's
+    brightness there; else 1."""
+    if weight == 1.0:
+        return 1.0
+    alone = (a >= PRESENT) != (b >= PRESENT)
+    return torch.where(alone, weight, 1.0).to(a.dtype)
+
+
 def intensity_target(a: torch.Tensor, b: torch.Tensor, base_mean: float = 0.0) -> torch.Tensor:
     """The intensity term's target for (N, 1, H, W) sources in [0, 1]: max(A, B), with the low-pass base
     of its Laplacian pyramid (5 levels, fewer on a small image) moved by ``base_mean`` (0 to 1) towards
@@ -248,19 +266,38 @@ def _mean_in(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * mask).flatten(1).sum(1) / mask.flatten(1).sum(1).clamp_min(1.0)
 
 
+def _contrast_shortfall(fused: torch.Tensor, source: torch.Tensor, lesions: LesionMasks) -> torch.Tensor:
+    """Mean over the lesions of relu(1 - C(fused) / C(source)), C = mean over the core - mean over the shell,
+    lesions whose |C(source)| is under LESION_MIN_CONTRAST left out; 0 without a lesion. (N, 1, H, W) images."""
+    contrast_source = _mean_in(source, lesions.core) - _mean_in(source, lesions.shell)
+    contrast_fused = _mean_in(fused, lesions.core) - _mean_in(fused, lesions.shell)
+    counted = lesions.painted & (lesions.shell.flatten(1).sum(1) > 0) & (contrast_source.abs() >= LESION_MIN_CONTRAST)
+    if not bool(counted.any()):
+        return torch.zeros((), device=fused.device)
+    kept = contrast_fused[counted] / contrast_source[counted]
+    return (1.0 - kept).clamp_min(0.0).mean()
+
+
 def lesion_term(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, lesions: LesionMasks) -> torch.Tensor:
     """Mean shortfall of the synthetic lesions' contrast in ``fused`` against their source's (module
     docstring): 0 when every lesion keeps all its contrast (or more), 1 when none is left, over 1 when
     it has the wrong sign; 0 without a lesion. All images (N, 1, H, W) in [0, 1]."""
     source = torch.where(lesions.in_b.view(-1, 1, 1, 1).to(a.device), b, a)
-    contrast_source = _mean_in(source, lesions.core) - _mean_in(source, lesions.shell)
-    contrast_fused = _mean_in(fused, lesions.core) - _mean_in(fused, lesions.shell)
-    counted = ((lesions.core.flatten(1).sum(1) > 0) & (lesions.shell.flatten(1).sum(1) > 0)
-               & (contrast_source.abs() >= LESION_MIN_CONTRAST))
-    if not bool(counted.any()):
+    return _contrast_shortfall(fused, source, lesions)
+
+
+def imprint_term(fused: torch.Tensor, fused_before: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
+                 lesions: LesionMasks) -> torch.Tensor:
+    """Mean shortfall of the synthetic lesions' imprint: the contrast (core - shell) of ``fused`` minus
+    ``fused_before`` (the fusion of the pair before painting) against that of the painted source (``a``, or
+    ``b`` for an MRI-only lesion) minus itself before painting; 0 when every lesion's own contrast passes
+    whole, 1 when none does, over 1 for the wrong sign; 0 without a lesion or without the pair before
+    painting. All images (N, 1, H, W) in [0, 1]."""
+    if lesions.a_before is None or lesions.b_before is None:
         return torch.zeros((), device=fused.device)
-    kept = contrast_fused[counted] / contrast_source[counted]
-    return (1.0 - kept).clamp_min(0.0).mean()
+    in_b = lesions.in_b.view(-1, 1, 1, 1).to(fused.device)
+    painted = torch.where(in_b, b - lesions.b_before, a - lesions.a_before)
+    return _contrast_shortfall(fused - fused_before, painted, lesions)
 
 
 def likelihood_term(z: torch.Tensor, log_det: torch.Tensor) -> torch.Tensor:
@@ -282,19 +319,22 @@ def saturation_weight(a: torch.Tensor, selected: Optional[torch.Tensor], weight:
 
 def fusion_loss(out: FusionOutputs, a: torch.Tensor, b: torch.Tensor, weights: LossWeights,
                 latent_target: Optional[torch.Tensor] = None, functional: Optional[torch.Tensor] = None,
-                lesions: Optional[LesionMasks] = None) -> Dict[str, torch.Tensor]:
+                lesions: Optional[LesionMasks] = None, fused_before: Optional[torch.Tensor] = None
+                ) -> Dict[str, torch.Tensor]:
     """Every term (unweighted) and their weighted sum under "total". ``functional``: (N,) bool, which
     pairs' source a is PET/SPECT, the others' being CT (None: all PET/SPECT); ``lesions``: where the
-    batch's synthetic lesions are (the lesion term is 0 without them)."""
+    batch's synthetic lesions are (the lesion terms are 0 without them); ``fused_before``: the fusion of
+    each pair before its lesion was painted (the imprint term is 0 without it)."""
     fused = out.fused
     target = intensity_target(a, b, weights.base_mean)
     pixel_weight = saturation_weight(a, functional, weights.hot_detail)
     is_ct = None if functional is None else ~functional.to(torch.bool)
     bone_weight = saturation_weight(a, is_ct, weights.bone_intensity) if is_ct is not None else 1.0
+    intensity_weight = bone_weight * one_source_weight(a, b, weights.one_source)
     zero = torch.zeros((), device=fused.device)
     detail_target = torch.maximum(gradient_magnitude(a), gradient_magnitude(b))
     terms = {
-        "intensity": (bone_weight * (fused - target).abs()).mean(),
+        "intensity": (intensity_weight * (fused - target).abs()).mean(),
         "gradient": (pixel_weight * (gradient_magnitude(fused) - detail_target).abs()).mean(),
         "edge": edge_term(fused, a, b, pixel_weight),
         "ssim": (2.0 - ssim(fused, a) - ssim(fused, b, pixel_weight=pixel_weight)).mean(),
@@ -302,6 +342,8 @@ def fusion_loss(out: FusionOutputs, a: torch.Tensor, b: torch.Tensor, weights: L
         "vif": (2.0 - vifp(255.0 * a, 255.0 * fused) - vifp(255.0 * b, 255.0 * fused, pixel_weight)).mean()
         if weights.vif > 0 else zero,
         "lesion": lesion_term(fused, a, b, lesions) if weights.lesion > 0 and lesions is not None else zero,
+        "imprint": imprint_term(fused, fused_before, a, b, lesions)
+        if weights.imprint > 0 and lesions is not None and fused_before is not None else zero,
         "likelihood": 0.5 * (likelihood_term(out.z_ab, out.log_det_ab) + likelihood_term(out.z_ba, out.log_det_ba)),
     }
     terms["latent"] = F.mse_loss(out.z_fused, latent_target) if latent_target is not None else zero

@@ -39,7 +39,8 @@ from .data import (LesionMasks, PairArrays, PairRecord, augmented_patches, load_
                    split_for_pair)
 from .losses import LossWeights, fusion_loss
 
-LOSS_TERMS = ("total", "intensity", "gradient", "edge", "ssim", "qabf", "vif", "latent", "likelihood", "lesion")
+LOSS_TERMS = ("total", "intensity", "gradient", "edge", "ssim", "qabf", "vif", "latent", "likelihood", "lesion",
+             "imprint")
 
 
 @dataclass
@@ -85,15 +86,22 @@ class TrainingStep(nn.Module):
         self.weights = weights
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, functional: torch.Tensor, lesion_core: torch.Tensor,
-                lesion_shell: torch.Tensor, lesion_in_b: torch.Tensor) -> Dict[str, torch.Tensor]:
+                lesion_shell: torch.Tensor, lesion_in_b: torch.Tensor, a_before: torch.Tensor,
+                b_before: torch.Tensor) -> Dict[str, torch.Tensor]:
         """Loss terms of one batch; ``functional`` (N,) bool: which pairs' a is PET/SPECT; the lesion
-        masks as in :class:`LesionMasks` (tensors, so that DDP can pass them)."""
+        masks and the pair before painting as in :class:`LesionMasks` (tensors, so that DDP can pass them)."""
         out = self.net(a, b)
         latent_target = None
         if self.weights.latent > 0:
             latent_target, _ = self.net.encode(torch.maximum(a, b), out.cond_fused)
-        return fusion_loss(out, a, b, self.weights, latent_target, functional,
-                           LesionMasks(lesion_core, lesion_shell, lesion_in_b))
+        lesions = LesionMasks(lesion_core, lesion_shell, lesion_in_b, a_before, b_before)
+        fused_before = None
+        if self.weights.imprint > 0 and bool(lesions.painted.any()):
+            rows = torch.nonzero(lesions.painted).flatten()
+            fused_before = out.fused.detach().clone()
+            with torch.no_grad():
+                fused_before[rows] = self.net(a_before[rows], b_before[rows]).fused
+        return fusion_loss(out, a, b, self.weights, latent_target, functional, lesions, fused_before)
 
 
 def validation_score(means: Dict[str, float]) -> float:
@@ -290,8 +298,10 @@ class Trainer:
                 mine = slice(self.rank, None, self.world)
                 is_functional = functional[batch_index][mine].to(device)
                 a, b, lesions = a[mine].to(device), b[mine].to(device), lesions.rows(mine)
+                before_a = a if lesions.a_before is None else lesions.a_before.to(device)
+                before_b = b if lesions.b_before is None else lesions.b_before.to(device)
                 terms = step_module(a, b, is_functional, lesions.core.to(device), lesions.shell.to(device),
-                                    lesions.in_b.to(device))
+                                    lesions.in_b.to(device), before_a, before_b)
                 if not torch.isfinite(terms["total"]):
                     kept = (f"The last good checkpoint (after epoch {epoch}) is kept in {cfg.run_dir}" if epoch
                             else "No checkpoint was written yet")

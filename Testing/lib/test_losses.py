@@ -114,6 +114,24 @@ def test_differentiable_vif_equals_the_metric_and_has_finite_gradients():
         assert torch.isfinite(distorted.grad).all()
 
 
+def test_where_one_source_is_air_the_intensity_term_weighs_the_other_source_s_brightness_more():
+    a = torch.zeros(1, 1, 32, 32)
+    a[..., 4:28, 4:28] = 0.6                       # the PET's field: wider than the MRI's anatomy
+    b = torch.zeros_like(a)
+    b[..., 10:22, 10:22] = 0.7
+    target = intensity_target(a, b)
+    darker_where_alone = target - 0.3 * ((a > 0) & (b == 0)).float()
+    darker_where_both = target - 0.3 * ((a > 0) & (b > 0)).float()
+    plain, weighted = LossWeights(), LossWeights(one_source=4.0)
+
+    def intensity(fused, weights):
+        return float(fusion_loss(_outputs(fused), a, b, weights)["intensity"])
+
+    assert intensity(target, weighted) == 0.0
+    assert abs(intensity(darker_where_alone, weighted) - 4.0 * intensity(darker_where_alone, plain)) < 1e-6
+    assert abs(intensity(darker_where_both, weighted) - intensity(darker_where_both, plain)) < 1e-6
+
+
 def test_lesion_term_is_the_share_of_each_lesion_s_contrast_the_fused_image_lacks():
     from FusionCINNLib.training.data import LesionMasks
     from FusionCINNLib.training.losses import lesion_term
@@ -135,6 +153,36 @@ def test_lesion_term_is_the_share_of_each_lesion_s_contrast_the_fused_image_lack
     assert float(lesion_term(1.0 - sources, a, b, masks)) > 1.9              # the wrong sign
     nothing = LesionMasks(torch.zeros_like(a), torch.zeros_like(a), torch.tensor([False, False]))
     assert float(lesion_term(flat, a, b, nothing)) == 0.0
+
+
+def test_imprint_term_counts_only_what_the_lesion_itself_changes_in_the_fused_image():
+    from FusionCINNLib.training.data import LesionMasks
+    from FusionCINNLib.training.losses import imprint_term, lesion_term
+
+    rows, cols = torch.meshgrid(torch.arange(40.0), torch.arange(40.0), indexing="ij")
+    distance = torch.sqrt((rows - 20) ** 2 + (cols - 20) ** 2)[None, None]
+    core, shell = (distance <= 3).float(), ((distance >= 9) & (distance < 15)).float()
+    ball = (distance <= 6).float()
+    a_before = torch.full((2, 1, 40, 40), 0.3)
+    b_before = (0.5 + 0.4 * ball).repeat(2, 1, 1, 1)         # the MRI's own bright spot under the lesion
+    a, b = a_before.clone(), b_before.clone()
+    a[0] = a[0] + 0.4 * ball[0]                              # pair 0: a hot focus in A
+    b[1] = b[1] * (1.0 - 0.5 * ball[0])                      # pair 1: an MRI-only dark lesion
+    masks = LesionMasks(core.repeat(2, 1, 1, 1), shell.repeat(2, 1, 1, 1), torch.tensor([False, True]),
+                        a_before, b_before)
+    fused_before = b_before.clone()                          # a fusion that follows the MRI
+    carried = fused_before + torch.cat([a - a_before, b - b_before])[[0, 3]]
+    assert abs(float(imprint_term(carried, fused_before, a, b, masks))) < 1e-6       # each lesion whole
+    assert abs(float(imprint_term(fused_before, fused_before, a, b, masks)) - 1.0) < 1e-6   # none of it
+    half = fused_before + 0.5 * (carried - fused_before)
+    assert abs(float(imprint_term(half, fused_before, a, b, masks)) - 0.5) < 1e-6
+    assert float(imprint_term(2 * fused_before - carried, fused_before, a, b, masks)) > 1.9   # the wrong sign
+    # The MRI's bright spot alone gives pair 0 a fused contrast the lesion term counts as kept; the imprint does not.
+    assert float(lesion_term(fused_before[:1], a[:1], b[:1], masks.rows(slice(0, 1)))) < 1e-6
+    assert abs(float(imprint_term(fused_before[:1], fused_before[:1], a[:1], b[:1], masks.rows(slice(0, 1))))
+               - 1.0) < 1e-6
+    unknown = LesionMasks(masks.core, masks.shell, masks.in_b)
+    assert float(imprint_term(fused_before, fused_before, a, b, unknown)) == 0.0
 
 
 

@@ -93,15 +93,17 @@ def test_training_writes_model_checkpoint_and_history(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "weights.pt"]
 
 
-def test_the_lesion_term_is_trained_on_and_logged_only_when_asked_for(tmp_path):
-    def lesion_column(config) -> list:
+def test_the_lesion_terms_are_trained_on_and_logged_only_when_asked_for(tmp_path):
+    def lesion_columns(config) -> list:
         Trainer(config).run()
         with open(config.run_dir / "history.csv", newline="") as handle:
-            return [float(row["train_lesion"]) for row in csv.DictReader(handle)]
+            return [(float(row["train_lesion"]), float(row["train_imprint"])) for row in csv.DictReader(handle)]
 
-    weights = dict(LossWeights().to_dict(), lesion=1.0)
-    assert all(v > 0 for v in lesion_column(_config(tmp_path / "on", lesions=0.5, mri_lesions=1.0, loss=weights)))
-    assert all(v == 0 for v in lesion_column(_config(tmp_path / "off", lesions=0.5, mri_lesions=1.0)))
+    weights = dict(LossWeights().to_dict(), lesion=1.0, imprint=1.0)
+    on = lesion_columns(_config(tmp_path / "on", lesions=0.5, mri_lesions=1.0, loss=weights))
+    assert all(lesion > 0 and imprint > 0 for lesion, imprint in on)
+    off = lesion_columns(_config(tmp_path / "off", lesions=0.5, mri_lesions=1.0))
+    assert all(lesion == 0 and imprint == 0 for lesion, imprint in off)
     with pytest.raises(FusionInputError, match="--mri-lesions"):
         Trainer(_config(tmp_path / "bad", mri_lesions=1.5))
 
@@ -201,7 +203,7 @@ def test_ddp_two_processes_gloo(tmp_path):
                "-m", "FusionCINNLib", "train", "--data", str(data), "--out", str(out), "--epochs", "1",
                "--batch-size", "4", "--patch", "32", "--device", "cpu", "--val-every", "1",
                "--architecture", json.dumps(TINY.to_dict()), "--lesions", "0.5", "--mri-lesions", "0.5",
-               "--loss-weights", json.dumps({"lesion": 1.0})]   # each process takes its share of the lesions
+               "--loss-weights", json.dumps({"lesion": 1.0, "imprint": 1.0})]   # each process: its share of the lesions
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     model = load_model(out)
@@ -272,6 +274,8 @@ def test_synthetic_lesions_brighten_a_ball_on_anatomy_and_leave_inputs_alone():
     lesion_a, lesion_b, masks = insert_lesions(a, b, 1.0, torch.Generator().manual_seed(0))
     again_a, _, _ = insert_lesions(a, b, 1.0, torch.Generator().manual_seed(0))
     assert torch.equal(a, a_in) and torch.equal(b, b_in) and torch.equal(lesion_a, again_a)
+    assert torch.equal(masks.a_before, a_in) and torch.equal(masks.b_before, b_in)   # for the imprint term
+    assert masks.painted.all() and not none.painted.any()
     assert float(lesion_a.max()) <= 1.0 and torch.all(lesion_b <= b)
     for i in range(6):
         gain = lesion_a[i, 0] - a[i, 0]
