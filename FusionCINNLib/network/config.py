@@ -32,6 +32,9 @@ class ModelConfig:
     finding_levels: Laplacian levels of the finding transfer after the inverse pass and refinement
         (network/finding_transfer.py: A's salient local contrast that the fused image lacks is added
         back); 0: none, the paper's network.
+    source_alone: where the MRI's 9x9 box mean is air, the fused image is the other source
+        (network/source_alone.py), after the refinement and before the finding transfer; False: the network's
+        fusion everywhere, the paper's network.
     """
 
     variant: str = "conv"
@@ -43,6 +46,7 @@ class ModelConfig:
     background_threshold: float = 4.0 / 255.0
     refine: int = 0
     finding_levels: int = 0
+    source_alone: bool = False
     extra: Dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -59,6 +63,8 @@ class ModelConfig:
         if (isinstance(self.finding_levels, bool) or not isinstance(self.finding_levels, int)
                 or not 0 <= self.finding_levels <= 8):
             raise FusionInputError(f"finding_levels must be 0..8 (0: no finding transfer), got {self.finding_levels!r}")
+        if not isinstance(self.source_alone, bool):
+            raise FusionInputError(f"source_alone must be true or false, got {self.source_alone!r}")
 
     def to_dict(self) -> Dict[str, Any]:
         """JSON-ready dict (tuples become lists)."""

@@ -8,6 +8,9 @@
     m = background mask                                  0 where both sources are ~0: background stays clean
     fused = x_F m                                        the paper's network (config.refine = 0), or
     fused = clip(x_F m + m R([x_F m, A, B]), 0, 1)       with the refinement CNN R (config.refine > 0)
+    fused = p fused + (1 - p) A                          with config.source_alone: p the MRI's presence, 0 where
+                                                         its 7x7 box is air (network.source_alone); then the
+                                                         transfer below is weighted by p too
     fused = clip(fused + m (T - P), 0, 1)                with the finding transfer T (config.finding_levels > 0):
                                                          A's salient local contrast that fused lacks, and the
                                                          headroom pedestal P: a finding's surroundings lowered
@@ -32,6 +35,7 @@ from .haar import HaarDWT, max_abs_fuse
 from .headroom import pedestal_fields, pedestal_from_fields
 from .latent_fusion import RelevanceActivationMap
 from .refinement import Refinement
+from .source_alone import keep_source_alone, mri_presence
 
 LATENT_CHANNELS = 4 ** LEVELS
 
@@ -165,8 +169,13 @@ class FusionNet(nn.Module):
         fused = raw * mask
         if self.refine is not None:
             fused = (fused + mask * self.refine(fused, a, b)).clamp(0.0, 1.0)
+        presence = mri_presence(b) if self.config.source_alone else None
+        if presence is not None:
+            fused = keep_source_alone(fused, a, presence)
         outputs = FusionOutputs(fused, raw, z_ab, z_ba, z_fused, log_det_ab, log_det_ba, cond_fused)
         if not self.config.finding_levels:
             return outputs, None
         correction = finding_correction(fused, a, b, self.config.finding_levels, salience)
+        if presence is not None:
+            correction, mask = correction * presence, mask * presence
         return outputs, TransferParts(fused, correction, mask, pedestal_fields(fused, correction, a))

@@ -182,19 +182,20 @@ class Trainer:
 
     def _initial_model(self) -> Optional[FusionModel]:
         """The model whose weights a fine-tuning run (``init``) starts from, checked against the architecture:
-        the same up to a refinement it lacks (this run's then starts as the identity) and the finding
-        transfer's levels (which have no weights)."""
+        the same up to a refinement it lacks (this run's then starts as the identity), the finding
+        transfer's levels and the source-alone stage (which have no weights)."""
         if not self.config.init:
             return None
         model = load_model(self.config.init)
         found = model.net.config
         adds_refinement = found.refine == 0 or found.refine == self.architecture.refine
         same_weights = replace(found, refine=self.architecture.refine,
-                               finding_levels=self.architecture.finding_levels) == self.architecture
+                               finding_levels=self.architecture.finding_levels,
+                               source_alone=self.architecture.source_alone) == self.architecture
         if not (adds_refinement and same_weights):
             raise FusionInputError(f"{self.config.init}: --init model has architecture {found.to_dict()}, "
                                    f"this run {self.architecture.to_dict()}; give the same --architecture "
-                                   "(or add only a refinement or finding_levels)")
+                                   "(or change only a refinement, finding_levels or source_alone)")
         return model
 
     def _setup_distributed(self) -> torch.device:
