@@ -28,7 +28,8 @@ replaced by the MRI's tissue. The stage has no weights and is differentiable (th
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+
+from .box_filters import box_max, box_mean
 
 BOX = 7
 """Side (pixels) of the box over which the MRI's mean intensity is its presence."""
@@ -42,19 +43,6 @@ LOW = 0.02
 
 HIGH = 0.05
 """Box mean of the MRI (0..1) over which it shows anatomy: the fused image is the network's."""
-
-
-def box_mean(x: torch.Tensor, side: int) -> torch.Tensor:
-    """``side`` x ``side`` mean (odd side) of (N, 1, H, W) images (edges replicated), same shape; two 1D passes."""
-    padded = F.pad(x, (side // 2,) * 4, mode="replicate")
-    return F.avg_pool2d(F.avg_pool2d(padded, (side, 1), stride=1), (1, side), stride=1)
-
-
-def box_max(x: torch.Tensor, side: int) -> torch.Tensor:
-    """``side`` x ``side`` maximum (odd side) of (N, 1, H, W) images (edges see only pixels inside), same shape."""
-    half = side // 2
-    rows = F.max_pool2d(x, (side, 1), stride=1, padding=(half, 0))
-    return F.max_pool2d(rows, (1, side), stride=1, padding=(0, half))
 
 
 def mri_presence(b: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,7 @@ from FusionCINNLib.errors import FusionInputError
 from FusionCINNLib.fusion.slices import fuse_batch
 from FusionCINNLib.network import PAPER_CONFIG, FusionNet, ModelConfig
 from FusionCINNLib.network.cinn import count_trainable_parameters
-from FusionCINNLib.network.fusion_net import neighbourhood_max
+from FusionCINNLib.network.box_filters import box_max, box_mean
 
 
 @pytest.mark.parametrize("size", [(128, 128), (256, 256), (257, 311), (512, 512)])
@@ -96,9 +96,17 @@ def test_refinement_width_must_be_a_count():
 
 
 @pytest.mark.parametrize("shape", [(2, 1, 64, 64), (1, 1, 33, 17), (1, 1, 3, 3)])
-def test_neighbourhood_max_equals_max_pooling(shape):
+@pytest.mark.parametrize("side", [3, 5, 7])
+def test_box_filters_equal_pooling(shape, side):
     x = torch.rand(shape, generator=torch.Generator().manual_seed(1)) - 0.5
-    assert torch.equal(neighbourhood_max(x), F.max_pool2d(x, 3, stride=1, padding=1))
+    assert torch.equal(box_max(x, side), F.max_pool2d(x, side, stride=1, padding=side // 2))
+    padded = F.pad(x, (side // 2,) * 4, mode="replicate")
+    torch.testing.assert_close(box_mean(x, side), F.avg_pool2d(padded, side, stride=1), atol=1e-6, rtol=0)
+    assert box_mean(x, side).dtype == x.dtype
+    ones = torch.ones(1, 1, 300, 300)
+    ones[..., 100:200, 100:200] = torch.rand(100, 100)  # running totals over other values, then a box of ones
+    assert torch.all(box_mean(ones, side)[..., 200 + side:, 200 + side:] == 1)
+    assert torch.all(box_mean(ones * 0, side) == 0)
 
 
 def test_bad_shapes_are_refused():

@@ -1,0 +1,42 @@
+"""Box filters of (N, 1, H, W) images, same shape out: the maximum and the mean over an odd side x side box.
+
+Both run one pass per axis over shifted slices of the edge-replicated images, not ``max_pool2d`` / ``avg_pool2d``
+or a convolution: on a CPU max_pool2d also computes indices (about 10x slower at 3x3), and a 7x7 mean of sixteen
+512x512 slices takes 12 ms this way, 237 ms as two 1D convolutions (docs/speed.md). A box of ones sums to
+exactly side^2 and one of zeros to 0 (no running totals carry other pixels' rounding in).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+Combine = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def box_max(x: torch.Tensor, side: int) -> torch.Tensor:
+    """``side`` x ``side`` maximum (odd side) of (N, 1, H, W) images; edges see only pixels inside (equal to
+    ``F.max_pool2d(x, side, stride=1, padding=side // 2)``)."""
+    return _box(x, side, torch.maximum)
+
+
+def box_mean(x: torch.Tensor, side: int) -> torch.Tensor:
+    """``side`` x ``side`` mean (odd side) of (N, 1, H, W) images, edges replicated (equal to ``avg_pool2d`` of
+    the replicate-padded images within float32 rounding; exactly 1 over a box of ones and 0 over one of zeros)."""
+    return _box(x, side, torch.add) / (side * side)
+
+
+def _box(x: torch.Tensor, side: int, combine: Combine) -> torch.Tensor:
+    """``combine`` folded over the ``side`` shifted slices of the edge-replicated x, along rows, then columns."""
+    half = side // 2
+    padded = F.pad(x, (half,) * 4, mode="replicate")
+    height, width = x.shape[-2:]
+    rows = padded[..., :height, :]
+    for shift in range(1, side):
+        rows = combine(rows, padded[..., shift:shift + height, :])
+    out = rows[..., :width]
+    for shift in range(1, side):
+        out = combine(out, rows[..., shift:shift + width])
+    return out
