@@ -32,7 +32,7 @@ class ModelConfig:
     finding_levels: Laplacian levels of the finding transfer after the inverse pass and refinement
         (network/finding_transfer.py: A's salient local contrast that the fused image lacks is added
         back); 0: none, the paper's network.
-    source_alone: where the MRI's 9x9 box mean is air, the fused image is the other source
+    source_alone: where the MRI's 7x7 box mean is air, the fused image is the other source
         (network/source_alone.py), after the refinement and before the finding transfer; False: the network's
         fusion everywhere, the paper's network.
     """

@@ -59,9 +59,9 @@ class FusionOutputs:
 class TransferParts:
     """A batch's fusion before the headroom pedestal is taken off (config.finding_levels > 0): the fused image
     before the finding transfer, the transfer's correction T and its weight m (the background mask, times the MRI's
-    presence with config.source_alone), each (N, 1, H, W), and
-    the pedestal's fields (network.headroom.pedestal_fields). A volume's slices are finished once the fields of
-    the slices within reach are known (fusion.across_slices)."""
+    presence with config.source_alone), each (N, 1, H, W), and the pedestal's fields
+    (network.headroom.pedestal_fields). A volume's slices are finished once the fields of the slices within reach
+    are known (fusion.across_slices)."""
 
     fused: torch.Tensor
     correction: torch.Tensor
