@@ -104,7 +104,7 @@ def test_box_filters_equal_pooling(shape, side):
     torch.testing.assert_close(box_mean(x, side), F.avg_pool2d(padded, side, stride=1), atol=1e-6, rtol=0)
     assert box_mean(x, side).dtype == x.dtype
     ones = torch.ones(1, 1, 300, 300)
-    ones[..., 100:200, 100:200] = torch.rand(100, 100)  # running totals over other values, then a box of ones
+    ones[..., 100:200, 100:200] = torch.rand(100, 100)  # other values along the rows and columns, then a box of ones
     assert torch.all(box_mean(ones, side)[..., 200 + side:, 200 + side:] == 1)
     assert torch.all(box_mean(ones * 0, side) == 0)
 

@@ -6,7 +6,8 @@ import torch
 from conftest import TINY
 from FusionCINNLib.errors import FusionInputError
 from FusionCINNLib.network import FusionNet, ModelConfig
-from FusionCINNLib.network.source_alone import BOX, HIGH, LOW, RAMP, box_mean, keep_source_alone, mri_presence
+from FusionCINNLib.network.box_filters import box_mean
+from FusionCINNLib.network.source_alone import BOX, HIGH, LOW, RAMP, keep_source_alone, mri_presence
 
 
 def pet_beyond_the_mri(size: int = 64, edge: int = 24):
