@@ -35,6 +35,9 @@ class ModelConfig:
     source_alone: where the MRI's 7x7 box mean is air, the fused image is the other source
         (network/source_alone.py), after the refinement and before the finding transfer; False: the network's
         fusion everywhere, the paper's network.
+    source_floor: where the MRI is dark (its pixel under 0.15, a ramp to 0.25), the fused image is not darker than
+        both sources, and elsewhere not under 0 (network/source_floor.py), after the source-alone stage and before
+        the finding transfer; False: none, the paper's network.
     """
 
     variant: str = "conv"
@@ -47,6 +50,7 @@ class ModelConfig:
     refine: int = 0
     finding_levels: int = 0
     source_alone: bool = False
+    source_floor: bool = False
     extra: Dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -63,8 +67,9 @@ class ModelConfig:
         if (isinstance(self.finding_levels, bool) or not isinstance(self.finding_levels, int)
                 or not 0 <= self.finding_levels <= 8):
             raise FusionInputError(f"finding_levels must be 0..8 (0: no finding transfer), got {self.finding_levels!r}")
-        if not isinstance(self.source_alone, bool):
-            raise FusionInputError(f"source_alone must be true or false, got {self.source_alone!r}")
+        for key in ("source_alone", "source_floor"):
+            if not isinstance(getattr(self, key), bool):
+                raise FusionInputError(f"{key} must be true or false, got {getattr(self, key)!r}")
 
     def to_dict(self) -> Dict[str, Any]:
         """JSON-ready dict (tuples become lists)."""

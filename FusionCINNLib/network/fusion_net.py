@@ -11,6 +11,9 @@
     fused = p fused + (1 - p) A                          with config.source_alone: p the MRI's presence, 0 where
                                                          its 7x7 box is air (network.source_alone); then the
                                                          transfer below is weighted by p too
+    fused = max(fused, d min(A, B))                      with config.source_floor: where the MRI is dark (d: 1 under
+                                                         0.15, 0 over 0.25), not darker than both sources,
+                                                         elsewhere not under 0 (network.source_floor)
     fused = clip(fused + m (T - P), 0, 1)                with the finding transfer T (config.finding_levels > 0):
                                                          A's salient local contrast that fused lacks, and the
                                                          headroom pedestal P: a finding's surroundings lowered
@@ -36,6 +39,7 @@ from .headroom import pedestal_fields, pedestal_from_fields
 from .latent_fusion import RelevanceActivationMap
 from .refinement import Refinement
 from .source_alone import keep_source_alone, mri_presence
+from .source_floor import floor_at_darker_source
 
 LATENT_CHANNELS = 4 ** LEVELS
 
@@ -163,6 +167,8 @@ class FusionNet(nn.Module):
         presence = mri_presence(b) if self.config.source_alone else None
         if presence is not None:
             fused = keep_source_alone(fused, a, presence)
+        if self.config.source_floor:
+            fused = floor_at_darker_source(fused, a, b)
         outputs = FusionOutputs(fused, raw, z_ab, z_ba, z_fused, log_det_ab, log_det_ba, cond_fused)
         if not self.config.finding_levels:
             return outputs, None

@@ -183,7 +183,7 @@ class Trainer:
     def _initial_model(self) -> Optional[FusionModel]:
         """The model whose weights a fine-tuning run (``init``) starts from, checked against the architecture:
         the same up to a refinement it lacks (this run's then starts as the identity), the finding
-        transfer's levels and the source-alone stage (which have no weights)."""
+        transfer's levels, the source-alone stage and the source floor (which have no weights)."""
         if not self.config.init:
             return None
         model = load_model(self.config.init)
@@ -191,11 +191,12 @@ class Trainer:
         adds_refinement = found.refine == 0 or found.refine == self.architecture.refine
         same_weights = replace(found, refine=self.architecture.refine,
                                finding_levels=self.architecture.finding_levels,
-                               source_alone=self.architecture.source_alone) == self.architecture
+                               source_alone=self.architecture.source_alone,
+                               source_floor=self.architecture.source_floor) == self.architecture
         if not (adds_refinement and same_weights):
             raise FusionInputError(f"{self.config.init}: --init model has architecture {found.to_dict()}, "
                                    f"this run {self.architecture.to_dict()}; give the same --architecture "
-                                   "(or change only a refinement, finding_levels or source_alone)")
+                                   "(or change only a refinement, finding_levels, source_alone or source_floor)")
         return model
 
     def _setup_distributed(self) -> torch.device:

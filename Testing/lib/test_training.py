@@ -222,10 +222,11 @@ def test_fine_tuning_starts_from_the_init_model_and_checks_its_architecture(tmp_
     wider = replace(TINY, hidden=(4, 4, 8, 8, 16)).to_dict()
     with pytest.raises(FusionInputError, match="first.model: --init model has architecture"):
         Trainer(_config(tmp_path / "bad", architecture=wider, init=str(tmp_path / "first" / "model"))).run()
-    with_transfer = replace(TINY, finding_levels=5, source_alone=True).to_dict()  # no weights: adopted from --init
+    with_transfer = replace(TINY, finding_levels=5, source_alone=True, source_floor=True).to_dict()  # no weights
     transferred = load_model(Trainer(_config(tmp_path / "transfer", epochs=1, lr=1e-12, architecture=with_transfer,
                                              init=str(tmp_path / "first" / "model"))).run())
     assert transferred.config.finding_levels == 5 and transferred.config.source_alone
+    assert transferred.config.source_floor
     assert all(torch.allclose(transferred.net.state_dict()[k], start[k], atol=1e-6) for k in start)
 
 
