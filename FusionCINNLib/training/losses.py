@@ -15,6 +15,9 @@
       + w_imprint * mean_lesions(relu(1 - C(F - F0) / C(S - S0)))       synthetic lesions' imprint
         (F0, S0 = the fused image and the source of the same pair before the lesion was painted: the
         lesion's own contrast, with the anatomy around it cancelled, as the findings benchmark scores it)
+      + w_grid * mean_{every 16th row and column}(relu(|K(F)| - max(|K(A)|, |K(B)|)))  block grid
+        (K = the step across the line, x[p] - x[p-1], less the mean of the steps on either side: a kink
+        the cINN's Haar blocks of 16 and 32 px leave in F where neither source has one)
 
 F is the fused image (after the background mask), images in [0, 1]. The intensity target T is
 max(A, B) with the low-pass base of its 5-level Laplacian pyramid moved by ``base_mean`` (0 to 1) to
@@ -33,7 +36,8 @@ the source's intensity window) carry no detail of A, and are weighted by what th
 - CT (bone): the intensity term gets weight w_bone_intensity there, so the MRI's detail inside
   the bone (marrow, scalp, dura) can show as it does in a Laplacian-pyramid fusion.
 Where one source shows anatomy (above 0.05) and the other is air, the intensity term gets weight
-w_one_source (1 by default), so that the fused image keeps that source's brightness there.
+w_one_source (1 by default), so that the fused image keeps that source's brightness there; with
+``one_source_mri`` over 0.05 also where A shows anatomy and the MRI is dark (under that value).
 """
 
 from __future__ import annotations
@@ -60,8 +64,8 @@ class LossWeights:
     """Weights of the loss terms, two per-pixel weights in saturated pixels: ``hot_detail`` for the
     gradient-based terms, SSIM(F, B) and VIF(B, F) where PET/SPECT is saturated, ``bone_intensity`` for
     the intensity term where CT is, ``one_source`` for the intensity term where only one source shows
-    anatomy, and ``base_mean`` (0 to 1), how far the intensity target's coarse base moves from max(A, B)'s
-    to the sources' mean (see the module docstring)."""
+    anatomy (or A does and the MRI is under ``one_source_mri``, 0..1), and ``base_mean`` (0 to 1), how far the
+    intensity target's coarse base moves from max(A, B)'s to the sources' mean (see the module docstring)."""
 
     intensity: float = 1.0
     gradient: float = 1.0
@@ -77,6 +81,8 @@ class LossWeights:
     bone_intensity: float = 1.0
     base_mean: float = 0.0
     one_source: float = 1.0
+    one_source_mri: float = 0.05
+    grid: float = 0.0
 
     def to_dict(self) -> Dict[str, float]:
         return asdict(self)
@@ -232,14 +238,39 @@ def mean_of_present(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (weight_a * a + weight_b * b) / (weight_a + weight_b).clamp_min(1e-6)
 
 
-def one_source_weight(a: torch.Tensor, b: torch.Tensor, weight: float) -> PixelWeight:
+def one_source_weight(a: torch.Tensor, b: torch.Tensor, weight: float, mri_dark: float = PRESENT) -> PixelWeight:
     """Per-pixel weight for the intensity term of (N, 1, H, W) sources in [0, 1]: ``weight`` where one source
-    shows anatomy (at least PRESENT) and the other is air, so that the fused image keeps that source's
-    brightness there; else 1."""
+    shows anatomy (at least PRESENT) and the other is air, or A does and the MRI ``b`` is under ``mri_dark`` (at
+    least PRESENT; PRESENT: air only), so that the fused image keeps that source's brightness there; else 1."""
     if weight == 1.0:
         return 1.0
-    alone = (a >= PRESENT) != (b >= PRESENT)
+    alone = ((a >= PRESENT) & (b < max(mri_dark, PRESENT))) | ((b >= PRESENT) & (a < PRESENT))
     return torch.where(alone, weight, 1.0).to(a.dtype)
+
+
+GRID_PERIOD = 16
+"""The grid term's line spacing (px): the cINN's Haar blocks are 16 and 32 px (network.haar_downsampling)."""
+
+
+def _kinks(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Along ``dim`` of (N, 1, H, W) ``x``: at every ``GRID_PERIOD``-th line p (p - 1 >= 1, p + 1 inside), the step
+    into it, x[p] - x[p-1], less the mean of the steps before and after it."""
+    steps = x.diff(dim=dim)
+    lines = torch.arange(GRID_PERIOD - 1, steps.shape[dim] - 1, GRID_PERIOD, device=x.device)
+    before, across, after = (steps.index_select(dim, lines + offset) for offset in (-1, 0, 1))
+    return across - 0.5 * (before + after)
+
+
+def grid_term(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The block grid of (N, 1, H, W) ``fused`` against its sources ``a``, ``b`` (0..1): over every
+    ``GRID_PERIOD``-th row and column of the patch, the mean of relu(|K(F)| - max(|K(A)|, |K(B)|)), K = the kink
+    across the line (:func:`_kinks`), summed over the two directions; 0 where F has no kink there that the sources
+    lack."""
+    total = torch.zeros((), device=fused.device)
+    for dim in (-1, -2):
+        kink_f, kink_a, kink_b = (_kinks(x, dim) for x in (fused, a, b))
+        total = total + (kink_f.abs() - torch.maximum(kink_a.abs(), kink_b.abs())).clamp_min(0.0).mean()
+    return total
 
 
 def intensity_target(a: torch.Tensor, b: torch.Tensor, base_mean: float = 0.0) -> torch.Tensor:
@@ -330,7 +361,7 @@ def fusion_loss(out: FusionOutputs, a: torch.Tensor, b: torch.Tensor, weights: L
     pixel_weight = saturation_weight(a, functional, weights.hot_detail)
     is_ct = None if functional is None else ~functional.to(torch.bool)
     bone_weight = saturation_weight(a, is_ct, weights.bone_intensity) if is_ct is not None else 1.0
-    intensity_weight = bone_weight * one_source_weight(a, b, weights.one_source)
+    intensity_weight = bone_weight * one_source_weight(a, b, weights.one_source, weights.one_source_mri)
     zero = torch.zeros((), device=fused.device)
     detail_target = torch.maximum(gradient_magnitude(a), gradient_magnitude(b))
     terms = {
@@ -345,6 +376,7 @@ def fusion_loss(out: FusionOutputs, a: torch.Tensor, b: torch.Tensor, weights: L
         "imprint": imprint_term(fused, fused_before, a, b, lesions)
         if weights.imprint > 0 and lesions is not None and fused_before is not None else zero,
         "likelihood": 0.5 * (likelihood_term(out.z_ab, out.log_det_ab) + likelihood_term(out.z_ba, out.log_det_ba)),
+        "grid": grid_term(fused, a, b) if weights.grid > 0 else zero,
     }
     terms["latent"] = F.mse_loss(out.z_fused, latent_target) if latent_target is not None else zero
     w = weights.to_dict()

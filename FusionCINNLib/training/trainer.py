@@ -40,7 +40,7 @@ from .data import (LesionMasks, PairArrays, PairRecord, augmented_patches, load_
 from .losses import LossWeights, fusion_loss
 
 LOSS_TERMS = ("total", "intensity", "gradient", "edge", "ssim", "qabf", "vif", "latent", "likelihood", "lesion",
-              "imprint")
+              "imprint", "grid")
 
 
 @dataclass

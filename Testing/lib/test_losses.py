@@ -132,6 +132,42 @@ def test_where_one_source_is_air_the_intensity_term_weighs_the_other_source_s_br
     assert abs(intensity(darker_where_both, weighted) - intensity(darker_where_both, plain)) < 1e-6
 
 
+def test_with_one_source_mri_the_intensity_term_also_weighs_a_source_over_dark_mri_tissue_more():
+    a = torch.full((1, 1, 32, 32), 0.3)
+    b = torch.full_like(a, 0.6)
+    b[..., 8:16, :] = 0.1                          # dark MRI tissue (a ventricle) under the PET
+    b[..., 24:, :] = 0.0                           # the MRI's air
+    target = intensity_target(a, b)
+    band = torch.zeros_like(a)
+    band[..., 8:16, :] = 1.0
+    darker_over_the_band = target - 0.2 * band
+
+    def intensity(weights):
+        return float(fusion_loss(_outputs(darker_over_the_band), a, b, weights)["intensity"])
+
+    plain = intensity(LossWeights())
+    assert abs(intensity(LossWeights(one_source=4.0)) - plain) < 1e-6  # air only, by default
+    assert abs(intensity(LossWeights(one_source=4.0, one_source_mri=0.15)) - 4.0 * plain) < 1e-6
+    assert abs(intensity(LossWeights(one_source=4.0, one_source_mri=0.08)) - plain) < 1e-6  # the band is over 0.08
+
+
+def test_the_grid_term_is_a_kink_on_the_cinn_s_block_lines_that_neither_source_has():
+    from FusionCINNLib.training.losses import GRID_PERIOD, grid_term
+
+    cols = torch.arange(64.0).expand(1, 1, 64, 64)
+    a, b = 0.004 * cols, 0.3 + 0.002 * cols          # smooth ramps: no kink anywhere
+    assert float(grid_term(0.5 * (a + b), a, b)) < 1e-6
+    step = 0.05 * (cols >= GRID_PERIOD).float()      # a step at a block line, in neither source
+    assert abs(float(grid_term(a + step, a, b)) - 0.05 / (64 // GRID_PERIOD - 1)) < 1e-6  # one of three lines
+    assert float(grid_term(a + step, a + step, b)) < 1e-6  # the source has the same edge: no penalty
+    off_line = 0.05 * (cols >= GRID_PERIOD + 5).float()
+    assert float(grid_term(a + off_line, a, b)) < 1e-6  # an edge between the lines is the other terms' business
+    weights = LossWeights(grid=10.0)
+    terms = fusion_loss(_outputs(a + step), a, b, weights)
+    assert abs(float(terms["grid"]) - float(grid_term(a + step, a, b))) < 1e-7
+    assert float(fusion_loss(_outputs(a + step), a, b, LossWeights())["grid"]) == 0.0  # off by default
+
+
 def test_lesion_term_is_the_share_of_each_lesion_s_contrast_the_fused_image_lacks():
     from FusionCINNLib.training.data import LesionMasks
     from FusionCINNLib.training.losses import lesion_term
