@@ -8,6 +8,8 @@ from typing import Any, Dict, Optional, Tuple
 from ..errors import FusionInputError
 
 VARIANTS = ("conv", "paper")
+WEIGHTLESS_STAGES = ("finding_levels", "source_alone", "source_floor")
+"""Architecture keys of the stages after the inverse pass that have no weights: a fine-tune may change them."""
 STAGES = 4
 LEVELS = STAGES + 1
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import torch
 
 from .box_filters import box_max, box_mean
+from .cell_grid import ramp
 
 BOX = 7
 """Side (pixels) of the box over which the MRI's mean intensity is its presence."""
@@ -49,7 +50,7 @@ def mri_presence(b: torch.Tensor) -> torch.Tensor:
     """The MRI's presence p in [0, 1] of (N, 1, H, W) slices b in [0, 1]: a ramp of its ``BOX`` x ``BOX`` mean
     from ``LOW`` (0) to ``HIGH`` (1), widened by a ``RAMP`` x ``RAMP`` maximum and blurred by that box; same
     shape."""
-    shows = ((box_mean(b, BOX) - LOW) / (HIGH - LOW)).clamp(0.0, 1.0)
+    shows = ramp(box_mean(b, BOX), LOW, HIGH)
     return box_mean(box_max(shows, RAMP), RAMP)
 
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import torch
 
+from .cell_grid import ramp
+
 HIGH = 0.25
 """MRI value (0..1) over which there is no floor."""
 
@@ -33,5 +35,4 @@ LOW = 0.15
 def floor_at_darker_source(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """max(fused, d min(a, b)), d = ramp(b; ``HIGH`` -> ``LOW``), of (N, 1, H, W) images in 0..1 units (``fused``
     may lie outside [0, 1]); same shape."""
-    dark = ((HIGH - b) / (HIGH - LOW)).clamp(0.0, 1.0)
-    return torch.maximum(fused, dark * torch.minimum(a, b))
+    return torch.maximum(fused, ramp(b, HIGH, LOW) * torch.minimum(a, b))

@@ -29,7 +29,7 @@ from ..atomic import atomic_output
 from ..choices import KEEP_CHOICES
 from ..errors import FusionInputError, FusionRuntimeError
 from ..fusion.slices import fuse_batch, resolve_device
-from ..network.config import ModelConfig
+from ..network.config import WEIGHTLESS_STAGES, ModelConfig
 from ..network.fusion_net import FusionNet
 from ..network.model_files import FusionModel, load_model, save_model
 from ..pairs import modalities
@@ -189,14 +189,13 @@ class Trainer:
         model = load_model(self.config.init)
         found = model.net.config
         adds_refinement = found.refine == 0 or found.refine == self.architecture.refine
-        same_weights = replace(found, refine=self.architecture.refine,
-                               finding_levels=self.architecture.finding_levels,
-                               source_alone=self.architecture.source_alone,
-                               source_floor=self.architecture.source_floor) == self.architecture
+        weightless = {key: getattr(self.architecture, key) for key in WEIGHTLESS_STAGES}
+        same_weights = replace(found, refine=self.architecture.refine, **weightless) == self.architecture
         if not (adds_refinement and same_weights):
             raise FusionInputError(f"{self.config.init}: --init model has architecture {found.to_dict()}, "
                                    f"this run {self.architecture.to_dict()}; give the same --architecture "
-                                   "(or change only a refinement, finding_levels, source_alone or source_floor)")
+                                   f"(or change only a refinement, {', '.join(WEIGHTLESS_STAGES[:-1])} or "
+                                   f"{WEIGHTLESS_STAGES[-1]})")
         return model
 
     def _setup_distributed(self) -> torch.device:
