@@ -3,7 +3,7 @@
 The cINN works on Haar blocks (each 32x32 block of a slice has its own latent vector), and a model trained on the
 lesions' imprint drew faint lines 16 and 32 pixels apart over the head phantom's uniform brain, which a reader
 sees and which could hide or mimic a faint finding (docs/findings.md, twentieth round: blockiness 1.16 / 1.29 at
-16 / 32 px, against v5's 1.08 / 1.21; the shipped v7, trained with the grid term: 1.01 / 1.13, twenty-first
+16 / 32 px, against v5's 1.08 / 1.21; the shipped v8, trained with the grid term: 0.97 / 1.07, twenty-first
 round). Measured here as there, on the phantom's PET-MRI slices.
 """
 
