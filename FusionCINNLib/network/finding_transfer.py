@@ -24,7 +24,15 @@ contrast, against 95 % of an MRI one (docs/findings.md). This stage works on Lap
                                                       level, or per level for a CT in HU (fusion.salience)
     L_F'    = L_F + g (1 - c) L_A                     F's component along A's local structure becomes A's
 
-and the base (the coarsest low-pass) stays F's. The correction replaces only F's component along
+and the base (the coarsest low-pass) stays F's. The collapsed correction T darkens F only where A shows
+something:
+
+    T'      = T where T >= 0, p_A T where T < 0       p_A: A's presence (network.source_alone), 0 where A's 7x7
+                                                      box mean is under 0.02 (A's air), 1 over 0.05
+
+A's air has no finding of its own, and the coarse levels' undershoot beyond A's edge would darken the MRI's
+tissue there: where a PET's brain ends short of the MRI's cortex it lowered the cortex by 0.12, to black, hiding an MRI
+lesion in it (docs/findings.md, twenty-third round). The correction replaces only F's component along
 A's local structure (the rest of F, such as the MRI's texture around a finding, stays), it acts
 only where A has contrast, and where F already carries A's structure (c = 1) it changes nothing.
 The gain s alone reads a finding as carried wherever F shows A's anatomy more strongly than A does
@@ -46,6 +54,7 @@ import torch
 import torch.nn.functional as F
 
 from .axis_filters import filter_along, filter_both
+from .source_alone import source_presence
 
 BINOMIAL = (1.0, 4.0, 6.0, 4.0, 1.0)
 EPS = 0.005
@@ -177,8 +186,9 @@ def finding_correction(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, le
                        thresholds: Optional[torch.Tensor] = None) -> torch.Tensor:
     """The image to add to ``fused`` (N, 1, H, W) so that A's salient local contrast it lacks is put
     back (module doc), given the sources ``a`` and ``b`` (the MRI); same shape, 0..1 units, before any
-    clipping. ``levels`` 0 gives zeros. ``thresholds``: the salience threshold t of each level, finest
-    first, in A's 0..1 units, shape (levels,) or longer; None: ``SALIENT_ENERGY`` at every level."""
+    clipping; negative only where A shows something. ``levels`` 0 gives zeros. ``thresholds``: the salience
+    threshold t of each level, finest first, in A's 0..1 units, shape (levels,) or longer; None:
+    ``SALIENT_ENERGY`` at every level."""
     levels = usable_levels(int(fused.shape[-2]), int(fused.shape[-1]), levels)
     if levels == 0:
         return torch.zeros_like(fused)
@@ -196,4 +206,5 @@ def finding_correction(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, le
         salience = _salience(power.sqrt(), SALIENT_ENERGY if thresholds is None else thresholds[level])
         added.append(salience * (1.0 - carried) * band_a)
     added.append(torch.zeros_like(pyramid[-1][:n]))
-    return collapse(added)
+    correction = collapse(added)
+    return torch.where(correction < 0, correction * source_presence(a), correction)

@@ -38,7 +38,7 @@ from .haar import HaarDWT, max_abs_fuse
 from .headroom import pedestal_fields, pedestal_from_fields
 from .latent_fusion import RelevanceActivationMap
 from .refinement import Refinement
-from .source_alone import keep_source_alone, mri_presence
+from .source_alone import keep_source_alone, source_presence
 from .source_floor import floor_at_darker_source
 
 LATENT_CHANNELS = 4 ** LEVELS
@@ -164,7 +164,7 @@ class FusionNet(nn.Module):
         fused = raw * mask
         if self.refine is not None:
             fused = (fused + mask * self.refine(fused, a, b)).clamp(0.0, 1.0)
-        presence = mri_presence(b) if self.config.source_alone else None
+        presence = source_presence(b) if self.config.source_alone else None
         if presence is not None:
             fused = keep_source_alone(fused, a, presence)
         if self.config.source_floor:

@@ -46,14 +46,14 @@ HIGH = 0.05
 """Box mean of the MRI (0..1) over which it shows anatomy: the fused image is the network's."""
 
 
-def mri_presence(b: torch.Tensor) -> torch.Tensor:
-    """The MRI's presence p in [0, 1] of (N, 1, H, W) slices b in [0, 1]: a ramp of its ``BOX`` x ``BOX`` mean
-    from ``LOW`` (0) to ``HIGH`` (1), widened by a ``RAMP`` x ``RAMP`` maximum and blurred by that box; same
-    shape."""
-    shows = ramp(box_mean(b, BOX), LOW, HIGH)
+def source_presence(x: torch.Tensor) -> torch.Tensor:
+    """A source's presence p in [0, 1] of (N, 1, H, W) slices x in [0, 1] (the MRI's here; the finding transfer
+    takes A's: network.finding_transfer): a ramp of its ``BOX`` x ``BOX`` mean from ``LOW`` (0) to ``HIGH`` (1),
+    widened by a ``RAMP`` x ``RAMP`` maximum and blurred by that box; same shape."""
+    shows = ramp(box_mean(x, BOX), LOW, HIGH)
     return box_mean(box_max(shows, RAMP), RAMP)
 
 
 def keep_source_alone(fused: torch.Tensor, a: torch.Tensor, presence: torch.Tensor) -> torch.Tensor:
-    """p fused + (1 - p) a, p = ``presence`` (:func:`mri_presence`); all (N, 1, H, W) in [0, 1], same shape out."""
+    """p fused + (1 - p) a, p = ``presence`` (:func:`source_presence`); all (N, 1, H, W) in [0, 1], same shape out."""
     return fused + (1.0 - presence) * (a - fused)

@@ -137,3 +137,24 @@ def test_opposite_structure_is_replaced_unless_the_mri_is_much_stronger(a_contra
     corrected = (fused + finding_correction(fused, as_tensor(a), as_tensor(mri), 5))[0, 0].numpy()
     centre = corrected[46:51, 46:51].mean() - 0.5
     assert (centre > 0.5 * a_contrast) if a_wins else (centre < 0), centre
+
+
+def test_the_correction_darkens_only_where_a_shows_something():
+    """A PET whose brain ends short of the MRI's tissue: beyond its edge (A's air) the correction's coarse levels
+    undershoot, which took the MRI's cortex to black there and hid a dark MRI lesion in it (docs/findings.md,
+    twenty-third round). There it adds nothing negative and the lesion keeps its contrast; a cold region where
+    A shows anatomy is still put back dark."""
+    a = np.zeros((128, 128), np.float32)
+    a[:, :64] = 0.8
+    a = insert_finding(a, Finding((64, 32), 6.0, "scaled", 0.4))  # a cold region the fused image lacks
+    mri = insert_finding(np.full((128, 128), 0.3, np.float32), Finding((64, 84), 6.0, "scaled", 0.4))
+    fused = as_tensor(mri)
+    correction = finding_correction(fused, as_tensor(a), fused, 5)[0, 0].numpy()
+    air = np.zeros((128, 128), bool)
+    air[:, 72:] = True  # A's presence is 0 from column 71 (its 7x7 box mean from 67, widened and blurred)
+    assert correction[air].min() >= 0.0, correction[air].min()
+    corrected = np.clip(mri + correction, 0.0, 1.0)
+    lesion = Finding((64, 84), 6.0, "scaled", 0.4)
+    kept = finding_contrast(corrected, lesion) / finding_contrast(mri, lesion)
+    assert kept > 0.95, kept
+    assert correction[60:69, 28:37].mean() < -0.1, correction[60:69, 28:37].mean()

@@ -7,7 +7,7 @@ from conftest import TINY
 from FusionCINNLib.errors import FusionInputError
 from FusionCINNLib.network import FusionNet, ModelConfig
 from FusionCINNLib.network.box_filters import box_mean
-from FusionCINNLib.network.source_alone import BOX, HIGH, LOW, RAMP, keep_source_alone, mri_presence
+from FusionCINNLib.network.source_alone import BOX, HIGH, LOW, RAMP, keep_source_alone, source_presence
 
 
 def pet_beyond_the_mri(size: int = 64, edge: int = 24):
@@ -29,7 +29,7 @@ AIR = SHOWS - 2 * (RAMP // 2)
 
 def test_the_mris_presence_is_0_over_air_1_over_tissue_and_ramps_across_its_edge():
     a, b = pet_beyond_the_mri()
-    presence = mri_presence(b)
+    presence = source_presence(b)
     assert presence.shape == b.shape
     # the MRI's box mean is over HIGH from half a box left of its edge (SHOWS), and the ramp lies left of that
     assert torch.all(presence[..., :AIR] == 0) and torch.all(presence[..., SHOWS:] == 1)
@@ -37,10 +37,10 @@ def test_the_mris_presence_is_0_over_air_1_over_tissue_and_ramps_across_its_edge
     assert torch.all(ramp[1:] > ramp[:-1]) and torch.all(ramp[1:] - ramp[:-1] < 1.5 / RAMP)  # no step
     noise = torch.full((1, 1, 32, 32), LOW * 0.5)  # an MRI's noise in air, on average under LOW ...
     noise[..., 2::4, 2::4] = LOW * 3.0  # ... with single pixels over HIGH: not tissue
-    assert torch.all(mri_presence(noise) == 0)
+    assert torch.all(source_presence(noise) == 0)
     skull = torch.full((1, 1, 32, 32), 0.5)
     skull[..., 12:18, :] = 0.0  # a 6 px dark band in tissue (the skull's tables in a T1 MRI): within the box
-    assert torch.all(mri_presence(skull) == 1)
+    assert torch.all(source_presence(skull) == 1)
     assert 0 < LOW < HIGH < 0.1
 
 
@@ -50,13 +50,13 @@ def test_the_mri_is_present_wherever_its_box_mean_shows_anatomy():
     b = b * (torch.rand(4, 1, 1, 1) * 0.3)  # dim heads, so that much of them is near LOW and HIGH
     present = box_mean(b, BOX) >= HIGH
     assert 0.2 < present.float().mean() < 0.9
-    assert torch.all(mri_presence(b)[present] == 1)  # a dark lesion at the head's edge stays the network's
+    assert torch.all(source_presence(b)[present] == 1)  # a dark lesion at the head's edge stays the network's
 
 
 def test_where_the_mri_is_air_the_fused_image_is_the_other_source_and_elsewhere_the_networks():
     a, b = pet_beyond_the_mri()
     fused = torch.full_like(a, 0.2, requires_grad=True)
-    kept = keep_source_alone(fused, a, mri_presence(b))
+    kept = keep_source_alone(fused, a, source_presence(b))
     assert torch.equal(kept[..., :AIR], a[..., :AIR])  # the PET, its focus beyond the MRI at full value
     assert torch.equal(kept[..., SHOWS:], fused[..., SHOWS:])
     kept.sum().backward()
@@ -67,7 +67,7 @@ def test_a_pet_cold_region_over_the_mris_tissue_stays_the_networks():
     a, b = pet_beyond_the_mri()
     a[..., 20:44, 30:54] = 0.0  # no uptake at all over the MRI's tissue: not handed to the MRI, nor to the PET
     fused = torch.full_like(a, 0.2)
-    assert torch.equal(keep_source_alone(fused, a, mri_presence(b))[..., 20:44, 30:54], fused[..., 20:44, 30:54])
+    assert torch.equal(keep_source_alone(fused, a, source_presence(b))[..., 20:44, 30:54], fused[..., 20:44, 30:54])
 
 
 def test_source_alone_in_the_network_and_its_config():
