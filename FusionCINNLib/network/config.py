@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional, Tuple
 from ..errors import FusionInputError
 
 VARIANTS = ("conv", "paper")
-WEIGHTLESS_STAGES = ("finding_levels", "source_alone", "source_floor")
+WEIGHTLESS_STAGES = ("finding_levels", "finding_joint", "source_alone", "source_floor")
 """Architecture keys of the stages after the inverse pass that have no weights: a fine-tune may change them."""
 STAGES = 4
 LEVELS = STAGES + 1
@@ -34,6 +34,8 @@ class ModelConfig:
     finding_levels: Laplacian levels of the finding transfer after the inverse pass and refinement
         (network/finding_transfer.py: A's salient local contrast that the fused image lacks is added
         back); 0: none, the paper's network.
+    finding_joint: the finding transfer reads A's structure as carried at a level no more than at the other levels
+        there, fitted under white (network/finding_transfer.py, ``joint``); False: each level on its own.
     source_alone: where the MRI's 7x7 box mean is air, the fused image is the other source
         (network/source_alone.py), after the refinement and before the finding transfer; False: the network's
         fusion everywhere, the paper's network.
@@ -51,6 +53,7 @@ class ModelConfig:
     background_threshold: float = 4.0 / 255.0
     refine: int = 0
     finding_levels: int = 0
+    finding_joint: bool = False
     source_alone: bool = False
     source_floor: bool = False
     extra: Dict[str, Any] = field(default_factory=dict, compare=False)
@@ -69,7 +72,7 @@ class ModelConfig:
         if (isinstance(self.finding_levels, bool) or not isinstance(self.finding_levels, int)
                 or not 0 <= self.finding_levels <= 8):
             raise FusionInputError(f"finding_levels must be 0..8 (0: no finding transfer), got {self.finding_levels!r}")
-        for key in ("source_alone", "source_floor"):
+        for key in ("finding_joint", "source_alone", "source_floor"):
             if not isinstance(getattr(self, key), bool):
                 raise FusionInputError(f"{key} must be true or false, got {getattr(self, key)!r}")
 

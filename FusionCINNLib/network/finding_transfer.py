@@ -32,7 +32,24 @@ something:
 
 A's air has no finding of its own, and the coarse levels' undershoot beyond A's edge would darken the MRI's
 tissue there: where a PET's brain ends short of the MRI's cortex it lowered the cortex by 0.12, to black, hiding an MRI
-lesion in it (docs/findings.md, twenty-third round). The correction replaces only F's component along
+lesion in it (docs/findings.md, twenty-third round).
+
+With ``joint`` (config.finding_joint) a level reads A's structure as carried no more than the other levels do there,
+so that what F lacks of a focus at one scale is put back at all its scales, its core with its edge:
+
+    c'_l    = min(c_l, min over k != l of c_k^+ where g_k > 1/2)     for levels l, k from 1 (c_k resampled to level l:
+                                                      2x2 means to a coarser level, nearest to a finer one; c^+ =
+                                                      max(c, 0): F's opposite structure at one level does not
+                                                      reverse A's at another)
+    X       = collapse(g (c - c') L_A)                what the joint measure adds, darkening only where A shows
+                                                      something (as T)
+    X'      = X (1 - max_25x25(1 - min(1, room / |X|)))   where |X| > 0.01; room = 1 - (F + T) where X > 0,
+                                                      F + T where X < 0: X is scaled to fit under white (over black)
+                                                      everywhere within 12 px, so it never raises a shell around a
+                                                      core already cut at white
+
+and the correction is T' + X'. At coarse levels the MRI's anatomy runs with a large SPECT focus, and c read 0.4-0.9
+there while F lacked most of the focus (docs/findings.md, twenty-third and twenty-fourth rounds). The correction replaces only F's component along
 A's local structure (the rest of F, such as the MRI's texture around a finding, stays), it acts
 only where A has contrast, and where F already carries A's structure (c = 1) it changes nothing.
 The gain s alone reads a finding as carried wherever F shows A's anatomy more strongly than A does
@@ -48,12 +65,13 @@ of some 500 shape operations a call.
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 
 from .axis_filters import filter_along, filter_both
+from .box_filters import box_max
 from .source_alone import source_presence
 
 BINOMIAL = (1.0, 4.0, 6.0, 4.0, 1.0)
@@ -65,6 +83,14 @@ SALIENT_ENERGY = 0.02
 CARRIED_MIN = -1.0
 OPPOSED_RATIO = 4.0
 """Opposite structure in F is replaced unless the MRI's local power is over this many times A's."""
+JOINT_FIRST = 1
+"""The finest level of the joint carried measure (``joint``): level 0's 1-2 px detail (a PET's noise) bounds no other."""
+JOINT_SALIENT = 0.5
+"""A level bounds the others' carried measure where its salience g is over this."""
+FIT_BOX = 25
+"""Side (pixels) of the box over which the joint measure's addition must fit under white (over black)."""
+FIT_LEAST = 0.01
+"""The joint measure's addition (0..1 units) under which it is not fitted (too small to cut)."""
 
 
 def _scalar(value: float) -> torch.Tensor:
@@ -183,28 +209,77 @@ def uniform_thresholds(levels: int) -> torch.Tensor:
 
 
 def finding_correction(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, levels: int,
-                       thresholds: Optional[torch.Tensor] = None) -> torch.Tensor:
+                       thresholds: Optional[torch.Tensor] = None, joint: bool = False) -> torch.Tensor:
     """The image to add to ``fused`` (N, 1, H, W) so that A's salient local contrast it lacks is put
     back (module doc), given the sources ``a`` and ``b`` (the MRI); same shape, 0..1 units, before any
     clipping; negative only where A shows something. ``levels`` 0 gives zeros. ``thresholds``: the salience
     threshold t of each level, finest first, in A's 0..1 units, shape (levels,) or longer; None:
-    ``SALIENT_ENERGY`` at every level."""
+    ``SALIENT_ENERGY`` at every level. ``joint``: each level's carried measure bounded by the other levels'
+    (module doc)."""
     levels = usable_levels(int(fused.shape[-2]), int(fused.shape[-1]), levels)
     if levels == 0:
         return torch.zeros_like(fused)
     n = int(fused.shape[0])
     pyramid = laplacian_pyramid(torch.cat([fused, a, b]), levels)  # one batch: a third of the small ops
-    added = []
-    for level, bands in enumerate(pyramid[:-1]):
-        band_f, band_a, band_b = bands.split(n)
-        power, cross, power_b, power_f = _energy_window(
-            torch.cat([band_a * band_a, band_f * band_a, band_b * band_b, band_f * band_f])).split(n)
-        least = torch.where(power * OPPOSED_RATIO >= power_b, CARRIED_MIN, 0.0)
-        gain = cross / power.clamp_min(EPS * EPS)
-        shared = cross * cross / (power * power_f).clamp_min(EPS ** 4)
-        carried = torch.maximum(torch.minimum(gain, shared), least).clamp(max=1.0)  # shared >= 0: a gain <= 0 stays
-        salience = _salience(power.sqrt(), SALIENT_ENERGY if thresholds is None else thresholds[level])
-        added.append(salience * (1.0 - carried) * band_a)
-    added.append(torch.zeros_like(pyramid[-1][:n]))
-    correction = collapse(added)
-    return torch.where(correction < 0, correction * source_presence(a), correction)
+    measures = [_carried(bands, n, SALIENT_ENERGY if thresholds is None else thresholds[level])
+                for level, bands in enumerate(pyramid[:-1])]
+    base = torch.zeros_like(pyramid[-1][:n])
+    presence = source_presence(a)
+    added = [salience * (1.0 - carried) * band_a for band_a, carried, salience in measures]
+    correction = _darkening_where_a_shows(collapse(added + [base]), presence)
+    if not joint:
+        return correction
+    extra = [salience * (carried - bound) * band_a
+             for (band_a, carried, salience), bound in zip(measures, _joint_carried(measures))]
+    return correction + _fitted(_darkening_where_a_shows(collapse(extra + [base]), presence), fused + correction)
+
+
+def _carried(bands: torch.Tensor, n: int, threshold: Union[float, torch.Tensor]
+             ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A level's band of A, the carried measure c and the salience g (module doc), from its bands of F, A and B
+    stacked as (3N, 1, h, w)."""
+    band_f, band_a, band_b = bands.split(n)
+    power, cross, power_b, power_f = _energy_window(
+        torch.cat([band_a * band_a, band_f * band_a, band_b * band_b, band_f * band_f])).split(n)
+    least = torch.where(power * OPPOSED_RATIO >= power_b, CARRIED_MIN, 0.0)
+    gain = cross / power.clamp_min(EPS * EPS)
+    shared = cross * cross / (power * power_f).clamp_min(EPS ** 4)
+    carried = torch.maximum(torch.minimum(gain, shared), least).clamp(max=1.0)  # shared >= 0: a gain <= 0 stays
+    return band_a, carried, _salience(power.sqrt(), threshold)
+
+
+def _darkening_where_a_shows(correction: torch.Tensor, presence: torch.Tensor) -> torch.Tensor:
+    """``correction`` where it is positive, times A's ``presence`` where it is negative (module doc)."""
+    return torch.where(correction < 0, correction * presence, correction)
+
+
+def _joint_carried(measures: Sequence[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> List[torch.Tensor]:
+    """Per level, c' = c bounded by the other levels' c^+ where they are salient (module doc); level 0 as it is."""
+    bounds = [torch.where(salience > JOINT_SALIENT, carried.clamp_min(0.0), torch.ones_like(carried))
+              for _, carried, salience in measures]
+    joint = [carried for _, carried, _ in measures]
+    for level in range(JOINT_FIRST, len(measures)):
+        for other in range(JOINT_FIRST, len(measures)):
+            if other != level:
+                joint[level] = torch.minimum(joint[level], _resampled(bounds[other], other, level, joint[level]))
+    return joint
+
+
+def _resampled(x: torch.Tensor, level: int, to_level: int, like: torch.Tensor) -> torch.Tensor:
+    """A map of pyramid level ``level`` on level ``to_level``'s grid (the shape of ``like``): 2x2 means to a coarser
+    level, nearest neighbours to a finer one."""
+    for _ in range(to_level - level):
+        x = F.avg_pool2d(x, 2, ceil_mode=True)
+    if to_level < level:
+        x = F.interpolate(x, size=(int(like.shape[-2]), int(like.shape[-1])), mode="nearest")
+    return x
+
+
+def _fitted(extra: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    """``extra`` scaled so that ``image`` + it stays under 1 where it is positive and over 0 where it is negative,
+    everywhere within ``FIT_BOX`` // 2 px (module doc); (N, 1, H, W), 0..1 units."""
+    room = torch.cat([1.0 - image, image]).clamp_min(0.0)
+    size = torch.cat([extra, -extra])
+    share = torch.where(size > FIT_LEAST, (room / size.clamp_min(FIT_LEAST)).clamp(max=1.0), torch.ones_like(size))
+    up, down = (1.0 - box_max(1.0 - share, FIT_BOX)).split(int(extra.shape[0]))
+    return extra * torch.where(extra > 0, up, down)

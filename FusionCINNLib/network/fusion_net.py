@@ -15,7 +15,8 @@
                                                          0.15, 0 over 0.25), not darker than both sources,
                                                          elsewhere not under 0 (network.source_floor)
     fused = clip(fused + m (T - P), 0, 1)                with the finding transfer T (config.finding_levels > 0):
-                                                         A's salient local contrast that fused lacks, and the
+                                                         A's salient local contrast that fused lacks (with
+                                                         config.finding_joint, read jointly across levels), and the
                                                          headroom pedestal P: a finding's surroundings lowered
                                                          where T would be cut at white (in a volume, also
                                                          measured across slices: fusion.across_slices)
@@ -172,7 +173,7 @@ class FusionNet(nn.Module):
         outputs = FusionOutputs(fused, raw, z_ab, z_ba, z_fused, log_det_ab, log_det_ba, cond_fused)
         if not self.config.finding_levels:
             return outputs, None
-        correction = finding_correction(fused, a, b, self.config.finding_levels, salience)
+        correction = finding_correction(fused, a, b, self.config.finding_levels, salience, self.config.finding_joint)
         if presence is not None:
             correction, mask = correction * presence, mask * presence
         return outputs, TransferParts(fused, correction, mask, pedestal_fields(fused, correction, a))

@@ -9,7 +9,8 @@ from FusionCINNLib.baselines.classical import _laplacian_pyramid
 from FusionCINNLib.errors import FusionInputError
 from FusionCINNLib.metrics.findings import Finding, finding_contrast, insert_finding, score_finding
 from FusionCINNLib.network import FusionNet, ModelConfig
-from FusionCINNLib.network.finding_transfer import collapse, finding_correction, laplacian_pyramid, usable_levels
+from FusionCINNLib.network.finding_transfer import (_fitted, collapse, finding_correction, laplacian_pyramid,
+                                                     usable_levels)
 
 
 def smooth_image(seed: int, size: int = 128) -> np.ndarray:
@@ -158,3 +159,56 @@ def test_the_correction_darkens_only_where_a_shows_something():
     kept = finding_contrast(corrected, lesion) / finding_contrast(mri, lesion)
     assert kept > 0.95, kept
     assert correction[60:69, 28:37].mean() < -0.1, correction[60:69, 28:37].mean()
+
+
+@pytest.mark.parametrize("radius", [8.0, 10.0, 12.0])
+def test_the_joint_measure_puts_back_a_large_focus_with_its_core(radius):
+    """A large SPECT focus that F lacks, where the MRI's anatomy (a broad blob of 0.1 over twice the focus's radius)
+    runs with it at the coarse levels: each level on its own reads the focus's coarse bands as carried and puts back
+    its edge (imprint 0.79-0.81); read jointly, its coarse bands come back with the edge (0.94-0.96), filled."""
+    anatomy = smooth_image(4)
+    finding = Finding((64, 64), radius, "scaled", 1.8)
+    a_with = insert_finding(anatomy, finding)
+    rows, cols = np.mgrid[:128, :128]
+    blob = 0.1 * np.exp(-((rows - 64) ** 2 + (cols - 64) ** 2) / (2 * (2.0 * radius) ** 2))
+    fused = as_tensor((smooth_image(5) + blob).astype(np.float32))
+    scores = []
+    for joint in (False, True):
+        with_it, without = ((fused + finding_correction(fused, as_tensor(a), fused, 5, joint=joint))[0, 0].numpy()
+                            for a in (a_with, anatomy))
+        scores.append(score_finding((a_with, anatomy), (with_it.clip(0, 1), without.clip(0, 1)), finding))
+    each_level, jointly = scores
+    assert each_level.imprint < 0.85, each_level
+    assert jointly.imprint > 0.9 and jointly.fill > 0.95, jointly
+
+
+def test_the_joint_measure_adds_nothing_that_would_be_cut_at_white():
+    """The joint measure's extra addition is scaled to fit under white (over black) everywhere within 12 px: beside
+    a core already at white it would raise the shell and not the core. Far from white it passes whole."""
+    image = torch.full((1, 1, 96, 96), 0.5)
+    image[..., 40:44, 20:24] = 0.95  # 0.05 of room
+    extra = torch.zeros_like(image)
+    extra[..., 30:54, 10:34] = 0.2  # around the bright spot
+    extra[..., 30:54, 70:94] = 0.2  # far from it
+    extra[..., 60:70, 40:50] = -0.3  # darkening over 0.5 of room
+    fitted = _fitted(extra, image)
+    assert (image + fitted).max() <= 1.0 + 1e-6
+    assert torch.allclose(fitted[..., 30:54, 10:34], torch.full((24, 24), 0.05))
+    assert torch.equal(fitted[..., 30:54, 70:94], extra[..., 30:54, 70:94])
+    assert torch.equal(fitted[..., 60:70, 40:50], extra[..., 60:70, 40:50])
+
+
+def test_finding_joint_in_the_network_and_its_config():
+    a, b = torch.rand(1, 1, 64, 64) * 0.3 + 0.3, torch.rand(1, 1, 64, 64) * 0.3 + 0.3
+    a[..., 20:44, 20:44] += 0.4  # a large focus in A only
+    nets = [FusionNet(ModelConfig(hidden=TINY.hidden, finding_levels=5, finding_joint=joint)).eval()
+            for joint in (False, True)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    with torch.no_grad():
+        each_level, jointly = (net(a, b).fused for net in nets)
+    assert not torch.equal(each_level, jointly)
+    assert ModelConfig.from_dict(ModelConfig(finding_joint=True).to_dict()).finding_joint
+    assert not ModelConfig.from_dict({"finding_levels": 5}).finding_joint  # older model files
+    for bad in (1, "yes", None):
+        with pytest.raises(FusionInputError, match="finding_joint"):
+            ModelConfig(finding_joint=bad)
