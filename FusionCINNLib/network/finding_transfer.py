@@ -229,8 +229,8 @@ def finding_correction(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, le
     correction = _darkening_where_a_shows(collapse(added + [base]), presence)
     if not joint:
         return correction
-    extra = [salience * (carried - bound) * band_a
-             for (band_a, carried, salience), bound in zip(measures, _joint_carried(measures))]
+    extra = [salience * (carried - bound) * band_a if level >= JOINT_FIRST else torch.zeros_like(band_a)
+             for level, ((band_a, carried, salience), bound) in enumerate(zip(measures, _joint_carried(measures)))]
     return correction + _fitted(_darkening_where_a_shows(collapse(extra + [base]), presence), fused + correction)
 
 
@@ -254,12 +254,13 @@ def _darkening_where_a_shows(correction: torch.Tensor, presence: torch.Tensor) -
 
 
 def _joint_carried(measures: Sequence[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> List[torch.Tensor]:
-    """Per level, c' = c bounded by the other levels' c^+ where they are salient (module doc); level 0 as it is."""
-    bounds = [torch.where(salience > JOINT_SALIENT, carried.clamp_min(0.0), torch.ones_like(carried))
-              for _, carried, salience in measures]
+    """Per level, c' = c bounded by the other levels' c^+ where they are salient (module doc); the levels under
+    ``JOINT_FIRST`` as they are."""
+    bounds = {level: torch.where(salience > JOINT_SALIENT, carried.clamp_min(0.0), torch.ones_like(carried))
+              for level, (_, carried, salience) in enumerate(measures) if level >= JOINT_FIRST}
     joint = [carried for _, carried, _ in measures]
-    for level in range(JOINT_FIRST, len(measures)):
-        for other in range(JOINT_FIRST, len(measures)):
+    for level in bounds:
+        for other in bounds:
             if other != level:
                 joint[level] = torch.minimum(joint[level], _resampled(bounds[other], other, level, joint[level]))
     return joint

@@ -96,7 +96,7 @@ def test_refinement_width_must_be_a_count():
 
 
 @pytest.mark.parametrize("shape", [(2, 1, 64, 64), (1, 1, 33, 17), (1, 1, 3, 3)])
-@pytest.mark.parametrize("side", [3, 5, 7])
+@pytest.mark.parametrize("side", [3, 5, 7, 25])
 def test_box_filters_equal_pooling(shape, side):
     x = torch.rand(shape, generator=torch.Generator().manual_seed(1)) - 0.5
     assert torch.equal(box_max(x, side), F.max_pool2d(x, side, stride=1, padding=side // 2))
