@@ -224,14 +224,16 @@ def finding_correction(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, le
     measures = [_carried(bands, n, SALIENT_ENERGY if thresholds is None else thresholds[level])
                 for level, bands in enumerate(pyramid[:-1])]
     base = torch.zeros_like(pyramid[-1][:n])
-    presence = source_presence(a)
-    added = [salience * (1.0 - carried) * band_a for band_a, carried, salience in measures]
-    correction = _darkening_where_a_shows(collapse(added + [base]), presence)
+    added = [salience * (1.0 - carried) * band_a for band_a, carried, salience in measures] + [base]
     if not joint:
-        return correction
+        return _darkening_where_a_shows(collapse(added), source_presence(a))
     extra = [salience * (carried - bound) * band_a if level >= JOINT_FIRST else torch.zeros_like(band_a)
              for level, ((band_a, carried, salience), bound) in enumerate(zip(measures, _joint_carried(measures)))]
-    return correction + _fitted(_darkening_where_a_shows(collapse(extra + [base]), presence), fused + correction)
+    presence = source_presence(a)
+    both = _darkening_where_a_shows(collapse([torch.cat(pair) for pair in zip(added, extra + [base])]),
+                                    torch.cat([presence, presence]))  # one batch: half the small ops
+    correction, more = both.split(n)
+    return correction + _fitted(more, fused + correction)
 
 
 def _carried(bands: torch.Tensor, n: int, threshold: Union[float, torch.Tensor]
