@@ -1,9 +1,9 @@
 """Box filters of (N, 1, H, W) images, same shape out: the maximum and the mean over an odd side x side box.
 
-Both run one pass per axis over shifted slices of the edge-replicated images, not ``max_pool2d`` / ``avg_pool2d``
-or a convolution: on a CPU max_pool2d also computes indices (about 10x slower at 3x3), and a 7x7 mean of sixteen
-512x512 slices takes 12 ms this way, 237 ms as two 1D convolutions (docs/speed.md). A box of ones sums to
-exactly side^2 and one of zeros to 0 (no running totals carry other pixels' rounding in).
+Both run along one axis, then the other, over shifted slices of the edge-replicated images, not ``max_pool2d`` /
+``avg_pool2d`` or a convolution: on a CPU max_pool2d also computes indices (about 10x slower at 3x3), and a 7x7
+mean of sixteen 512x512 slices takes 12 ms this way, 237 ms as two 1D convolutions (docs/speed.md). A box of ones
+sums to exactly side^2 and one of zeros to 0 (no running totals carry other pixels' rounding in).
 """
 
 from __future__ import annotations

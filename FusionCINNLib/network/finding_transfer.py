@@ -49,9 +49,11 @@ so that what F lacks of a focus at one scale is put back at all its scales, its 
                                                       core already cut at white
 
 and the correction is T' + X'. At coarse levels the MRI's anatomy runs with a large SPECT focus, and c read 0.4-0.9
-there while F lacked most of the focus (docs/findings.md, twenty-third and twenty-fourth rounds). The correction replaces only F's component along
-A's local structure (the rest of F, such as the MRI's texture around a finding, stays), it acts
-only where A has contrast, and where F already carries A's structure (c = 1) it changes nothing.
+there while F lacked most of the focus (docs/findings.md, twenty-third and twenty-fourth rounds).
+
+The correction replaces only F's component along A's local structure (the rest of F, such as the MRI's texture around
+a finding, stays), it acts only where A has contrast, and where F already carries A's structure (c = 1) it changes
+nothing.
 The gain s alone reads a finding as carried wherever F shows A's anatomy more strongly than A does
 (the MRI's cortex under a SPECT's): a focus that F lacks then lowers s from, say, 2 to 1.5, still
 "all of it". R^2 falls with any structure of A that F lacks, whatever F's gain (docs/findings.md,
@@ -84,7 +86,8 @@ CARRIED_MIN = -1.0
 OPPOSED_RATIO = 4.0
 """Opposite structure in F is replaced unless the MRI's local power is over this many times A's."""
 JOINT_FIRST = 1
-"""The finest level of the joint carried measure (``joint``): level 0's 1-2 px detail (a PET's noise) bounds no other."""
+"""The finest level of the joint carried measure (``joint``): level 0's 1-2 px detail (a PET's noise) bounds no
+other."""
 JOINT_SALIENT = 0.5
 """A level bounds the others' carried measure where its salience g is over this."""
 FIT_BOX = 25

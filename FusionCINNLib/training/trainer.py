@@ -183,7 +183,7 @@ class Trainer:
     def _initial_model(self) -> Optional[FusionModel]:
         """The model whose weights a fine-tuning run (``init``) starts from, checked against the architecture:
         the same up to a refinement it lacks (this run's then starts as the identity), the finding
-        transfer's levels, the source-alone stage and the source floor (which have no weights)."""
+        transfer's levels and its joint reading, the source-alone stage and the source floor (which have no weights)."""
         if not self.config.init:
             return None
         model = load_model(self.config.init)

@@ -5,7 +5,8 @@ measured as in benchmarks/findings.py, the phantom fused as a volume is.
 Measured with the shipped models (docs/findings.md): CT focus imprint 1.00, kept 1.33, fill 0.87 (twenty-first
 round; 0.97 / 1.30 / 0.87 with the headroom pedestal measured across slices, thirteenth round; 0.78 / 1.10 / 0.87
 slice by slice, 0.73 / 1.04 / 0.87 before the pedestal, ninth round; 0.52 / 0.83 / 0.85 before the transfer's R^2
-cap, sixth round); PET focus imprint 1.06, kept 1.02, fill 0.96 with v8 (twenty-first round; v7: 1.04 / 1.00 / 0.95;
+cap, sixth round); PET focus imprint 1.00, kept 1.01, fill 0.96 with v8 and the transfer read jointly across levels
+(twenty-fourth round; v8 before it: 1.06 / 1.02 / 0.96; v7: 1.04 / 1.00 / 0.95;
 v6: 1.01 / 0.97 / 0.95; v5: 0.88 / 0.85 / 0.94, and 0.85 / 0.81 / 0.95 slice by slice, 0.75 / 0.72 / 0.95 before the
 pedestal); before the finding transfer 0.02 / 0.34 / 0.84 and 0.45 / 0.45 / 0.95 (v5). Both foci sit on white
 matter the fused image shows near white (fused core 1.00 and 0.99): the pedestal lowers their
