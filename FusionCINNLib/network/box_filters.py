@@ -8,12 +8,8 @@ sums to exactly side^2 and one of zeros to 0 (no running totals carry other pixe
 
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 import torch.nn.functional as F
-
-Combine = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def box_max(x: torch.Tensor, side: int) -> torch.Tensor:
@@ -39,18 +35,18 @@ def _max_along(x: torch.Tensor, side: int, dim: int) -> torch.Tensor:
 def box_mean(x: torch.Tensor, side: int) -> torch.Tensor:
     """``side`` x ``side`` mean (odd side) of (N, 1, H, W) images, edges replicated (equal to ``avg_pool2d`` of
     the replicate-padded images within float32 rounding; exactly 1 over a box of ones and 0 over one of zeros)."""
-    return _box(x, side, torch.add) / (side * side)
+    return _box_sum(x, side) / (side * side)
 
 
-def _box(x: torch.Tensor, side: int, combine: Combine) -> torch.Tensor:
-    """``combine`` folded over the ``side`` shifted slices of the edge-replicated x, along rows, then columns."""
+def _box_sum(x: torch.Tensor, side: int) -> torch.Tensor:
+    """The sum of the ``side`` shifted slices of the edge-replicated x, along rows, then columns."""
     half = side // 2
     padded = F.pad(x, (half,) * 4, mode="replicate")
     height, width = x.shape[-2:]
     rows = padded[..., :height, :]
     for shift in range(1, side):
-        rows = combine(rows, padded[..., shift:shift + height, :])
+        rows = rows + padded[..., shift:shift + height, :]
     out = rows[..., :width]
     for shift in range(1, side):
-        out = combine(out, rows[..., shift:shift + width])
+        out = out + rows[..., shift:shift + width]
     return out

@@ -228,11 +228,11 @@ def finding_correction(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, le
                 for level, bands in enumerate(pyramid[:-1])]
     base = torch.zeros_like(pyramid[-1][:n])
     added = [salience * (1.0 - carried) * band_a for band_a, carried, salience in measures] + [base]
+    presence = source_presence(a)
     if not joint:
-        return _darkening_where_a_shows(collapse(added), source_presence(a))
+        return _darkening_where_a_shows(collapse(added), presence)
     extra = [salience * (carried - bound) * band_a if level >= JOINT_FIRST else torch.zeros_like(band_a)
              for level, ((band_a, carried, salience), bound) in enumerate(zip(measures, _joint_carried(measures)))]
-    presence = source_presence(a)
     both = _darkening_where_a_shows(collapse([torch.cat(pair) for pair in zip(added, extra + [base])]),
                                     torch.cat([presence, presence]))  # one batch: half the small ops
     correction, more = both.split(n)
