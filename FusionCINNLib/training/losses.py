@@ -14,7 +14,9 @@
         A, or the MRI for an MRI-only lesion; lesions with |C(S)| < 0.08 are left out)
       + w_imprint * mean_lesions(relu(1 - C(F - F0) / C(S - S0)))       synthetic lesions' imprint
         (F0, S0 = the fused image and the source of the same pair before the lesion was painted: the
-        lesion's own contrast, with the anatomy around it cancelled, as the findings benchmark scores it)
+        lesion's own contrast, with the anatomy around it cancelled, as the findings benchmark scores it;
+        with w_imprint_overshoot, each lesion also adds that times relu(C(F - F0) / C(S - S0) - 1), its gain over 1)
+      + w_imprint_mri * the same over the MRI's own lesions alone
       + w_grid * mean_{every 16th row and column}(relu(|K(F)| - max(|K(A)|, |K(B)|)))  block grid
         (K = the step across the line, x[p] - x[p-1], less the mean of the steps on either side: a kink
         the cINN's Haar blocks of 16 and 32 px leave in F where neither source has one)
@@ -38,6 +40,9 @@ the source's intensity window) carry no detail of A, and are weighted by what th
 Where one source shows anatomy (above 0.05) and the other is air, the intensity term gets weight
 w_one_source (1 by default), so that the fused image keeps that source's brightness there; with
 ``one_source_mri`` over 0.05 also where A shows anatomy and the MRI is dark (under that value).
+With ``other_at_lesion`` under 1, SSIM and VIF against the source a synthetic lesion was not painted into get that
+weight inside the lesion's zone (out to its shell's outer edge): there they would ask the fused image to look like
+the source without the lesion (docs/findings.md, "Twenty-sixth round").
 """
 
 from __future__ import annotations
@@ -64,8 +69,11 @@ class LossWeights:
     """Weights of the loss terms, two per-pixel weights in saturated pixels: ``hot_detail`` for the
     gradient-based terms, SSIM(F, B) and VIF(B, F) where PET/SPECT is saturated, ``bone_intensity`` for
     the intensity term where CT is, ``one_source`` for the intensity term where only one source shows
-    anatomy (or A does and the MRI is under ``one_source_mri``, 0..1), and ``base_mean`` (0 to 1), how far the
-    intensity target's coarse base moves from max(A, B)'s to the sources' mean (see the module docstring)."""
+    anatomy (or A does and the MRI is under ``one_source_mri``, 0..1), ``base_mean`` (0 to 1), how far the
+    intensity target's coarse base moves from max(A, B)'s to the sources' mean (see the module docstring),
+    ``other_at_lesion``, the weight of SSIM and VIF against the source a synthetic lesion was not painted into
+    within its zone (:func:`lesion_zone`), and ``carried_target`` (0 or 1): whether the intensity target there is
+    the target of the pair before painting plus the painted source's change (:func:`carried_intensity_target`)."""
 
     intensity: float = 1.0
     gradient: float = 1.0
@@ -77,12 +85,16 @@ class LossWeights:
     likelihood: float = 1e-3
     lesion: float = 0.0
     imprint: float = 0.0
+    imprint_mri: float = 0.0
+    imprint_overshoot: float = 0.0
     hot_detail: float = 1.0
     bone_intensity: float = 1.0
     base_mean: float = 0.0
     one_source: float = 1.0
     one_source_mri: float = 0.05
     grid: float = 0.0
+    other_at_lesion: float = 1.0
+    carried_target: float = 0.0
 
     def to_dict(self) -> Dict[str, float]:
         return asdict(self)
@@ -297,16 +309,20 @@ def _mean_in(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * mask).flatten(1).sum(1) / mask.flatten(1).sum(1).clamp_min(1.0)
 
 
-def _contrast_shortfall(fused: torch.Tensor, source: torch.Tensor, lesions: LesionMasks) -> torch.Tensor:
-    """Mean over the lesions of relu(1 - C(fused) / C(source)), C = mean over the core - mean over the shell,
-    lesions whose |C(source)| is under LESION_MIN_CONTRAST left out; 0 without a lesion. (N, 1, H, W) images."""
+def _contrast_shortfall(fused: torch.Tensor, source: torch.Tensor, lesions: LesionMasks,
+                        only: Optional[torch.Tensor] = None, overshoot: float = 0.0) -> torch.Tensor:
+    """Mean over the lesions of relu(1 - k) + ``overshoot`` relu(k - 1), k = C(fused) / C(source), C = mean over
+    the core - mean over the shell, lesions whose |C(source)| is under LESION_MIN_CONTRAST left out (and those
+    ``only``, (N,) bool, does not flag); 0 without a lesion. (N, 1, H, W) images."""
     contrast_source = _mean_in(source, lesions.core) - _mean_in(source, lesions.shell)
     contrast_fused = _mean_in(fused, lesions.core) - _mean_in(fused, lesions.shell)
     counted = lesions.painted & (lesions.shell.flatten(1).sum(1) > 0) & (contrast_source.abs() >= LESION_MIN_CONTRAST)
+    if only is not None:
+        counted = counted & only.to(counted.device)
     if not bool(counted.any()):
         return torch.zeros((), device=fused.device)
     kept = contrast_fused[counted] / contrast_source[counted]
-    return (1.0 - kept).clamp_min(0.0).mean()
+    return ((1.0 - kept).clamp_min(0.0) + overshoot * (kept - 1.0).clamp_min(0.0)).mean()
 
 
 def lesion_term(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, lesions: LesionMasks) -> torch.Tensor:
@@ -318,17 +334,63 @@ def lesion_term(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, lesions: 
 
 
 def imprint_term(fused: torch.Tensor, fused_before: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
-                 lesions: LesionMasks) -> torch.Tensor:
+                 lesions: LesionMasks, mri_only: bool = False, overshoot: float = 0.0) -> torch.Tensor:
     """Mean shortfall of the synthetic lesions' imprint: the contrast (core - shell) of ``fused`` minus
     ``fused_before`` (the fusion of the pair before painting) against that of the painted source (``a``, or
     ``b`` for an MRI-only lesion) minus itself before painting; 0 when every lesion's own contrast passes
     whole, 1 when none does, over 1 for the wrong sign; 0 without a lesion or without the pair before
-    painting. All images (N, 1, H, W) in [0, 1]."""
+    painting; with ``mri_only``, over the MRI's own lesions alone; ``overshoot`` > 0 also counts that much of
+    what a lesion's imprint has over its source's (a gain over 1). All images (N, 1, H, W) in [0, 1]."""
     if lesions.a_before is None or lesions.b_before is None:
         return torch.zeros((), device=fused.device)
     in_b = lesions.in_b.view(-1, 1, 1, 1).to(fused.device)
     painted = torch.where(in_b, b - lesions.b_before, a - lesions.a_before)
-    return _contrast_shortfall(fused - fused_before, painted, lesions)
+    return _contrast_shortfall(fused - fused_before, painted, lesions, lesions.in_b if mri_only else None, overshoot)
+
+
+def lesion_zone(lesions: LesionMasks) -> torch.Tensor:
+    """(N, 1, H, W) 0/1 mask of each painted lesion's zone: the disc around its core's centroid out to its
+    shell's outer edge (+0.5 px), all of it under the lesion's own contrast; empty where no lesion was painted."""
+    core, shell = lesions.core, lesions.shell
+    h, w = core.shape[-2:]
+    rows = torch.arange(h, device=core.device, dtype=core.dtype).view(1, 1, h, 1)
+    cols = torch.arange(w, device=core.device, dtype=core.dtype).view(1, 1, 1, w)
+    count = core.flatten(1).sum(1).clamp_min(1.0).view(-1, 1, 1, 1)
+    centre_r = (core * rows).flatten(1).sum(1).view(-1, 1, 1, 1) / count
+    centre_c = (core * cols).flatten(1).sum(1).view(-1, 1, 1, 1) / count
+    distance = torch.sqrt((rows - centre_r) ** 2 + (cols - centre_c) ** 2)
+    outer = (distance * shell).flatten(1).amax(1).view(-1, 1, 1, 1)
+    painted = lesions.painted.view(-1, 1, 1, 1).to(core.device)
+    return ((distance <= outer + 0.5) & painted).to(core.dtype)
+
+
+def other_source_weights(lesions: Optional[LesionMasks], weight: float, like: torch.Tensor
+                         ) -> Tuple[PixelWeight, PixelWeight]:
+    """Per-pixel weights (for A's, for B's SSIM and VIF terms) of (N, 1, H, W) pairs like ``like``: ``weight``
+    within a lesion's zone (:func:`lesion_zone`) for the source it was not painted into (B for A's lesion, A for
+    the MRI's own), else 1; (1.0, 1.0) when ``weight`` is 1 or there is no lesion."""
+    if weight == 1.0 or lesions is None or not bool(lesions.painted.any()):
+        return 1.0, 1.0
+    zone = lesion_zone(lesions)
+    in_b = lesions.in_b.view(-1, 1, 1, 1).to(like.device)
+    for_a = torch.where(in_b & (zone > 0), weight, 1.0).to(like.dtype)
+    for_b = torch.where(~in_b & (zone > 0), weight, 1.0).to(like.dtype)
+    return for_a, for_b
+
+
+def carried_intensity_target(a: torch.Tensor, b: torch.Tensor, lesions: LesionMasks, base_mean: float
+                             ) -> torch.Tensor:
+    """The intensity target of (N, 1, H, W) pairs with synthetic lesions: within each lesion's zone, the target of
+    the pair before painting plus the painted source's change (A's, or the MRI's for its own lesion), clipped to
+    [0, 1], so that a lesion darker than the other source (an MRI dark lesion under a brighter PET, a hot focus on
+    brighter MRI) keeps its whole contrast; elsewhere :func:`intensity_target` of the pair as painted."""
+    target = intensity_target(a, b, base_mean)
+    if lesions.a_before is None or lesions.b_before is None or not bool(lesions.painted.any()):
+        return target
+    in_b = lesions.in_b.view(-1, 1, 1, 1).to(a.device)
+    change = torch.where(in_b, b - lesions.b_before, a - lesions.a_before)
+    before = intensity_target(lesions.a_before, lesions.b_before, base_mean)
+    return torch.where(lesion_zone(lesions) > 0, (before + change).clamp(0.0, 1.0), target)
 
 
 def likelihood_term(z: torch.Tensor, log_det: torch.Tensor) -> torch.Tensor:
@@ -357,7 +419,11 @@ def fusion_loss(out: FusionOutputs, a: torch.Tensor, b: torch.Tensor, weights: L
     batch's synthetic lesions are (the lesion terms are 0 without them); ``fused_before``: the fusion of
     each pair before its lesion was painted (the imprint term is 0 without it)."""
     fused = out.fused
-    target = intensity_target(a, b, weights.base_mean)
+    if weights.carried_target > 0 and lesions is not None:
+        target = carried_intensity_target(a, b, lesions, weights.base_mean)
+    else:
+        target = intensity_target(a, b, weights.base_mean)
+    weight_a, weight_b = other_source_weights(lesions, weights.other_at_lesion, fused)
     pixel_weight = saturation_weight(a, functional, weights.hot_detail)
     is_ct = None if functional is None else ~functional.to(torch.bool)
     bone_weight = saturation_weight(a, is_ct, weights.bone_intensity) if is_ct is not None else 1.0
@@ -368,13 +434,17 @@ def fusion_loss(out: FusionOutputs, a: torch.Tensor, b: torch.Tensor, weights: L
         "intensity": (intensity_weight * (fused - target).abs()).mean(),
         "gradient": (pixel_weight * (gradient_magnitude(fused) - detail_target).abs()).mean(),
         "edge": edge_term(fused, a, b, pixel_weight),
-        "ssim": (2.0 - ssim(fused, a) - ssim(fused, b, pixel_weight=pixel_weight)).mean(),
+        "ssim": (2.0 - ssim(fused, a, pixel_weight=weight_a)
+                 - ssim(fused, b, pixel_weight=pixel_weight * weight_b)).mean(),
         "qabf": (1.0 - qabf(fused, a, b, pixel_weight)).mean() if weights.qabf > 0 else zero,
-        "vif": (2.0 - vifp(255.0 * a, 255.0 * fused) - vifp(255.0 * b, 255.0 * fused, pixel_weight)).mean()
+        "vif": (2.0 - vifp(255.0 * a, 255.0 * fused, weight_a)
+                - vifp(255.0 * b, 255.0 * fused, pixel_weight * weight_b)).mean()
         if weights.vif > 0 else zero,
         "lesion": lesion_term(fused, a, b, lesions) if weights.lesion > 0 and lesions is not None else zero,
-        "imprint": imprint_term(fused, fused_before, a, b, lesions)
+        "imprint": imprint_term(fused, fused_before, a, b, lesions, overshoot=weights.imprint_overshoot)
         if weights.imprint > 0 and lesions is not None and fused_before is not None else zero,
+        "imprint_mri": imprint_term(fused, fused_before, a, b, lesions, True, weights.imprint_overshoot)
+        if weights.imprint_mri > 0 and lesions is not None and fused_before is not None else zero,
         "likelihood": 0.5 * (likelihood_term(out.z_ab, out.log_det_ab) + likelihood_term(out.z_ba, out.log_det_ba)),
         "grid": grid_term(fused, a, b) if weights.grid > 0 else zero,
     }

@@ -40,7 +40,7 @@ from .data import (LesionMasks, PairArrays, PairRecord, augmented_patches, load_
 from .losses import LossWeights, fusion_loss
 
 LOSS_TERMS = ("total", "intensity", "gradient", "edge", "ssim", "qabf", "vif", "latent", "likelihood", "lesion",
-              "imprint", "grid")
+              "imprint", "imprint_mri", "grid")
 
 
 @dataclass
@@ -96,7 +96,7 @@ class TrainingStep(nn.Module):
             latent_target, _ = self.net.encode(torch.maximum(a, b), out.cond_fused)
         lesions = LesionMasks(lesion_core, lesion_shell, lesion_in_b, a_before, b_before)
         fused_before = None
-        if self.weights.imprint > 0 and bool(lesions.painted.any()):
+        if max(self.weights.imprint, self.weights.imprint_mri) > 0 and bool(lesions.painted.any()):
             rows = torch.nonzero(lesions.painted).flatten()
             fused_before = out.fused.detach().clone()
             with torch.no_grad():

@@ -266,3 +266,71 @@ def test_intensity_target_with_the_mean_base_keeps_max_detail_and_leaves_room_un
     assert room > 0.4 - 0.03
     half = intensity_target(a, b, 0.5)
     assert torch.allclose(half, 0.5 * (brighter + target), atol=1e-5)
+
+
+def _painted_pair():
+    """Two 48x48 pairs, each with a lesion of radius 5 at (24, 24): pair 0 A's hot focus, pair 1 the MRI's dark one."""
+    from FusionCINNLib.training.data import LesionMasks, _core_and_shell
+    rows, cols = torch.arange(48.0)[:, None], torch.arange(48.0)[None, :]
+    distance = torch.sqrt((rows - 24) ** 2 + (cols - 24) ** 2)
+    core, shell = (m[None, None].repeat(2, 1, 1, 1) for m in _core_and_shell(distance, 5.0))
+    ball = (distance <= 5).to(torch.float32)[None, None]
+    a_before, b_before = torch.full((2, 1, 48, 48), 0.6), torch.full((2, 1, 48, 48), 0.4)
+    a, b = a_before.clone(), b_before.clone()
+    a[0] = a[0] + 0.3 * ball[0]
+    b[1] = b[1] * (1 - 0.5 * ball[0])
+    return a, b, LesionMasks(core, shell, torch.tensor([False, True]), a_before, b_before), distance
+
+
+def test_a_lesion_s_zone_reaches_its_shell_s_outer_edge_and_nothing_else():
+    from FusionCINNLib.training.losses import lesion_zone
+    _, _, masks, distance = _painted_pair()
+    zone = lesion_zone(masks)
+    outer = float(distance[masks.shell[0, 0] > 0].max())
+    assert torch.equal(zone[0, 0] > 0, distance <= outer + 0.5)
+    assert float((zone * masks.shell).sum()) == float(masks.shell.sum())     # the whole shell
+    assert float((zone * masks.core).sum()) == float(masks.core.sum())       # and the core
+    none = type(masks)(torch.zeros_like(masks.core), torch.zeros_like(masks.core), masks.in_b)
+    assert float(lesion_zone(none).sum()) == 0.0
+
+
+def test_other_at_lesion_drops_only_the_unpainted_source_s_structure_terms_in_the_zone():
+    from FusionCINNLib.training.losses import lesion_zone, other_source_weights
+    a, b, masks, _ = _painted_pair()
+    zone = lesion_zone(masks) > 0
+    for_a, for_b = other_source_weights(masks, 0.0, a)
+    assert bool((for_b[0][zone[0]] == 0).all()) and bool((for_b[0][~zone[0]] == 1).all())   # A's focus: B's terms
+    assert bool((for_a[0] == 1).all())
+    assert bool((for_a[1][zone[1]] == 0).all()) and bool((for_b[1] == 1).all())             # the MRI's: A's terms
+    assert other_source_weights(masks, 1.0, a) == (1.0, 1.0)
+    # A fused image that is A's focus on B's flat anatomy loses SSIM against B in the zone, and only there.
+    fused = torch.full_like(a, 0.4) + (a - masks.a_before)
+    full = fusion_loss(_outputs(fused), a, b, LossWeights(ssim=1.0), lesions=masks)["ssim"]
+    zoned = fusion_loss(_outputs(fused), a, b, LossWeights(ssim=1.0, other_at_lesion=0.0), lesions=masks)["ssim"]
+    assert float(zoned) < float(full)
+
+
+def test_the_carried_target_keeps_an_mri_dark_lesion_under_a_brighter_pet():
+    from FusionCINNLib.training.losses import carried_intensity_target, lesion_zone
+    a, b, masks, distance = _painted_pair()
+    outside = lesion_zone(masks)[0, 0] == 0
+    plain = intensity_target(a, b)
+    carried = carried_intensity_target(a, b, masks, 0.0)
+    centre = distance <= 2
+    # Pair 1: A (0.6) is above the darkened MRI (0.2), so max(A, B) shows no lesion; the carried target darkens by 0.2.
+    assert torch.allclose(plain[1, 0][centre], torch.tensor(0.6))
+    assert torch.allclose(carried[1, 0][centre], torch.tensor(0.4))
+    # Pair 0: A's focus on top of the target before painting, the same as max(A, B) here.
+    assert torch.allclose(carried[0, 0][centre], torch.tensor(0.9))
+    assert torch.equal(carried[:, :, outside], plain[:, :, outside])
+
+
+def test_imprint_mri_counts_the_mri_s_own_lesions_alone():
+    from FusionCINNLib.training.losses import imprint_term
+    a, b, masks, _ = _painted_pair()
+    fused_before = torch.full_like(a, 0.5)
+    fused = fused_before + (a - masks.a_before)            # pair 0: A's focus whole; pair 1: the MRI's lesion lost
+    assert abs(float(imprint_term(fused, fused_before, a, b, masks)) - 0.5) < 1e-6
+    assert abs(float(imprint_term(fused, fused_before, a, b, masks, mri_only=True)) - 1.0) < 1e-6
+    terms = fusion_loss(_outputs(fused), a, b, LossWeights(imprint_mri=3.0), lesions=masks, fused_before=fused_before)
+    assert abs(float(terms["imprint_mri"]) - 1.0) < 1e-6 and float(terms["imprint"]) == 0.0
