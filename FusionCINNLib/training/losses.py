@@ -71,9 +71,8 @@ class LossWeights:
     the intensity term where CT is, ``one_source`` for the intensity term where only one source shows
     anatomy (or A does and the MRI is under ``one_source_mri``, 0..1), ``base_mean`` (0 to 1), how far the
     intensity target's coarse base moves from max(A, B)'s to the sources' mean (see the module docstring),
-    ``other_at_lesion``, the weight of SSIM and VIF against the source a synthetic lesion was not painted into
-    within its zone (:func:`lesion_zone`), and ``carried_target`` (0 or 1): whether the intensity target there is
-    the target of the pair before painting plus the painted source's change (:func:`carried_intensity_target`)."""
+    and ``other_at_lesion``, the weight of SSIM and VIF against the source a synthetic lesion was not painted into
+    within its zone (:func:`lesion_zone`)."""
 
     intensity: float = 1.0
     gradient: float = 1.0
@@ -94,7 +93,6 @@ class LossWeights:
     one_source_mri: float = 0.05
     grid: float = 0.0
     other_at_lesion: float = 1.0
-    carried_target: float = 0.0
 
     def to_dict(self) -> Dict[str, float]:
         return asdict(self)
@@ -378,21 +376,6 @@ def other_source_weights(lesions: Optional[LesionMasks], weight: float, like: to
     return for_a, for_b
 
 
-def carried_intensity_target(a: torch.Tensor, b: torch.Tensor, lesions: LesionMasks, base_mean: float
-                             ) -> torch.Tensor:
-    """The intensity target of (N, 1, H, W) pairs with synthetic lesions: within each lesion's zone, the target of
-    the pair before painting plus the painted source's change (A's, or the MRI's for its own lesion), clipped to
-    [0, 1], so that a lesion darker than the other source (an MRI dark lesion under a brighter PET, a hot focus on
-    brighter MRI) keeps its whole contrast; elsewhere :func:`intensity_target` of the pair as painted."""
-    target = intensity_target(a, b, base_mean)
-    if lesions.a_before is None or lesions.b_before is None or not bool(lesions.painted.any()):
-        return target
-    in_b = lesions.in_b.view(-1, 1, 1, 1).to(a.device)
-    change = torch.where(in_b, b - lesions.b_before, a - lesions.a_before)
-    before = intensity_target(lesions.a_before, lesions.b_before, base_mean)
-    return torch.where(lesion_zone(lesions) > 0, (before + change).clamp(0.0, 1.0), target)
-
-
 def likelihood_term(z: torch.Tensor, log_det: torch.Tensor) -> torch.Tensor:
     """Negative log-likelihood per value under a standard normal prior (constant dropped), mean over N."""
     dims = z[0].numel()
@@ -419,10 +402,7 @@ def fusion_loss(out: FusionOutputs, a: torch.Tensor, b: torch.Tensor, weights: L
     batch's synthetic lesions are (the lesion terms are 0 without them); ``fused_before``: the fusion of
     each pair before its lesion was painted (the imprint term is 0 without it)."""
     fused = out.fused
-    if weights.carried_target > 0 and lesions is not None:
-        target = carried_intensity_target(a, b, lesions, weights.base_mean)
-    else:
-        target = intensity_target(a, b, weights.base_mean)
+    target = intensity_target(a, b, weights.base_mean)
     weight_a, weight_b = other_source_weights(lesions, weights.other_at_lesion, fused)
     pixel_weight = saturation_weight(a, functional, weights.hot_detail)
     is_ct = None if functional is None else ~functional.to(torch.bool)

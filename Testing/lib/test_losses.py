@@ -310,21 +310,6 @@ def test_other_at_lesion_drops_only_the_unpainted_source_s_structure_terms_in_th
     assert float(zoned) < float(full)
 
 
-def test_the_carried_target_keeps_an_mri_dark_lesion_under_a_brighter_pet():
-    from FusionCINNLib.training.losses import carried_intensity_target, lesion_zone
-    a, b, masks, distance = _painted_pair()
-    outside = lesion_zone(masks)[0, 0] == 0
-    plain = intensity_target(a, b)
-    carried = carried_intensity_target(a, b, masks, 0.0)
-    centre = distance <= 2
-    # Pair 1: A (0.6) is above the darkened MRI (0.2), so max(A, B) shows no lesion; the carried target darkens by 0.2.
-    assert torch.allclose(plain[1, 0][centre], torch.tensor(0.6))
-    assert torch.allclose(carried[1, 0][centre], torch.tensor(0.4))
-    # Pair 0: A's focus on top of the target before painting, the same as max(A, B) here.
-    assert torch.allclose(carried[0, 0][centre], torch.tensor(0.9))
-    assert torch.equal(carried[:, :, outside], plain[:, :, outside])
-
-
 def test_imprint_mri_counts_the_mri_s_own_lesions_alone():
     from FusionCINNLib.training.losses import imprint_term
     a, b, masks, _ = _painted_pair()
