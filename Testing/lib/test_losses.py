@@ -319,3 +319,14 @@ def test_imprint_mri_counts_the_mri_s_own_lesions_alone():
     assert abs(float(imprint_term(fused, fused_before, a, b, masks, mri_only=True)) - 1.0) < 1e-6
     terms = fusion_loss(_outputs(fused), a, b, LossWeights(imprint_mri=3.0), lesions=masks, fused_before=fused_before)
     assert abs(float(terms["imprint_mri"]) - 1.0) < 1e-6 and float(terms["imprint"]) == 0.0
+
+
+def test_imprint_overshoot_counts_a_gain_over_one_and_leaves_a_whole_lesion_free():
+    from FusionCINNLib.training.losses import imprint_term
+    a, b, masks, _ = _painted_pair()
+    fused_before = torch.full_like(a, 0.5)
+    whole = fused_before + (a - masks.a_before) + (b - masks.b_before)    # both lesions' own contrast, once
+    doubled = fused_before + 2 * (whole - fused_before)
+    assert abs(float(imprint_term(whole, fused_before, a, b, masks, overshoot=1.0))) < 1e-6
+    assert abs(float(imprint_term(doubled, fused_before, a, b, masks))) < 1e-6          # one-sided: a gain is free
+    assert abs(float(imprint_term(doubled, fused_before, a, b, masks, overshoot=0.5)) - 0.5) < 1e-5
