@@ -44,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="fraction of training pairs given a synthetic focal lesion (0-1)")
     parser.add_argument("--mri-lesions", type=float, default=0.0,
                         help="fraction of the other training pairs given a lesion in the MRI alone (0-1)")
+    parser.add_argument("--varied-lesions", action="store_true",
+                        help="the lesions of --lesions and --mri-lesions also as scaled hot foci and cold regions, "
+                             "and a third of them at the edge of the body")
     parser.add_argument("--variant", choices=("conv", "paper"), default="conv", help="network variant")
     parser.add_argument("--architecture", type=str, default=None,
                         help="JSON of architecture overrides, e.g. '{\"blocks\": [1,1,1,1,1]}'")
@@ -104,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr, val_fraction=args.val_fraction, seed=args.seed, patch=args.patch, device=args.device,
         val_every=args.val_every, work_dir=str(args.work_dir) if args.work_dir else None,
         architecture=_architecture(args), loss=_loss_weights(args), lesions=args.lesions, mri_lesions=args.mri_lesions,
+        varied_lesions=args.varied_lesions,
         init=str(args.init) if args.init else None, freeze_cinn=args.freeze_cinn, keep=args.keep)
     if args.val_every < 1 or args.patch < 1:
         raise FusionInputError("--val-every and --patch must be >= 1")

@@ -236,8 +236,36 @@ def _distance_to_a_pixel_of(mask: torch.Tensor, place_draw: float, rows: torch.T
     return torch.sqrt((rows - row) ** 2 + (cols - col) ** 2)
 
 
+def _edge_band(own: torch.Tensor, radius: float) -> torch.Tensor:
+    """(H, W) bool: the pixels of the (H, W) bool ``own`` body whose depth (px to the nearest pixel outside it,
+    beyond the patch counting as body) is within 1 px of ``radius``, so that a ball there touches the body's
+    edge: the findings benchmark's "edge" place."""
+    outside = (~own).to(torch.float32)[None, None]
+
+    def deeper_than(depth: float) -> torch.Tensor:
+        reach = int(math.floor(depth))
+        if reach < 1:
+            return own
+        offsets = torch.arange(-reach, reach + 1, dtype=torch.float32)
+        disc = ((offsets[:, None] ** 2 + offsets[None, :] ** 2) <= depth ** 2).to(torch.float32)[None, None]
+        return own & (torch.nn.functional.conv2d(outside, disc, padding=reach)[0, 0] < 0.5)
+
+    return deeper_than(radius - 1.0) & ~deeper_than(radius + 1.0)
+
+
+def _place_mask(own: torch.Tensor, radius: float, at_edge: bool) -> torch.Tensor:
+    """Where a lesion of ``radius`` px may be centred: anywhere on the (H, W) bool ``own``, or with ``at_edge``
+    on its edge band (:func:`_edge_band`; anywhere when the band is empty)."""
+    if at_edge:
+        band = _edge_band(own, radius)
+        if bool(band.any()):
+            return band
+    return own
+
+
 def insert_lesions(a: torch.Tensor, b: torch.Tensor, probability: float, generator: torch.Generator,
-                   mri_probability: float = 0.0) -> Tuple[torch.Tensor, torch.Tensor, LesionMasks]:
+                   mri_probability: float = 0.0, varied: bool = False
+                   ) -> Tuple[torch.Tensor, torch.Tensor, LesionMasks]:
     """Synthetic focal lesions in a fraction ``probability`` of the (N, 1, H, W) pairs in [0, 1].
 
     A lesion is a ball of radius 3-12 px with a soft edge (0.5 px to a third of the radius wide),
@@ -246,8 +274,11 @@ def insert_lesions(a: torch.Tensor, b: torch.Tensor, probability: float, generat
     darkens by 10-40 % (how such lesions look in T1 MRI). The fused image's targets then ask for
     the whole focus, not only its edge. Of the other pairs, a fraction ``mri_probability`` gets a
     lesion in the MRI alone: b times 1.3-1.6 or 0.4-0.6 in a ball of radius 3-8 px (edge 0.7 px) on
-    anatomy (b > 0.15). Returns new tensors and where the lesions are (with the inputs as the pair before
-    painting); the inputs are not modified."""
+    anatomy (b > 0.15). With ``varied`` (the findings benchmark's kinds and places, issue 14): a third of A's
+    lesions are that gain, a third a hot focus that scales a by 1.5-3 (clipped to 1; b darkened in half of them as
+    above) and a third a cold region that scales a by 0.4-0.6 (radius 4-10 px); a third of all lesions, A's and the
+    MRI's, lie at the edge of their own source's body (a > 0.1 or b > 0.15: the ball touches it). Returns new
+    tensors and where the lesions are (with the inputs as the pair before painting); the inputs are not modified."""
     a_before, b_before = a, b
     a, b = a.clone(), b.clone()
     n, _, h, w = a.shape
@@ -257,16 +288,26 @@ def insert_lesions(a: torch.Tensor, b: torch.Tensor, probability: float, generat
     in_b = torch.zeros(n, dtype=torch.bool)
     chosen = torch.rand(n, generator=generator) < probability
     draws = torch.rand(n, 6, generator=generator)
+    kinds = torch.rand(n, 3, generator=generator) if varied else torch.zeros(n, 3)
     for i in torch.nonzero(chosen).flatten().tolist():
         radius_draw, edge_draw, gain_draw, dark_draw, depth_draw, place_draw = draws[i].tolist()
-        distance = _distance_to_a_pixel_of(b[i, 0] > 0.1, place_draw, rows, cols)
+        kind_draw, edge_place_draw, _ = kinds[i].tolist()
+        cold = varied and kind_draw >= 2.0 / 3.0
+        radius = 4.0 + 6.0 * radius_draw if cold else 3.0 + 9.0 * radius_draw
+        at_edge = varied and edge_place_draw < 1.0 / 3.0
+        own = (a[i, 0] > 0.1) if at_edge else (b[i, 0] > 0.1)
+        distance = _distance_to_a_pixel_of(_place_mask(own, radius, at_edge), place_draw, rows, cols)
         if distance is None:
             continue
-        radius = 3.0 + 9.0 * radius_draw
         edge = 0.5 + (radius / 3.0 - 0.5) * edge_draw
         ball = torch.sigmoid((radius - distance) / edge)
-        a[i, 0] = (a[i, 0] + (0.3 + 0.7 * gain_draw) * ball).clamp(0, 1)
-        if dark_draw < 0.5:
+        if cold:
+            a[i, 0] = a[i, 0] * (1.0 - (0.4 + 0.2 * gain_draw) * ball)
+        elif varied and kind_draw >= 1.0 / 3.0:
+            a[i, 0] = (a[i, 0] * (1.0 + (0.5 + 1.5 * gain_draw) * ball)).clamp(0, 1)
+        else:
+            a[i, 0] = (a[i, 0] + (0.3 + 0.7 * gain_draw) * ball).clamp(0, 1)
+        if dark_draw < 0.5 and not cold:
             b[i, 0] = b[i, 0] * (1.0 - (0.1 + 0.3 * depth_draw) * ball)
         core[i, 0], shell[i, 0] = _core_and_shell(distance, radius)
     if mri_probability > 0:
@@ -274,10 +315,11 @@ def insert_lesions(a: torch.Tensor, b: torch.Tensor, probability: float, generat
         mri_draws = torch.rand(n, 4, generator=generator)
         for i in torch.nonzero(mri_chosen).flatten().tolist():
             radius_draw, factor_draw, bright_draw, place_draw = mri_draws[i].tolist()
-            distance = _distance_to_a_pixel_of(b[i, 0] > 0.15, place_draw, rows, cols)
+            radius = 3.0 + 5.0 * radius_draw
+            at_edge = varied and float(kinds[i, 2]) < 1.0 / 3.0
+            distance = _distance_to_a_pixel_of(_place_mask(b[i, 0] > 0.15, radius, at_edge), place_draw, rows, cols)
             if distance is None:
                 continue
-            radius = 3.0 + 5.0 * radius_draw
             factor = 1.3 + 0.3 * factor_draw if bright_draw < 0.5 else 0.4 + 0.2 * factor_draw
             ball = torch.sigmoid((radius - distance) / 0.7)
             b[i, 0] = (b[i, 0] * (1.0 + (factor - 1.0) * ball)).clamp(0, 1)
@@ -287,13 +329,13 @@ def insert_lesions(a: torch.Tensor, b: torch.Tensor, probability: float, generat
 
 
 def augmented_patches(arrays: PairArrays, indices: np.ndarray, patch: int, generator: torch.Generator,
-                      lesions: float = 0.0, mri_lesions: float = 0.0
+                      lesions: float = 0.0, mri_lesions: float = 0.0, varied_lesions: bool = False
                       ) -> Tuple[torch.Tensor, torch.Tensor, LesionMasks]:
     """Random patch x patch crops of the slices at ``indices`` with the same flip / 90-degree rotation
     for a and b, and an independent small intensity scaling (x0.9-1.1, clipped) for each; with
     ``lesions`` > 0, that fraction of the pairs also gets a synthetic lesion, and with ``mri_lesions`` > 0
-    that fraction of the others one in the MRI alone (:func:`insert_lesions`). Returns two
-    (N, 1, patch, patch) float32 tensors in [0, 1] and where the lesions are."""
+    that fraction of the others one in the MRI alone (:func:`insert_lesions`, ``varied`` with ``varied_lesions``).
+    Returns two (N, 1, patch, patch) float32 tensors in [0, 1] and where the lesions are."""
     a = torch.from_numpy(arrays.a[indices]).unsqueeze(1)
     b = torch.from_numpy(arrays.b[indices]).unsqueeze(1)
     n, _, h, w = a.shape
@@ -314,6 +356,6 @@ def augmented_patches(arrays: PairArrays, indices: np.ndarray, patch: int, gener
         out_b.append(torch.rot90(pb, k, (-2, -1)) * gains[i, 1])
     patches_a, patches_b = torch.stack(out_a).clamp(0, 1), torch.stack(out_b).clamp(0, 1)
     if lesions > 0 or mri_lesions > 0:
-        return insert_lesions(patches_a, patches_b, lesions, generator, mri_lesions)
+        return insert_lesions(patches_a, patches_b, lesions, generator, mri_lesions, varied_lesions)
     empty = torch.zeros_like(patches_a)
     return patches_a, patches_b, LesionMasks(empty, empty, torch.zeros(n, dtype=torch.bool))

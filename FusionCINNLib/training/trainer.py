@@ -65,6 +65,7 @@ class TrainingConfig:
     work_dir: Optional[str] = None
     lesions: float = 0.0
     mri_lesions: float = 0.0
+    varied_lesions: bool = False
     init: Optional[str] = None
     freeze_cinn: bool = False
     keep: str = "best"
@@ -295,7 +296,7 @@ class Trainer:
             for step in range(steps_per_epoch):
                 batch_index = order[(step * cfg.batch_size + np.arange(cfg.batch_size)) % len(order)]
                 a, b, lesions = augmented_patches(train, batch_index, cfg.patch, aug_gen, cfg.lesions,
-                                                  cfg.mri_lesions)
+                                                  cfg.mri_lesions, cfg.varied_lesions)
                 mine = slice(self.rank, None, self.world)
                 is_functional = functional[batch_index][mine].to(device)
                 a, b, lesions = a[mine].to(device), b[mine].to(device), lesions.rows(mine)

@@ -304,3 +304,30 @@ def test_mri_only_lesions_change_the_mri_alone_and_are_marked_as_its():
     # with a lesion in A for every pair, none is left for an MRI-only one
     _, _, both = insert_lesions(a, b, 1.0, torch.Generator().manual_seed(1), mri_probability=1.0)
     assert not both.in_b.any()
+
+
+def test_varied_lesions_are_hot_and_cold_and_a_third_lie_at_the_body_edge():
+    n = 90
+    rows, cols = torch.meshgrid(torch.arange(96.0), torch.arange(96.0), indexing="ij")
+    depth = 34.0 - torch.sqrt((rows - 48) ** 2 + (cols - 48) ** 2)    # px inside a disc of radius 34
+    a = torch.where(depth > 0, 0.4, 0.0).expand(n, 1, 96, 96).clone()
+    b = torch.where(depth > 0, 0.5, 0.0).expand(n, 1, 96, 96).clone()
+    plain_a, _, _ = insert_lesions(a, b, 1.0, torch.Generator().manual_seed(3))
+    lesion_a, lesion_b, masks = insert_lesions(a, b, 1.0, torch.Generator().manual_seed(3), varied=True)
+    assert torch.all(plain_a >= a)                          # without ``varied``: A's gain alone
+    cold = hot = at_edge = 0
+    for i in range(n):
+        core = masks.core[i, 0] > 0
+        change = float((lesion_a[i, 0] - a[i, 0])[core].mean())
+        if change < 0:
+            cold += 1
+            ratio = lesion_a[i, 0][core & (depth > 0)] / 0.4
+            assert float(ratio.min()) >= 0.39 and float(ratio.mean()) <= 0.75      # a x0.4-0.6 region
+            assert torch.equal(lesion_b[i], b[i])                                  # no MRI partner
+        else:
+            hot += 1
+        centre = (round(float(rows[core].mean())), round(float(cols[core].mean())))
+        radius = 2.0 * (float(core.sum()) / np.pi) ** 0.5           # the core: within R/2 of the centre
+        at_edge += abs(float(depth[centre]) - radius) <= 1.5
+    assert 18 <= cold <= 42 and hot == n - cold
+    assert 25 <= at_edge <= 50     # a third placed there, and some of the others (17 of 90 when none is placed)
