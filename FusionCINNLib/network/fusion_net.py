@@ -173,7 +173,7 @@ class FusionNet(nn.Module):
         outputs = FusionOutputs(fused, raw, z_ab, z_ba, z_fused, log_det_ab, log_det_ba, cond_fused)
         if not self.config.finding_levels:
             return outputs, None
-        correction = finding_correction(fused, a, b, self.config.finding_levels, salience, self.config.finding_joint)
+        correction = finding_correction(fused, a, self.config.finding_levels, salience, self.config.finding_joint)
         if presence is not None:
             correction, mask = correction * presence, mask * presence
         return outputs, TransferParts(fused, correction, mask, pedestal_fields(fused, correction, a))

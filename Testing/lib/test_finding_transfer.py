@@ -47,7 +47,7 @@ def test_usable_levels_keep_the_coarsest_band_at_least_8_pixels():
 def test_nothing_is_added_where_the_fused_image_already_carries_a():
     a = as_tensor(smooth_image(0))
     a = a + 0.3 * as_tensor(insert_finding(np.zeros((128, 128)), Finding((60, 70), 4.0, "added", 1.0)))
-    assert finding_correction(a.clone(), a, a, 5).abs().max() < 1 / 255
+    assert finding_correction(a.clone(), a, 5).abs().max() < 1 / 255
 
 
 def test_a_finding_missing_from_the_fused_image_is_put_back_filled_and_the_rest_is_left_alone():
@@ -55,7 +55,7 @@ def test_a_finding_missing_from_the_fused_image_is_put_back_filled_and_the_rest_
     finding = Finding((64, 64), 5.0, "scaled", 2.0)
     a_with = insert_finding(anatomy, finding)
     fused_without_it = as_tensor(anatomy)  # a fusion that kept A's anatomy but lost its finding
-    corrected = fused_without_it + finding_correction(fused_without_it, as_tensor(a_with), fused_without_it, 5)
+    corrected = fused_without_it + finding_correction(fused_without_it, as_tensor(a_with), 5)
     score = score_finding((a_with, anatomy), (corrected[0, 0].numpy(), anatomy), finding)
     # Not all of it: the base (coarsest low-pass) stays the fused image's, and the finding's coarse
     # bands partly fall under the salience threshold. Without the correction, imprint 0.
@@ -84,7 +84,7 @@ def test_a_finding_is_put_back_where_the_fused_image_shows_as_anatomy_more_stron
     finding = Finding((64, 64), 2.5, "scaled", 1.6)
     a_with = insert_finding(anatomy, finding)
     fused_without_it = as_tensor(smooth_image(3) + gain * texture)
-    corrected = fused_without_it + finding_correction(fused_without_it, as_tensor(a_with), fused_without_it, 5)
+    corrected = fused_without_it + finding_correction(fused_without_it, as_tensor(a_with), 5)
     score = score_finding((a_with, anatomy), (corrected[0, 0].numpy(), fused_without_it[0, 0].numpy()), finding)
     assert score.imprint > 0.5 and score.fill > 0.95, score
 
@@ -92,7 +92,7 @@ def test_a_finding_is_put_back_where_the_fused_image_shows_as_anatomy_more_stron
 def test_the_correction_is_differentiable():
     fused = torch.rand(1, 1, 64, 64, requires_grad=True)
     a = torch.rand(1, 1, 64, 64)
-    finding_correction(fused, a, torch.rand(1, 1, 64, 64), 4).square().sum().backward()
+    finding_correction(fused, a, 4).square().sum().backward()
     assert fused.grad is not None and torch.isfinite(fused.grad).all()
 
 
@@ -127,17 +127,20 @@ def test_finding_measure_on_hand_checkable_images():
     assert not score_finding((with_it, base), (inverted, base), finding).right_sign
 
 
-@pytest.mark.parametrize("a_contrast, mri_contrast, a_wins", [(0.3, -0.2, True), (0.15, -0.45, False)])
-def test_opposite_structure_is_replaced_unless_the_mri_is_much_stronger(a_contrast, mri_contrast, a_wins):
-    """A focus bright in A and dark in the MRI: a fusion that copied the MRI's dark spot gets A's bright
-    one, unless the MRI's spot has over twice A's contrast (then it stays dark)."""
+@pytest.mark.parametrize("a_contrast, mri_contrast", [(0.3, -0.2), (0.15, -0.45)])
+def test_opposite_structure_is_replaced_even_where_the_mri_is_stronger(a_contrast, mri_contrast):
+    """A focus bright in A and dark in the MRI: a fusion that copied the MRI's dark spot gets A's bright one, and an
+    MRI spot three times as strong as A's focus is taken down by more than A's contrast, whatever the MRI's power
+    (-0.43 to -0.25; before the twenty-seventh round, with the MRI's local power over 4 times A's, to -0.34)."""
     anatomy = np.full((96, 96), 0.5, np.float32)
     a = insert_finding(anatomy, Finding((48, 48), 3.0, "added", a_contrast))
     mri = insert_finding(anatomy, Finding((48, 48), 3.0, "added", mri_contrast))
     fused = as_tensor(mri)
-    corrected = (fused + finding_correction(fused, as_tensor(a), as_tensor(mri), 5))[0, 0].numpy()
+    corrected = (fused + finding_correction(fused, as_tensor(a), 5))[0, 0].numpy()
     centre = corrected[46:51, 46:51].mean() - 0.5
-    assert (centre > 0.5 * a_contrast) if a_wins else (centre < 0), centre
+    before = mri[46:51, 46:51].mean() - 0.5
+    assert centre - before > a_contrast, (centre, before)
+    assert centre > 0.5 * a_contrast or a_contrast < -mri_contrast, centre
 
 
 def test_the_correction_darkens_only_where_a_shows_something():
@@ -150,7 +153,7 @@ def test_the_correction_darkens_only_where_a_shows_something():
     a = insert_finding(a, Finding((64, 32), 6.0, "scaled", 0.4))  # a cold region the fused image lacks
     mri = insert_finding(np.full((128, 128), 0.3, np.float32), Finding((64, 84), 6.0, "scaled", 0.4))
     fused = as_tensor(mri)
-    correction = finding_correction(fused, as_tensor(a), fused, 5)[0, 0].numpy()
+    correction = finding_correction(fused, as_tensor(a), 5)[0, 0].numpy()
     air = np.zeros((128, 128), bool)
     air[:, 72:] = True  # A's presence is 0 from column 71 (its 7x7 box mean from 67, widened and blurred)
     assert correction[air].min() >= 0.0, correction[air].min()
@@ -174,7 +177,7 @@ def test_the_joint_measure_puts_back_a_large_focus_with_its_core(radius):
     fused = as_tensor((smooth_image(5) + blob).astype(np.float32))
     scores = []
     for joint in (False, True):
-        with_it, without = ((fused + finding_correction(fused, as_tensor(a), fused, 5, joint=joint))[0, 0].numpy()
+        with_it, without = ((fused + finding_correction(fused, as_tensor(a), 5, joint=joint))[0, 0].numpy()
                             for a in (a_with, anatomy))
         scores.append(score_finding((a_with, anatomy), (with_it.clip(0, 1), without.clip(0, 1)), finding))
     each_level, jointly = scores
