@@ -14,16 +14,20 @@ within one (rho CELL px times the in-plane spacing, round(that / slice spacing) 
                   cells (twice a slice's own), then over the rz slices either side, then a Gaussian across
                   slices of the in-plane blur's width (0.35 rho cells in the same units; none under half a slice)
 
-and each slice's pedestal is the larger of its own reaches' and the volume's (headroom.pedestal_from_fields):
-it never has less than a slice fused on its own. The reach 8 is not measured in the volume: on the phantom it
-passed no further finding, and it would hold twice as many slices. Where the slices are so thick that rz is 0
-for every reach, the volume's pedestal is the slices' own. On the phantom, with its findings fused as whole
-volumes, this passes 6 more of 99 findings and loses none, and the pedestal lowers its noisy PET and the ends
-of its CT-MRI head no more than slice by slice (docs/findings.md, thirteenth round). The plateau is wider than a
-slice's own because these gates pass only what is compact in the volume: a slice's plateau one cell wider lowered a
-sixth of the noisy PET's brain around its small excess blobs (twelfth round); the volume's does not, and it
-keeps the pedestal level further over a focus's shell: 3 more phantom findings pass, none is lost, 20 gain and
-none loses over 0.01 (sixteenth round).
+and each slice is finished with the volume's plateaus of these reaches instead of its own (``finishing_plateaus``;
+its own for the reaches not measured in the volume). In the volume compactness reads from ``VOLUME_COMPACT`` (0.5),
+not a slice's 0.7: the wider box of a reach holds 8 times the near box's volume in 3D, 4 times its area in a slice,
+so a plate through the box (the skull) reads 1/4 and the skull or other bone beside a calcification costs it more of
+its ratio than in a slice. What is compact in a slice but not in the volume gets little: the skull's wall cut across
+at a head's end, a rod through the slices, a noisy PET's blobs amid others in the slices around. On the phantom this
+lowers none of its CT-MRI head's end slices (13.5 % of the worst one's head by over 0.05 when each slice's own
+plateaus counted too; 28.0 % with the CT model's four transfer levels), 4.6 % of its noisy PET's brain by over 0.02
+(6.3 %), and the findings benchmark keeps as many findings or more (docs/findings.md, thirtieth round). The reach 8
+is not measured in the volume: on the phantom it passed no further finding, and it would hold twice as many slices.
+Where the slices are so thick that rz is 0 for every reach, the volume's pedestal is the slices' own. The plateau is
+wider than a slice's own because these gates pass only what is compact in the volume: a slice's plateau one cell
+wider lowered a sixth of the noisy PET's brain around its small excess blobs (twelfth round); the volume's does not,
+and it keeps the pedestal level further over a focus's shell (sixteenth round).
 
 Slices are finished (network.fusion_net.finish) ``FINISH_CHUNK`` at a time once every slice to fuse within reach
 is fused, by the worker that fused the last of them (fusion.slices), so only those slices' parts are held (over
@@ -48,6 +52,10 @@ from ..network.headroom import CELL, DEEP_EXCESS, FIRST_STATISTIC, REACHES, STAT
 VOLUME_REACHES = (1, 2, 4)
 VOLUME_PLATEAU = 2
 """The volume's plateau of reach rho spreads over ``VOLUME_PLATEAU`` rho cells within a slice (module doc)."""
+VOLUME_COMPACT = 0.5
+"""The ratio of the volume's two boxes' excess (headroom.reach_gate's ``compact``) from which a focus reads as compact
+in the volume: a ball reads 1, a plate through the box's centre (the skull) 1/4, clutter spread evenly 1/8 (module
+doc); a slice's own gates read from ``headroom.COMPACT`` (a line 1/2, clutter 1/4)."""
 FINISH_CHUNK = 32
 """Slices finished in one call: the volume's sums are made over the chunk and the slices within reach of it (at
 a 512x512x300 CT's 0.5 x 0.5 x 1 mm, 33 slices either way)."""
@@ -146,13 +154,21 @@ def volume_plateaus(excess: torch.Tensor, sums: torch.Tensor, reaches: Dict[int,
         near = _sums_across(sums[:, column:column + 2], slices, gates).split(1, 1)
         around = _sums_across(sums[:, column + 2:column + SUMS], 2 * slices, gates).split(1, 1)
         window = (2 * fitted_radius(2 * rho, side) + 1) ** 2 * (4 * slices + 1)
-        gate = reach_gate(rho, near, around, window, ramp(excess[gates], *DEEP_EXCESS), sums[gates, column:column + 1])
+        gate = reach_gate(rho, near, around, window, ramp(excess[gates], *DEEP_EXCESS), sums[gates, column:column + 1],
+                          VOLUME_COMPACT)
         reach, gate = window_max(torch.cat([excess[gates], gate]), VOLUME_PLATEAU * rho).split(
             gates.stop - gates.start)
         plateau = (_max_across(reach, slices) * _max_across(gate, slices))[blurred.start - gates.start:
                                                                            blurred.stop - gates.start]
         plateaus[:, index:index + 1] = _blur_across(plateau, kernel, rows, blurred.start, n)
     return plateaus
+
+
+def finishing_plateaus(volume: torch.Tensor, fields: torch.Tensor, reaches: Dict[int, Reach]) -> torch.Tensor:
+    """The plateaus (N, len(REACHES), h, w) a volume's slices are finished with (headroom.pedestal_from_fields): the
+    volume's (:func:`volume_plateaus`) for the reaches measured across slices (``reaches``), the slices' own (from
+    their ``fields``, headroom.pedestal_fields) for the others."""
+    return torch.cat([volume[:, i:i + 1] if rho in reaches else fields[:, i:i + 1] for i, rho in enumerate(REACHES)], 1)
 
 
 class SliceFinisher:
@@ -206,5 +222,7 @@ class SliceFinisher:
                                      self.reaches, slice(ready[0] - low, ready[-1] - low + 1))
         h, w = self.out.shape[1:]
         for k in ready:
-            own = None if volume is None else volume[k - ready[0]:k - ready[0] + 1]
-            self.out[k] = finish(self.parts.pop(k), own)[0, 0, :h, :w].cpu().numpy()
+            parts = self.parts.pop(k)
+            plateaus = None if volume is None else finishing_plateaus(volume[k - ready[0]:k - ready[0] + 1],
+                                                                      parts.fields, self.reaches)
+            self.out[k] = finish(parts, plateaus)[0, 0, :h, :w].cpu().numpy()

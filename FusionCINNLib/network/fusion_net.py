@@ -18,7 +18,7 @@
                                                          A's salient local contrast that fused lacks (with
                                                          config.finding_joint, read jointly across levels), and the
                                                          headroom pedestal P: a finding's surroundings lowered
-                                                         where T would be cut at white (in a volume, also
+                                                         where T would be cut at white (in a volume, its gates
                                                          measured across slices: fusion.across_slices)
 """
 
@@ -75,8 +75,8 @@ class TransferParts:
 
 
 def finish(parts: TransferParts, volume: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """clip(fused + m (T - P), 0, 1): the fused image, with the pedestal P made from the parts' fields, and in a
-    volume also from its plateaus across slices (``volume``: fusion.across_slices)."""
+    """clip(fused + m (T - P), 0, 1): the fused image, with the pedestal P made from the parts' fields, in a volume
+    from the plateaus measured across its slices instead of the slice's own (``volume``: fusion.across_slices)."""
     pedestal = pedestal_from_fields(parts.fields, parts.fused, parts.correction, volume)
     return (parts.fused + parts.mask * (parts.correction - pedestal)).clamp(0.0, 1.0)
 

@@ -89,18 +89,19 @@ def fitted_radius(radius: int, side: int) -> int:
 
 
 def reach_gate(rho: int, near: Sequence[torch.Tensor], around: Sequence[torch.Tensor], window: float,
-               deep: torch.Tensor, blob: torch.Tensor) -> torch.Tensor:
+               deep: torch.Tensor, blob: torch.Tensor, compact: float = COMPACT) -> torch.Tensor:
     """s_rho (module doc) from window sums: ``near`` (excess cells, excess amount) over the reach's window,
     ``around`` (excess cells, body cells, excess amount) over the window twice as wide, of ``window`` cells,
-    ``deep`` = ramp(e; DEEP_EXCESS), and ``blob`` the excess cells in the reach's window of the slice itself."""
+    ``deep`` = ramp(e; DEEP_EXCESS), ``blob`` the excess cells in the reach's window of the slice itself, and
+    ``compact`` the ratio of the two windows' excess from which a focus begins to read as compact."""
     count, amount_near = near
     count_around, body_around, amount_around = around
     size = ramp(2.0 * (blob / math.pi).sqrt() / (BLOB_SHARE * rho), 1.0, 2.0)
-    compact = ramp(torch.maximum(count / count_around.clamp_min(1e-6),
-                                 deep * amount_near / amount_around.clamp_min(1e-6)), COMPACT, 1.0)
+    compactness = ramp(torch.maximum(count / count_around.clamp_min(1e-6),
+                                     deep * amount_near / amount_around.clamp_min(1e-6)), compact, 1.0)
     amid = (ramp(body_around / window, *AMID_BODY)
             * ramp(count_around / body_around.clamp_min(1e-6), *SMALL_PART))
-    return size * compact * amid
+    return size * compactness * amid
 
 
 def pedestal_fields(fused: torch.Tensor, correction: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
@@ -143,17 +144,16 @@ def pedestal_from_fields(fields: torch.Tensor, fused: torch.Tensor, correction: 
                          volume: Optional[torch.Tensor] = None) -> torch.Tensor:
     """The pedestal (N, 1, H, W; >= 0) from :func:`pedestal_fields`: each reach's plateau blurred, less its dead
     zone; the largest, bound by the room, upsampled to the image, and inside the finding at most the excess
-    there. ``volume``: (N, len(REACHES), h, w) plateaus of a volume's reaches (fusion.across_slices), taken
-    as the slice's own are."""
+    there. ``volume``: (N, len(REACHES), h, w) plateaus of a volume's slices (fusion.across_slices), used instead
+    of the slice's own."""
     side = int(min(fields.shape[-2:]))
-    plateaus = fields[:, :len(REACHES)]
+    plateaus = fields[:, :len(REACHES)] if volume is None else volume
     pedestal = torch.zeros_like(fields[:, :1])
-    for source in (plateaus,) if volume is None else (plateaus, volume):
-        for index, rho in enumerate(REACHES):
-            plateau = source[:, index:index + 1]
-            if len(GAUSSIANS[rho]) <= side:
-                plateau = blur(plateau, SIGMAS[rho])
-            pedestal = torch.maximum(pedestal, (plateau - DEAD_ZONE * rho / REACHES[-1]).clamp_min(0.0))
+    for index, rho in enumerate(REACHES):
+        plateau = plateaus[:, index:index + 1]
+        if len(GAUSSIANS[rho]) <= side:
+            plateau = blur(plateau, SIGMAS[rho])
+        pedestal = torch.maximum(pedestal, (plateau - DEAD_ZONE * rho / REACHES[-1]).clamp_min(0.0))
     pedestal = torch.minimum(pedestal, fields[:, ROOM:ROOM + 1])
     pedestal = F.interpolate(pedestal, size=fused.shape[-2:], mode="bilinear", align_corners=False)
     over = fused + correction - 1.0

@@ -1,7 +1,7 @@
 """The headroom pedestal of a volume (fusion/across_slices.py): a ball-shaped finding cut at white gets room in the
-slices above and below its centre too, measured in mm (a ball of 3 mm: imprint 0.64 slice by slice, 0.94 as a
-volume; 5 mm: 0.62, 0.90); thick slices and unrelated pictures are fused slice by slice; and a volume fused in
-batches as they come is the volume fused at once."""
+slices above and below its centre too, measured in mm (a ball of 3 mm: imprint 0.64 slice by slice, 0.96 as a
+volume; 5 mm: 0.62, 0.93); what is compact in a slice but not in the volume gets little; thick slices and unrelated
+pictures are fused slice by slice; and a volume fused in batches as they come is the volume fused at once."""
 
 from dataclasses import replace
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from FusionCINNLib.fusion.across_slices import (FINISH_CHUNK, kept_for_neighbours, reach_in_slices, slice_reaches,
-                                                volume_plateaus)
+from FusionCINNLib.fusion.across_slices import (FINISH_CHUNK, finishing_plateaus, kept_for_neighbours, reach_in_slices,
+                                                slice_reaches, volume_plateaus)
 from FusionCINNLib.fusion.slices import fuse_slices
 from FusionCINNLib.metrics.findings import Finding, insert_finding, score_finding
 from FusionCINNLib.network.fusion_net import FusionNet, TransferParts, finish
@@ -20,17 +20,21 @@ SHAPE = (41, 96, 96)
 CENTRE = (20, 48, 48)
 
 
+def added_in_full(a: np.ndarray, a_with: np.ndarray) -> TransferParts:
+    """The slices' TransferParts (N, 1, H, W) where the fused volume (0.75 everywhere) lacks what ``a_with`` adds to
+    ``a`` and the transfer adds it in full."""
+    fused = torch.full((a.shape[0], 1) + a.shape[1:], 0.75)
+    correction = torch.from_numpy(a_with - a)[:, None]
+    return TransferParts(fused, correction, torch.ones_like(fused),
+                         pedestal_fields(fused, correction, torch.from_numpy(a_with)[:, None]))
+
+
 def ball_case(radius: float, spacing):
-    """A's ball (+0.6 on 0.3, ``radius`` mm) that the fused volume (0.75 everywhere) lacks and the transfer adds
-    in full, as the slices' TransferParts (N, 1, H, W)."""
+    """A's ball (+0.6 on 0.3, ``radius`` mm) that the fused volume lacks and the transfer adds in full."""
     finding = Finding(CENTRE, radius, "added", 0.6)
     a = np.full(SHAPE, 0.3, np.float32)
     a_with = insert_finding(a, finding, spacing)
-    fused = torch.full((SHAPE[0], 1) + SHAPE[1:], 0.75)
-    correction = torch.from_numpy(a_with - a)[:, None]
-    parts = TransferParts(fused, correction, torch.ones_like(fused),
-                          pedestal_fields(fused, correction, torch.from_numpy(a_with)[:, None]))
-    return finding, a, a_with, parts
+    return finding, a, a_with, added_in_full(a, a_with)
 
 
 def plateaus(fields: torch.Tensor, reaches, rows=None) -> torch.Tensor:
@@ -40,7 +44,7 @@ def plateaus(fields: torch.Tensor, reaches, rows=None) -> torch.Tensor:
 
 def fused_volume(parts: TransferParts, spacing) -> np.ndarray:
     reaches = slice_reaches(spacing)
-    volume = plateaus(parts.fields, reaches) if reaches else None
+    volume = finishing_plateaus(plateaus(parts.fields, reaches), parts.fields, reaches) if reaches else None
     return finish(parts, volume)[:, 0].numpy()
 
 
@@ -56,14 +60,33 @@ def test_a_ball_cut_at_white_gets_its_room_in_the_slices_around_it_too(radius):
     assert as_volume.imprint >= 0.75, as_volume
     beyond = CENTRE[0] + int(radius) + 2  # a slice the ball does not reach, in its shell
     assert in_volume[beyond, CENTRE[1], CENTRE[2]] < 0.75 - 0.05  # lowered there now
-    assert (in_volume <= finish(parts)[:, 0].numpy() + 1e-6).all()  # never less pedestal than slice by slice
     assert in_volume[0].min() > 0.75 - 1e-6 and in_volume[-1].min() > 0.75 - 1e-6  # and still local
+
+
+def test_a_rod_across_the_slices_is_a_focus_in_each_slice_but_gets_no_room_in_the_volume():
+    """A rod of 3 mm radius through every slice (a vessel, or the skull's wall cut across at a head's end) cut at
+    white: in each slice a compact focus, so a slice fused on its own lowers its surroundings (by 0.26 on average,
+    6-12 mm from its axis); in the volume a line, which its gates read as about as compact as VOLUME_COMPACT (the
+    ratio of the boxes across slices, (2 rz + 1) / (4 rz + 1), is 0.51-0.6): 0.08 on average, 0.06-0.10 a slice, the
+    most in the slices at the stack's ends, where the volume's wider box is cut short."""
+    spacing = (1.0, 1.0, 1.0)
+    a = np.full(SHAPE, 0.3, np.float32)
+    rows, cols = np.indices(SHAPE[1:])
+    a_with = a + 0.6 * (np.hypot(rows - CENTRE[1], cols - CENTRE[2]) <= 3.0)[None].astype(np.float32)
+    parts = added_in_full(a, a_with)
+    near = (np.hypot(rows - CENTRE[1], cols - CENTRE[2]) > 6.0) & (np.hypot(rows - CENTRE[1], cols - CENTRE[2]) < 12.0)
+    by_slice = 0.75 - finish(parts)[:, 0].numpy()
+    in_volume = 0.75 - fused_volume(parts, spacing)
+    assert by_slice[:, near].mean() > 0.2, by_slice[:, near].mean()
+    assert in_volume[:, near].mean() < 0.4 * by_slice[:, near].mean(), (in_volume[:, near].mean(), by_slice[:, near].mean())
+    assert in_volume[:, near].max() < 0.12, in_volume[:, near].max()
 
 
 def test_a_large_ball_cut_at_white_keeps_its_contrast_over_its_whole_shell():
     """The volume's plateau spreads twice as far within a slice as a slice's own (VOLUME_PLATEAU), so an 8 mm ball's
-    shell, 12-20 mm from its centre, comes down with it: imprint 0.79, the shell's mean 0.53 (with a plateau as
-    wide as a slice's: 0.70 and 0.58)."""
+    shell, 12-20 mm from its centre, comes down with it: imprint 0.83, the shell's mean 0.50 (with a plateau as
+    wide as a slice's: 0.70 and 0.58, before the volume's gates read compactness from ``VOLUME_COMPACT``: 0.79 and
+    0.53)."""
     spacing = (1.0, 1.0, 1.0)
     finding, a, a_with, parts = ball_case(8.0, spacing)
     in_volume = fused_volume(parts, spacing)
@@ -112,9 +135,7 @@ def test_a_volume_fused_in_batches_as_they_come_is_the_volume_fused_at_once(net_
     assert reach_in_slices(slice_reaches(spacing)) + FINISH_CHUNK < 80
     at_once = fuse_slices(net_with_transfer, a, b, device="cpu", batch_size=80, workers=1, spacing=spacing)
     as_they_come = fuse_slices(net_with_transfer, a, b, device="cpu", batch_size=1, workers=2, spacing=spacing)
-    by_slice = fuse_slices(net_with_transfer, a, b, device="cpu", batch_size=1, workers=2)
     assert np.abs(at_once - as_they_come).max() < 1e-5
-    assert (as_they_come <= by_slice + 1e-5).all()
     some = fuse_slices(net_with_transfer, a, b, device="cpu", batch_size=1, spacing=spacing, only=np.arange(0, 80, 2))
     assert not some[1::2].any() and np.isfinite(some).all()
 
