@@ -63,23 +63,24 @@ def test_a_ball_cut_at_white_gets_its_room_in_the_slices_around_it_too(radius):
     assert in_volume[0].min() > 0.75 - 1e-6 and in_volume[-1].min() > 0.75 - 1e-6  # and still local
 
 
-def test_a_rod_across_the_slices_is_a_focus_in_each_slice_but_gets_no_room_in_the_volume():
+def test_a_rod_across_the_slices_is_a_focus_in_each_slice_but_gets_a_third_of_its_room_in_the_volume():
     """A rod of 3 mm radius through every slice (a vessel, or the skull's wall cut across at a head's end) cut at
     white: in each slice a compact focus, so a slice fused on its own lowers its surroundings (by 0.26 on average,
-    6-12 mm from its axis); in the volume a line, which its gates read as about as compact as VOLUME_COMPACT (the
-    ratio of the boxes across slices, (2 rz + 1) / (4 rz + 1), is 0.51-0.6): 0.08 on average, 0.06-0.10 a slice, the
-    most in the slices at the stack's ends, where the volume's wider box is cut short."""
+    6-12 mm from its axis); in the volume a line, which its gates read as barely compact (the ratio of its boxes
+    across slices, (2 rz + 1) / (4 rz + 1), is 0.51-0.6 against VOLUME_COMPACT's 0.5): 0.08 on average, 0.06-0.10 a
+    slice, the most in the slices at the stack's ends, where the volume's wider box is cut short."""
     spacing = (1.0, 1.0, 1.0)
     a = np.full(SHAPE, 0.3, np.float32)
     rows, cols = np.indices(SHAPE[1:])
-    a_with = a + 0.6 * (np.hypot(rows - CENTRE[1], cols - CENTRE[2]) <= 3.0)[None].astype(np.float32)
+    axis = np.hypot(rows - CENTRE[1], cols - CENTRE[2])
+    a_with = a + 0.6 * (axis <= 3.0)[None].astype(np.float32)
     parts = added_in_full(a, a_with)
-    near = (np.hypot(rows - CENTRE[1], cols - CENTRE[2]) > 6.0) & (np.hypot(rows - CENTRE[1], cols - CENTRE[2]) < 12.0)
-    by_slice = 0.75 - finish(parts)[:, 0].numpy()
-    in_volume = 0.75 - fused_volume(parts, spacing)
-    assert by_slice[:, near].mean() > 0.2, by_slice[:, near].mean()
-    assert in_volume[:, near].mean() < 0.4 * by_slice[:, near].mean(), (in_volume[:, near].mean(), by_slice[:, near].mean())
-    assert in_volume[:, near].max() < 0.12, in_volume[:, near].max()
+    near = (axis > 6.0) & (axis < 12.0)
+    by_slice = (0.75 - finish(parts)[:, 0].numpy())[:, near]
+    in_volume = (0.75 - fused_volume(parts, spacing))[:, near]
+    assert by_slice.mean() > 0.2, by_slice.mean()
+    assert in_volume.mean() < 0.4 * by_slice.mean(), (in_volume.mean(), by_slice.mean())
+    assert in_volume.max() < 0.12, in_volume.max()
 
 
 def test_a_large_ball_cut_at_white_keeps_its_contrast_over_its_whole_shell():
