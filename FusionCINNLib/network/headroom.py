@@ -40,8 +40,14 @@ CT's bone compact in it, and without them bone lowered up to 94 % of such a slic
 slice-wide darkening unlike the slices around it (docs/findings.md, tenth round). The pedestal
 P = max_rho P_rho, never more than the fused image's local mean over A's (G_2 of the cell means of F + T - A:
 the surroundings are not taken below the source that shows the finding), is upsampled bilinearly to the
-image. Inside the finding itself (where T is ``CORE_ADDITION`` or more) it is at most the excess there, so
-the finding keeps min(F + T, 1), the value it had: only its surroundings come down. It has no trained
+image. Inside the finding itself it is at most the excess there, so the finding keeps min(F + T, 1), the value
+it had: only its surroundings come down. For the wide reaches (4, 8) the finding is where T is ``CORE_ADDITION``
+or more, so that a large focus's body that is not at white keeps its value under the plateau of its cut parts.
+For the small reaches (``SMALL_REACHES``) it is where the pixel is cut at white (fully from ``CUT_FULL`` over) or
+T rises ``CORE_ADDITION`` over its local mean (G_``LIFT_SIGMA`` of its cell means): around a small focus in a
+PET's white matter the transfer also lifts the shell by 0.1-0.2 (its coarsest level, A's regional pattern), and
+read from T itself that shell was part of the finding and kept its value, so the focus had no room
+(docs/findings.md, twenty-ninth to thirty-first rounds). It has no trained
 parameters and costs 1.3-3.4 ms a 256x256 slice, by machine (eager; docs/speed.md). Sizes are read as Python ints
 (``int(x.shape[d])``), constants in a trace made per input shape (fusion.traced_net).
 """
@@ -68,11 +74,18 @@ BODY_FLOOR = 0.05
 AMID_BODY = (0.6, 0.8)
 SMALL_PART = (0.3, 0.15)
 DEEP_EXCESS = (0.15, 0.3)
+SMALL_REACHES = (1, 2)
+"""The reaches whose plateau reads the finding's own pixels from the cut and T's rise over its local mean."""
+LIFT_SIGMA = 3.0
+"""The Gaussian (cells) of T's local mean, the lift a small focus's shell shares with it."""
+CUT_FULL = 0.02
+"""How far over white (0..1 units) a pixel must be cut to be read as wholly inside the finding."""
 
 
 SIGMAS = {rho: max(0.5, 0.35 * rho) for rho in REACHES}
 GAUSSIANS = {rho: gaussian(sigma) for rho, sigma in SIGMAS.items()}
 BOUND_GAUSSIAN = gaussian(BOUND_SIGMA)
+LIFT_GAUSSIAN = gaussian(LIFT_SIGMA)
 
 
 STATISTICS = ("excess", "share", "body", "amount")
@@ -143,22 +156,44 @@ def pedestal_fields(fused: torch.Tensor, correction: torch.Tensor, a: torch.Tens
 def pedestal_from_fields(fields: torch.Tensor, fused: torch.Tensor, correction: torch.Tensor,
                          volume: Optional[torch.Tensor] = None) -> torch.Tensor:
     """The pedestal (N, 1, H, W; >= 0) from :func:`pedestal_fields`: each reach's plateau blurred, less its dead
-    zone; the largest, bound by the room, upsampled to the image, and inside the finding at most the excess
-    there. ``volume``: (N, len(REACHES), h, w) plateaus of a volume's slices (fusion.across_slices), used instead
-    of the slice's own."""
+    zone; the largest of the small reaches and of the wide ones, each bound by the room, upsampled to the image, and
+    inside the finding as each reads it at most the excess there (module doc). ``volume``: (N, len(REACHES), h, w)
+    plateaus of a volume's slices (fusion.across_slices), used instead of the slice's own."""
     side = int(min(fields.shape[-2:]))
     plateaus = fields[:, :len(REACHES)] if volume is None else volume
-    pedestal = torch.zeros_like(fields[:, :1])
+    small, wide = torch.zeros_like(fields[:, :1]), torch.zeros_like(fields[:, :1])
     for index, rho in enumerate(REACHES):
         plateau = plateaus[:, index:index + 1]
         if len(GAUSSIANS[rho]) <= side:
             plateau = blur(plateau, SIGMAS[rho])
-        pedestal = torch.maximum(pedestal, (plateau - DEAD_ZONE * rho / REACHES[-1]).clamp_min(0.0))
-    pedestal = torch.minimum(pedestal, fields[:, ROOM:ROOM + 1])
-    pedestal = F.interpolate(pedestal, size=fused.shape[-2:], mode="bilinear", align_corners=False)
+        plateau = (plateau - DEAD_ZONE * rho / REACHES[-1]).clamp_min(0.0)
+        if rho in SMALL_REACHES:
+            small = torch.maximum(small, plateau)
+        else:
+            wide = torch.maximum(wide, plateau)
+    room = fields[:, ROOM:ROOM + 1]
+    size = fused.shape[-2:]
     over = fused + correction - 1.0
-    inside = (correction * (1.0 / CORE_ADDITION)).clamp(0.0, 1.0)
-    return torch.lerp(pedestal, torch.minimum(pedestal, over.clamp_min(0.0)), inside)
+    cut = over.clamp_min(0.0)
+    by_addition = (correction * (1.0 / CORE_ADDITION)).clamp(0.0, 1.0)
+    rise = correction - _upsampled(_local_mean(F.avg_pool2d(correction, CELL, stride=CELL, ceil_mode=True)), size)
+    by_rise = torch.maximum((over * (1.0 / CUT_FULL)).clamp(0.0, 1.0), (rise * (1.0 / CORE_ADDITION)).clamp(0.0, 1.0))
+    pedestals = [torch.lerp(pedestal, torch.minimum(pedestal, cut), inside)
+                 for pedestal, inside in ((_upsampled(torch.minimum(wide, room), size), by_addition),
+                                          (_upsampled(torch.minimum(small, room), size), by_rise))]
+    return torch.maximum(*pedestals)
+
+
+def _upsampled(cells: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    """A cell grid's field (N, 1, h, w) on the image's pixels (``size``), bilinear."""
+    return F.interpolate(cells, size=size, mode="bilinear", align_corners=False)
+
+
+def _local_mean(cells: torch.Tensor) -> torch.Tensor:
+    """The Gaussian mean (``LIFT_SIGMA`` cells) of a cell grid's field; on a grid too small for it, its mean."""
+    if len(LIFT_GAUSSIAN) <= int(min(cells.shape[-2:])):
+        return blur(cells, LIFT_SIGMA)
+    return cells.mean(dim=(-2, -1), keepdim=True).expand_as(cells)
 
 
 def headroom_pedestal(fused: torch.Tensor, correction: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
