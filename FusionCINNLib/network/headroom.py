@@ -47,10 +47,9 @@ For the small reaches (``SMALL_REACHES``) it is where the pixel is cut at white 
 T rises ``CORE_ADDITION`` over its local mean (G_``LIFT_SIGMA`` of its cell means): around a small focus in a
 PET's white matter the transfer also lifts the shell by 0.1-0.2 (its coarsest level, A's regional pattern), and
 read from T itself that shell was part of the finding and kept its value, so the focus had no room
-(docs/findings.md, twenty-ninth to thirty-first rounds). It has no trained
-parameters and costs 1.3-3.4 ms a 256x256 slice, by machine (eager), and about 1 ms more with the
-two readings of the finding (docs/speed.md). Sizes are read as Python ints
-(``int(x.shape[d])``), constants in a trace made per input shape (fusion.traced_net).
+(docs/findings.md, twenty-ninth to thirty-first rounds). It has no trained parameters and costs 1.3-3.4 ms a
+256x256 slice, by machine (eager), and about 1 ms more with the two readings of the finding (docs/speed.md). Sizes
+are read as Python ints (``int(x.shape[d])``), constants in a trace made per input shape (fusion.traced_net).
 """
 
 from __future__ import annotations
