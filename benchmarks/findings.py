@@ -2,7 +2,7 @@
 FusionCINN and by the classical baselines; how much of each finding the fused image keeps.
 
     .venv/bin/python benchmarks/findings.py [--compare MODEL ...] [--instances N] [--no-phantom] [--no-atlas]
-        [--types TEXT] [--ct-window LO,HI|PRESET] [--seed S] [--draws N] [--per-instance FILE]
+        [--types TEXT] [--ct-window LO,HI|PRESET] [--seed S] [--draws N] [--per-instance FILE] [--stages]
 
 Sources of the findings:
 - atlas: the validation cases of ``fusioncinn train``'s split (seed 0, 20 %, by case); pixels are
@@ -38,7 +38,10 @@ that the instances behind a table's minimum can be found and fused again. ``--ty
 whose name contains TEXT; ``--ct-window`` windows the phantom's CT as the fuse command's --window-a does (e.g.
 ``brain`` = 0..80 HU; the atlas CT pictures are already windowed and stay as they are). The "contrast" table gives
 each finding's contrast in the source and in the fused image in 0..1 display units (the fraction of the grey range a
-reader sees).
+reader sees). ``--stages`` adds rows for the FusionCINN model's fused image after its earlier stages, clipped: the
+network alone (before the finding transfer) and the transfer without the headroom pedestal, each slice on its own;
+they say which stage loses a finding (docs/findings.md, thirty-second round), and issue 14's targets are not checked
+on them.
 """
 
 from __future__ import annotations
@@ -48,9 +51,10 @@ import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import torch
 from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -61,11 +65,12 @@ from FusionCINNLib.cli.batch_report import check_report_path  # noqa: E402
 from FusionCINNLib.errors import FusionInputError  # noqa: E402
 from FusionCINNLib.fusion.across_slices import reach_in_slices, slice_reaches  # noqa: E402
 from FusionCINNLib.fusion.salience import salience_thresholds  # noqa: E402
-from FusionCINNLib.fusion.slices import fuse_slices  # noqa: E402
+from FusionCINNLib.fusion.slices import fuse_batch_parts, fuse_slices  # noqa: E402
 from FusionCINNLib.imaging.intensity import IntensityWindow, window_for  # noqa: E402
 from FusionCINNLib.imaging.windows import CT_PRESETS, parse_window  # noqa: E402
 from FusionCINNLib.metrics.findings import (Finding, FindingScore, distance_map, finding_box,  # noqa: E402
                                             finding_contrast, insert_finding, ring_profile, score_finding)
+from FusionCINNLib.network.fusion_net import TransferParts  # noqa: E402
 from FusionCINNLib.network.model_files import default_model_path, load_model  # noqa: E402
 from FusionCINNLib.phantom import make_head_phantom  # noqa: E402
 from FusionCINNLib.phantom.aligned import AlignedPair, aligned_pair  # noqa: E402
@@ -83,6 +88,8 @@ StackFuser = Callable[..., np.ndarray]
 """fuse(a, b, salience=None, spacing=None): (N, H, W) stacks in [0, 1] -> fused; ``salience``: the finding
 transfer's thresholds for A's units (FusionCINNLib.fusion.salience), ``spacing``: the stack is a volume with
 this (slice, row, column) spacing in mm (fuse_slices); both ignored by the classical methods."""
+FuserCache = Dict[Union[Path, Tuple[Path, str]], StackFuser]
+"""The network fusers made so far, by model file (and ``--stages``' stage)."""
 
 
 @dataclass(frozen=True)
@@ -225,8 +232,41 @@ BASELINES: Dict[str, StackFuser] = {
 }
 
 
-def methods_for(pair: str, args: argparse.Namespace, cache: Dict[Path, StackFuser]) -> Dict[str, StackFuser]:
-    """FusionCINN rows (the CLI's model for ``pair`` or ``--model``; ``--compare``) and the baselines."""
+STAGES: Dict[str, Callable[[TransferParts], torch.Tensor]] = {
+    "stage: network alone": lambda parts: parts.fused,
+    "stage: transfer, no pedestal": lambda parts: parts.fused + parts.mask * parts.correction,
+}
+"""``--stages``: the FusionCINN model's fused image after its earlier stages (fusion_net.TransferParts), clipped."""
+STAGE_BATCH = 8
+
+
+def stage_fuser(path: Path, stage: str) -> StackFuser:
+    """A stack fuser giving the model's fused image at ``stage`` (``STAGES``), each slice on its own (no stage before
+    the headroom pedestal reaches across a volume's slices); needs a model with the finding transfer."""
+    net = load_model(path).net
+    if not net.config.finding_levels:
+        raise FusionInputError(f"{path}: --stages needs a model with the finding transfer (finding_levels > 0)")
+    take = STAGES[stage]
+
+    def fuse(a: np.ndarray, b: np.ndarray, salience: Optional[Sequence[float]] = None,
+             spacing: Optional[Sequence[float]] = None) -> np.ndarray:
+        thresholds = None if salience is None else torch.tensor(list(salience), dtype=torch.float32)
+        height, width = a.shape[-2:]
+        out = np.empty(a.shape, dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(a), STAGE_BATCH):
+                part = slice(start, start + STAGE_BATCH)
+                x, y = (torch.from_numpy(np.ascontiguousarray(v[part], dtype=np.float32))[:, None] for v in (a, b))
+                parts = fuse_batch_parts(net, x, y, torch.float32, thresholds)
+                out[part] = take(parts)[:, 0, :height, :width].clamp(0.0, 1.0).numpy()
+        return out
+
+    return fuse
+
+
+def methods_for(pair: str, args: argparse.Namespace, cache: FuserCache) -> Dict[str, StackFuser]:
+    """FusionCINN rows (the CLI's model for ``pair`` or ``--model``; ``--compare``), with ``--stages`` the model's
+    earlier stages, and the baselines."""
     paths = {"FusionCINN": args.model or default_model_path(pair)}
     paths.update({f"FusionCINN {p.name}": p for p in args.compare})
     methods = {}
@@ -234,6 +274,11 @@ def methods_for(pair: str, args: argparse.Namespace, cache: Dict[Path, StackFuse
         if path not in cache:
             cache[path] = network_fuser(path)
         methods[name] = cache[path]
+    for stage in STAGES if args.stages else ():
+        key = (paths["FusionCINN"], stage)
+        if key not in cache:
+            cache[key] = stage_fuser(*key)
+        methods[stage] = cache[key]
     return {**methods, **BASELINES}
 
 
@@ -243,7 +288,7 @@ def type_rng(seed: int, kind: FindingType, source: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(kind.name.encode()), zlib.crc32(source.encode())])
 
 
-def atlas_instances(args: argparse.Namespace, cache: Dict[Path, StackFuser]) -> List[Instance]:
+def atlas_instances(args: argparse.Namespace, cache: FuserCache) -> List[Instance]:
     """``args.instances`` findings of every type on the atlas validation slices."""
     _, records = split_for_pair(scan_pictures(args.data, "all"), "all", 0.2, 0)
     val = load_arrays(records)
@@ -292,7 +337,7 @@ def fuse_in_volume(fuse: StackFuser, a: np.ndarray, b: np.ndarray, rows: slice, 
     return fuse(a[span], b[span], salience, spacing)[rows.start - span.start:rows.stop - span.start]
 
 
-def phantom_instances(pairs: Dict[str, AlignedPair], args: argparse.Namespace, cache: Dict[Path, StackFuser],
+def phantom_instances(pairs: Dict[str, AlignedPair], args: argparse.Namespace, cache: FuserCache,
                       volumes: Dict[Tuple[str, str], np.ndarray]) -> List[Instance]:
     """One finding per type and place in the phantom (3D balls, radii in mm), for CT-MRI and PET-MRI. The
     networks fuse whole volumes (``volumes``: each pair's fused volume without a finding, by method, filled as
@@ -320,7 +365,7 @@ def phantom_instances(pairs: Dict[str, AlignedPair], args: argparse.Namespace, c
 
 def _phantom_instance(kind: FindingType, pair: str, place: str, data: AlignedPair, windows, normalised,
                       mask: np.ndarray, args: argparse.Namespace, rng: np.random.Generator,
-                      cache: Dict[Path, StackFuser], volumes: Dict[Tuple[str, str], np.ndarray]
+                      cache: FuserCache, volumes: Dict[Tuple[str, str], np.ndarray]
                       ) -> Optional[Instance]:
     window_a, window_b = windows
     a01, b01 = normalised
@@ -424,7 +469,7 @@ PHANTOM_FOCI = {
 FOCUS_HALF_SLICES = 8
 
 
-def print_phantom_foci(pairs: Dict[str, AlignedPair], args: argparse.Namespace, cache: Dict[Path, StackFuser]
+def print_phantom_foci(pairs: Dict[str, AlignedPair], args: argparse.Namespace, cache: FuserCache
                        ) -> Dict[str, Dict[str, Dict[str, float]]]:
     """Ring profiles of the phantom's own PET lesion and CT calcification, per method."""
     result: Dict[str, Dict[str, Dict[str, float]]] = {}
@@ -496,6 +541,8 @@ def main() -> int:
     parser.add_argument("--ct-window", default=None, help="the phantom CT's window: LO,HI in HU or a CT preset")
     parser.add_argument("--seed", type=int, default=0, help="the first draw's seed")
     parser.add_argument("--draws", type=int, default=1, help="draws pooled, seeds SEED..SEED+DRAWS-1")
+    parser.add_argument("--stages", action="store_true",
+                        help="also rows for the model's fused image before the transfer and before the pedestal")
     args = parser.parse_args()
     if args.per_instance is not None:
         try:
@@ -504,7 +551,7 @@ def main() -> int:
             parser.error(str(err))
     global TYPES
     TYPES = tuple(kind for kind in TYPES if args.types.lower() in kind.name.lower())
-    cache: Dict[Path, StackFuser] = {}
+    cache: FuserCache = {}
     instances: List[Instance] = []
     atlas = args.data.is_dir() and not args.no_atlas
     if not atlas:
