@@ -176,4 +176,4 @@ class FusionNet(nn.Module):
         correction = finding_correction(fused, a, self.config.finding_levels, salience, self.config.finding_joint)
         if presence is not None:
             correction, mask = correction * presence, mask * presence
-        return outputs, TransferParts(fused, correction, mask, pedestal_fields(fused, correction, a))
+        return outputs, TransferParts(fused, correction, mask, pedestal_fields(fused, correction, a, b))

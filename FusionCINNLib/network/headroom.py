@@ -38,10 +38,15 @@ brain by over 0.02, differently on each slice, which shows as bands across a vol
 against the body around it: at a head's ends (skull base, vertex) the head is small in the slice and the
 CT's bone compact in it, and without them bone lowered up to 94 % of such a slice's head on the phantom, a
 slice-wide darkening unlike the slices around it (docs/findings.md, tenth round). The pedestal
-P = max_rho P_rho, never more than the fused image's local mean over A's (G_2 of the cell means of F + T - A:
-the surroundings are not taken below the source that shows the finding), is upsampled bilinearly to the
-image. Inside the finding itself it is at most the excess there, so the finding keeps min(F + T, 1), the value
-it had: only its surroundings come down. For the wide reaches (4, 8) the finding is where T is ``CORE_ADDITION``
+P = max_rho P_rho is bound by the room: for the wide reaches the fused image's local mean over A's (G_2 of the
+cell means of F + T - A: the surroundings are not taken below the source that shows the finding); for the small
+reaches its local mean over the darker source's, min(A, B), except where A shows the finding itself (T at least
+``CORE_ADDITION``, or A's cell means over their local mean, G_``LIFT_SIGMA``, fully from ``A_RISE_FULL``), where it is
+over A's: in a PET's white matter the fused image is as bright as A around a small focus, no room over A, while the
+MRI under it is darker; a large focus's body, which A raises over its surroundings, keeps its value (docs/findings.md,
+thirty-second and thirty-third rounds). The pedestal is upsampled bilinearly to the image. Inside the finding
+itself it is at most the excess there, so the finding keeps min(F + T, 1), the value it had: only its surroundings
+come down. For the wide reaches (4, 8) the finding is where T is ``CORE_ADDITION``
 or more, so that a large focus's body that is not at white keeps its value under the plateau of its cut parts.
 For the small reaches (``SMALL_REACHES``) it is where the pixel is cut at white (fully from ``CUT_FULL`` over) or
 T rises ``CORE_ADDITION`` over its local mean (G_``LIFT_SIGMA`` of its cell means): around a small focus in a
@@ -88,12 +93,21 @@ BOUND_GAUSSIAN = gaussian(BOUND_SIGMA)
 LIFT_GAUSSIAN = gaussian(LIFT_SIGMA)
 
 
+A_RISE_FULL = 0.05
+"""How far A's cell mean must rise over its local mean (0..1 units) for the small reaches' room to be over A alone."""
+
+
 STATISTICS = ("excess", "share", "body", "amount")
-"""The cell statistics kept in the fields after the plateaus and the room: each cell's largest excess, the share
-of its pixels with excess, the share in the body, and its mean excess."""
+"""The cell statistics kept in the fields after the plateaus, the rooms and A's rise: each cell's largest excess, the
+share of its pixels with excess, the share in the body, and its mean excess."""
 ROOM = len(REACHES)
-"""The fields' channel of the room (after one plateau a reach); ``STATISTICS`` follow it, from ``FIRST_STATISTIC``."""
-FIRST_STATISTIC = ROOM + 1
+"""The fields' channel of the room over A (after one plateau a reach)."""
+DARKER_ROOM = ROOM + 1
+"""The fields' channel of the room over the darker source, min(A, B)."""
+A_RISE = ROOM + 2
+"""The fields' channel of A's rise: its cell means less their local mean; ``STATISTICS`` follow, from
+``FIRST_STATISTIC``."""
+FIRST_STATISTIC = ROOM + 3
 
 
 def fitted_radius(radius: int, side: int) -> int:
@@ -117,12 +131,14 @@ def reach_gate(rho: int, near: Sequence[torch.Tensor], around: Sequence[torch.Te
     return size * compactness * amid
 
 
-def pedestal_fields(fused: torch.Tensor, correction: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+def pedestal_fields(fused: torch.Tensor, correction: torch.Tensor, a: torch.Tensor,
+                    b: Optional[torch.Tensor] = None) -> torch.Tensor:
     """The pedestal's fields of one batch of slices (N, 1, H, W; module doc) on its grid of ``CELL`` px cells:
-    (N, len(REACHES) + 1 + len(STATISTICS), ceil(H / CELL), ceil(W / CELL)): the plateau max_rho(e) max_rho(s_rho)
-    of each reach before its blur (0 where the reach does not fit the slice), the room the pedestal is bound by
-    (inf where the slice is too small to bound it), then the cell statistics (``STATISTICS``) that a volume's
-    gates are made from (fusion.across_slices)."""
+    (N, len(REACHES) + 3 + len(STATISTICS), ceil(H / CELL), ceil(W / CELL)): the plateau max_rho(e) max_rho(s_rho)
+    of each reach before its blur (0 where the reach does not fit the slice), the rooms the pedestal is bound by,
+    over A and over min(A, B) (inf where the slice is too small to bound it; ``b`` None: both over A), A's rise
+    over its local mean, then the cell statistics (``STATISTICS``) that a volume's gates are made from
+    (fusion.across_slices)."""
     total = fused + correction
     over = total - 1.0
     excess = torch.minimum(correction, over)
@@ -146,11 +162,14 @@ def pedestal_fields(fused: torch.Tensor, correction: torch.Tensor, a: torch.Tens
         gate = reach_gate(rho, (count, amount_near), counts[2 * rho], (2 * radii[2 * rho] + 1) ** 2, deep, count)
         reach, gate = window_max(torch.cat([cells_excess, gate]), rho).split(n)
         plateaus.append(reach * gate)
+    darker = a if b is None else torch.minimum(a, b)
     if len(BOUND_GAUSSIAN) <= side:
-        room = blur(F.avg_pool2d(total - a, CELL, stride=CELL, ceil_mode=True), BOUND_SIGMA).clamp_min(0.0)
+        over_sources = F.avg_pool2d(torch.cat([total - a, total - darker]), CELL, stride=CELL, ceil_mode=True)
+        rooms = blur(over_sources, BOUND_SIGMA).clamp_min(0.0).split(n)
     else:
-        room = torch.full_like(cells_excess, math.inf)
-    return torch.cat(plateaus + [room, cells_excess, share, body, amount], 1)
+        rooms = [torch.full_like(cells_excess, math.inf)] * 2
+    cells_a = F.avg_pool2d(a, CELL, stride=CELL, ceil_mode=True)
+    return torch.cat(plateaus + list(rooms) + [cells_a - _local_mean(cells_a), cells_excess, share, body, amount], 1)
 
 
 def pedestal_from_fields(fields: torch.Tensor, fused: torch.Tensor, correction: torch.Tensor,
@@ -171,16 +190,19 @@ def pedestal_from_fields(fields: torch.Tensor, fused: torch.Tensor, correction: 
             small = torch.maximum(small, plateau)
         else:
             wide = torch.maximum(wide, plateau)
-    room = fields[:, ROOM:ROOM + 1]
+    room, darker_room = fields[:, ROOM:ROOM + 1], fields[:, DARKER_ROOM:DARKER_ROOM + 1]
     size = fused.shape[-2:]
+    wide, small_over_a, small, rise_a = _upsampled(torch.cat(
+        [torch.minimum(wide, room), torch.minimum(small, room), torch.minimum(small, darker_room),
+         fields[:, A_RISE:A_RISE + 1]], 1), size).split(1, 1)
     over = fused + correction - 1.0
     cut = over.clamp_min(0.0)
     by_addition = (correction * (1.0 / CORE_ADDITION)).clamp(0.0, 1.0)
+    small = torch.lerp(small, small_over_a, torch.maximum(by_addition, (rise_a * (1.0 / A_RISE_FULL)).clamp(0.0, 1.0)))
     rise = correction - _upsampled(_local_mean(F.avg_pool2d(correction, CELL, stride=CELL, ceil_mode=True)), size)
     by_rise = torch.maximum((over * (1.0 / CUT_FULL)).clamp(0.0, 1.0), (rise * (1.0 / CORE_ADDITION)).clamp(0.0, 1.0))
     pedestals = [torch.lerp(pedestal, torch.minimum(pedestal, cut), inside)
-                 for pedestal, inside in ((_upsampled(torch.minimum(wide, room), size), by_addition),
-                                          (_upsampled(torch.minimum(small, room), size), by_rise))]
+                 for pedestal, inside in ((wide, by_addition), (small, by_rise))]
     return torch.maximum(*pedestals)
 
 
@@ -196,8 +218,10 @@ def _local_mean(cells: torch.Tensor) -> torch.Tensor:
     return cells.mean(dim=(-2, -1), keepdim=True).expand_as(cells)
 
 
-def headroom_pedestal(fused: torch.Tensor, correction: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+def headroom_pedestal(fused: torch.Tensor, correction: torch.Tensor, a: torch.Tensor,
+                      b: Optional[torch.Tensor] = None) -> torch.Tensor:
     """The pedestal to subtract from ``fused + correction`` (N, 1, H, W; 0..1 units, before the clip) so
-    that a finding the correction adds is not cut at white (module doc), given source ``a``; same shape,
-    >= 0. Zeros where nothing would be cut. Each slice on its own (a volume's slices: fusion.across_slices)."""
-    return pedestal_from_fields(pedestal_fields(fused, correction, a), fused, correction)
+    that a finding the correction adds is not cut at white (module doc), given sources ``a`` and ``b`` (None: the
+    rooms are over A alone); same shape, >= 0. Zeros where nothing would be cut. Each slice on its own (a volume's
+    slices: fusion.across_slices)."""
+    return pedestal_from_fields(pedestal_fields(fused, correction, a, b), fused, correction)

@@ -69,6 +69,38 @@ def test_a_small_focus_on_the_transfer_s_regional_lift_gets_its_room_too(radius)
     assert after.imprint >= 0.85, after  # 0.95 and 0.86
 
 
+@pytest.mark.parametrize("radius", [2.5, 4.0])
+def test_a_small_focus_at_white_where_a_is_as_bright_as_the_fused_image_gets_room_over_the_darker_source(radius):
+    """In a PET's white matter the fused image is as bright as the PET around a small focus: the room over A is 0
+    and the focus was cut to half its contrast (0.5 here, the old rule with b=None). Over the darker source (the
+    MRI's 0.5) its surroundings come down: 0.77 and 0.85 here."""
+    finding = Finding((64, 60), radius, "added", 0.3)
+    a = np.full((SIZE, SIZE), 0.85, np.float32)
+    a_with = insert_finding(a, finding)
+    fused, correction, b = tensor(a), tensor(a_with - a), tensor(np.full((SIZE, SIZE), 0.5))
+    imprints = []
+    for source_b in (None, b):
+        pedestal = headroom_pedestal(fused, correction, tensor(a_with), source_b)
+        with_room = (fused + correction - pedestal).clamp(0, 1)[0, 0].numpy()
+        imprints.append(score_finding((a_with, a), (with_room, a), finding).imprint)
+    assert imprints[0] < 0.55 and imprints[1] >= 0.75, imprints
+
+
+def test_a_large_focus_s_body_that_a_shows_is_not_taken_below_a_by_the_room_over_the_darker_source():
+    """A large focus whose core alone is cut at white (T adds 0.2 there, 0.05 over its body, as in a SPECT's cortex):
+    the small reaches' plateau about the core reaches into the body, and with the room over the darker source (the
+    MRI's 0.3) it took the body 0.04 below A. Where A rises over its local mean the room is over A."""
+    distance = distance_map((SIZE, SIZE), (64, 60))
+    a = np.full((SIZE, SIZE), 0.5, np.float32)
+    a_with = insert_finding(a, Finding((64, 60), 10.0, "added", 0.4))
+    correction = 0.05 * (a_with - a) / 0.4 + 0.2 * (distance < 4.0)
+    pedestal = headroom_pedestal(tensor(a_with), tensor(correction), tensor(a_with), tensor(np.full(a.shape, 0.3)))
+    fused = (tensor(a_with + correction) - pedestal).clamp(0, 1)[0, 0].numpy()
+    body = (distance < 10.0) & (distance > 5.0)
+    assert pedestal.max() > 0.05  # the core's surroundings do come down
+    assert (a_with - fused)[body].max() <= 0.0, (a_with - fused)[body].max()  # -0.007
+
+
 def test_a_deep_focus_amid_faint_scattered_excess_still_gets_its_room():
     """Around a PET focus in white matter the transfer also lifts the PET's own texture a little over white: many
     faint excesses (single pixels 0.05 over white here) about the focus's deep one (0.35). Counted by area they
