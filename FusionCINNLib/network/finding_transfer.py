@@ -26,17 +26,8 @@ contrast, against 95 % of an MRI one (docs/findings.md). This stage works on Lap
                                                       level, or per level for a CT in HU (fusion.salience)
     L_F'    = L_F + g (1 - c) L_A                     F's component along A's local structure becomes A's
 
-and the base (the coarsest low-pass) stays F's. At the coarsest band-pass level the addition is bounded by A's own
-level there:
-
-    D_top   = g (1 - c) L_A - min(max(G_F + g (1 - c) L_A - G_A, 0), max(g (1 - c) L_A, 0))
-                                                      G_F, G_A: F's and A's Gaussian level at that band (the band
-                                                      plus the base expanded); the positive part of the addition
-                                                      takes F's level up to A's, never over it
-
-so that A's regional pattern (a PET's white matter brighter than its cortex) does not lift F where F is already as
-bright as A there: that lift took a focus on it to white, or an MRI lesion over white, and the clip cut them
-(docs/findings.md, thirty-third round). The collapsed correction T darkens F only where A shows something:
+and the base (the coarsest low-pass) stays F's. The collapsed correction T darkens F only where A shows
+something:
 
     T'      = T where T >= 0, p_A T where T < 0       p_A: A's presence (network.source_alone), 0 where A's 7x7
                                                       box mean is under 0.02 (A's air), 1 over 0.05
@@ -240,7 +231,6 @@ def finding_correction(fused: torch.Tensor, a: torch.Tensor, levels: int,
                 for level, bands in enumerate(pyramid[:-1])]
     base = torch.zeros_like(pyramid[-1][:n])
     added = [salience * (1.0 - carried) * band_a for band_a, carried, salience in measures] + [base]
-    added[levels - 1] = _within_a_level(added[levels - 1], collapse(pyramid[levels - 1:]), n)
     presence = source_presence(a)
     if not joint:
         return _darkening_where_a_shows(collapse(added), presence)
@@ -262,14 +252,6 @@ def _carried(bands: torch.Tensor, n: int, threshold: Union[float, torch.Tensor]
     shared = cross * cross / (power * power_f).clamp_min(EPS ** 4)
     carried = torch.minimum(gain, shared).clamp(CARRIED_MIN, 1.0)  # shared >= 0: a gain <= 0 stays
     return band_a, carried, _salience(power.sqrt(), threshold)
-
-
-def _within_a_level(addition: torch.Tensor, levels: torch.Tensor, n: int) -> torch.Tensor:
-    """The coarsest band's ``addition`` (N, 1, h, w) less what would take F's Gaussian level there over A's
-    (``levels``: F's and A's, stacked as (2N, 1, h, w)): D_top of the module doc."""
-    level_f, level_a = levels.split(n)
-    over = (level_f + addition - level_a).clamp_min(0.0)
-    return addition - torch.minimum(over, addition.clamp_min(0.0))
 
 
 def _darkening_where_a_shows(correction: torch.Tensor, presence: torch.Tensor) -> torch.Tensor:
