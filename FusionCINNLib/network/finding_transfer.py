@@ -26,8 +26,21 @@ contrast, against 95 % of an MRI one (docs/findings.md). This stage works on Lap
                                                       level, or per level for a CT in HU (fusion.salience)
     L_F'    = L_F + g (1 - c) L_A                     F's component along A's local structure becomes A's
 
-and the base (the coarsest low-pass) stays F's. The collapsed correction T darkens F only where A shows
-something:
+and the base (the coarsest low-pass) stays F's. At the coarsest band-pass level the addition is bounded by A's own
+level there:
+
+    D_top   = D - w min(max(G_F + D - G_A, 0), max(D, 0))      D = g (1 - c) L_A at that level
+                                                      G_F, G_A: F's and A's Gaussian level at that band (the band
+                                                      plus the base expanded); the positive part of the addition
+                                                      takes F's level up to A's, never over it
+    w       = clip((0.2 - (G_F - G_A)) / 0.1, 0, 1)   only where F's level is near A's (``LEVEL_GATE``): 1 up to
+                                                      0.1 over it, 0 from 0.2
+
+so that A's regional pattern (a PET's white matter brighter than its cortex) does not lift F where F is already as
+bright as A there: that lift took a focus on it to white, or an MRI lesion over white, and the clip cut them. Where F
+stands far over A (the MRI's grey over a CT's brain) the positive coarse band is a finding's own coarse part (a faint,
+wide CT hyperdensity), not a lift over A's pattern, and stays (docs/findings.md, thirty-third round). The collapsed
+correction T darkens F only where A shows something:
 
     T'      = T where T >= 0, p_A T where T < 0       p_A: A's presence (network.source_alone), 0 where A's 7x7
                                                       box mean is under 0.02 (A's air), 1 over 0.05
@@ -97,6 +110,9 @@ FIT_BOX = 25
 """Side (pixels) of the box over which the joint measure's addition must fit under white (over black)."""
 FIT_LEAST = 0.01
 """The joint measure's addition (0..1 units) under which it is not fitted (too small to cut)."""
+LEVEL_GATE = (0.1, 0.2)
+"""How far F's Gaussian level at the coarsest band may stand over A's (0..1 units) for the bound by A's level to act
+fully (first value) and at all (second)."""
 
 
 def _scalar(value: float) -> torch.Tensor:
@@ -231,6 +247,7 @@ def finding_correction(fused: torch.Tensor, a: torch.Tensor, levels: int,
                 for level, bands in enumerate(pyramid[:-1])]
     base = torch.zeros_like(pyramid[-1][:n])
     added = [salience * (1.0 - carried) * band_a for band_a, carried, salience in measures] + [base]
+    added[levels - 1] = _within_a_level(added[levels - 1], collapse(pyramid[levels - 1:]), n)
     presence = source_presence(a)
     if not joint:
         return _darkening_where_a_shows(collapse(added), presence)
@@ -252,6 +269,15 @@ def _carried(bands: torch.Tensor, n: int, threshold: Union[float, torch.Tensor]
     shared = cross * cross / (power * power_f).clamp_min(EPS ** 4)
     carried = torch.minimum(gain, shared).clamp(CARRIED_MIN, 1.0)  # shared >= 0: a gain <= 0 stays
     return band_a, carried, _salience(power.sqrt(), threshold)
+
+
+def _within_a_level(addition: torch.Tensor, levels: torch.Tensor, n: int) -> torch.Tensor:
+    """The coarsest band's ``addition`` (N, 1, h, w) less what would take F's Gaussian level there over A's
+    (``levels``: F's and A's, stacked as (2N, 1, h, w)): D_top of the module doc."""
+    level_f, level_a = levels.split(n)
+    over = (level_f + addition - level_a).clamp_min(0.0)
+    near = ((LEVEL_GATE[1] - (level_f - level_a)) * (1.0 / (LEVEL_GATE[1] - LEVEL_GATE[0]))).clamp(0.0, 1.0)
+    return addition - near * torch.minimum(over, addition.clamp_min(0.0))
 
 
 def _darkening_where_a_shows(correction: torch.Tensor, presence: torch.Tensor) -> torch.Tensor:

@@ -164,6 +164,38 @@ def test_the_correction_darkens_only_where_a_shows_something():
     assert correction[60:69, 28:37].mean() < -0.1, correction[60:69, 28:37].mean()
 
 
+def test_a_s_regional_pattern_does_not_lift_the_fused_image_over_a_where_it_is_already_as_bright():
+    """A PET's white matter: a broad region 0.3 brighter than around it (a Gaussian of 16 px) where the fused image is
+    already at A's level (0.7, flat). The coarsest level put A's pattern back over it, a lift of 0.18 at its centre,
+    over A, and a small focus there (+0.2, r 3 px) kept 0.44 of its contrast after the clip at white. Bounded by A's
+    own level at that band, the lift is 0.09 (the finer levels' share) and the focus keeps 0.93 (docs/findings.md,
+    thirty-third round)."""
+    rows, cols = np.mgrid[:128, :128]
+    region = (0.45 + 0.3 * np.exp(-((rows - 64) ** 2 + (cols - 64) ** 2) / (2 * 16.0 ** 2))).astype(np.float32)
+    finding = Finding((64, 64), 3.0, "added", 0.2)
+    a_with = insert_finding(region, finding)
+    fused = torch.full((1, 1, 128, 128), 0.7)
+    with_it, without = ((fused + finding_correction(fused, as_tensor(a), 5))[0, 0].numpy() for a in (a_with, region))
+    assert without[64, 64] - 0.7 < 0.1, without[64, 64]
+    score = score_finding((a_with, region), (with_it.clip(0, 1), without.clip(0, 1)), finding)
+    assert score.imprint > 0.9 and score.fill > 0.95, score
+
+
+def test_a_faint_wide_finding_of_a_source_far_under_the_fused_image_keeps_its_coarse_part():
+    """A CT's brain (0.1 on its window) far under the fused image's (the MRI's grey, 0.6), a faint wide hyperdensity
+    on it (+0.08, r 8 px): the coarsest band's bound by A's level acts only where F's level is near A's, so the
+    finding's coarse part stays (imprint 0.88; 0.58 with the bound wherever F stands over A)."""
+    a = np.full((128, 128), 0.1, np.float32)
+    finding = Finding((64, 64), 8.0, "added", 0.08)
+    a_with = insert_finding(a, finding)
+    fused = torch.full((1, 1, 128, 128), 0.6)
+    thresholds = torch.full((4,), 0.005)
+    with_it, without = ((fused + finding_correction(fused, as_tensor(x), 4, thresholds))[0, 0].numpy()
+                        for x in (a_with, a))
+    score = score_finding((a_with, a), (with_it.clip(0, 1), without.clip(0, 1)), finding)
+    assert score.imprint > 0.8 and score.fill > 0.95, score
+
+
 @pytest.mark.parametrize("radius", [8.0, 10.0, 12.0])
 def test_the_joint_measure_puts_back_a_large_focus_with_its_core(radius):
     """A large SPECT focus that F lacks, where the MRI's anatomy (a broad blob of 0.1 over twice the focus's radius)
