@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional, Tuple
 from ..errors import FusionInputError
 
 VARIANTS = ("conv", "paper")
-WEIGHTLESS_STAGES = ("finding_levels", "finding_joint", "source_alone", "source_floor")
+WEIGHTLESS_STAGES = ("finding_levels", "finding_joint", "finding_bounded_bands", "source_alone", "source_floor")
 """Architecture keys of the stages after the inverse pass that have no weights: a fine-tune may change them."""
 STAGES = 4
 LEVELS = STAGES + 1
@@ -36,6 +36,9 @@ class ModelConfig:
         back); 0: none, the paper's network.
     finding_joint: the finding transfer reads A's structure as carried at a level no more than at the other levels
         there, fitted under white (network/finding_transfer.py, ``joint``); False: each level on its own.
+    finding_bounded_bands: the finding transfer's coarsest band-pass levels (0..finding_levels) whose positive
+        addition is bounded by A's own level there, where the fused image's level is near A's
+        (network/finding_transfer.py, ``bounded``); 1, the coarsest alone, in model files without the key.
     source_alone: where the MRI's 7x7 box mean is air, the fused image is the other source
         (network/source_alone.py), after the refinement and before the finding transfer; False: the network's
         fusion everywhere, the paper's network.
@@ -54,6 +57,7 @@ class ModelConfig:
     refine: int = 0
     finding_levels: int = 0
     finding_joint: bool = False
+    finding_bounded_bands: int = 1
     source_alone: bool = False
     source_floor: bool = False
     extra: Dict[str, Any] = field(default_factory=dict, compare=False)
@@ -72,6 +76,10 @@ class ModelConfig:
         if (isinstance(self.finding_levels, bool) or not isinstance(self.finding_levels, int)
                 or not 0 <= self.finding_levels <= 8):
             raise FusionInputError(f"finding_levels must be 0..8 (0: no finding transfer), got {self.finding_levels!r}")
+        if (isinstance(self.finding_bounded_bands, bool) or not isinstance(self.finding_bounded_bands, int)
+                or not 0 <= self.finding_bounded_bands <= 8):
+            raise FusionInputError(f"finding_bounded_bands must be 0..8 (0: no band bounded by A's level), "
+                                   f"got {self.finding_bounded_bands!r}")
         for key in ("finding_joint", "source_alone", "source_floor"):
             if not isinstance(getattr(self, key), bool):
                 raise FusionInputError(f"{key} must be true or false, got {getattr(self, key)!r}")

@@ -26,20 +26,23 @@ contrast, against 95 % of an MRI one (docs/findings.md). This stage works on Lap
                                                       level, or per level for a CT in HU (fusion.salience)
     L_F'    = L_F + g (1 - c) L_A                     F's component along A's local structure becomes A's
 
-and the base (the coarsest low-pass) stays F's. At the coarsest band-pass level the addition is bounded by A's own
-level there:
+and the base (the coarsest low-pass) stays F's. At the coarsest band-pass level (with ``bounded`` > 1, at each of
+that many coarsest levels) the addition is bounded by A's own level there:
 
     D_top   = D - w min(max(G_F + D - G_A, 0), max(D, 0))      D = g (1 - c) L_A at that level
                                                       G_F, G_A: F's and A's Gaussian level at that band (the band
-                                                      plus the base expanded); the positive part of the addition
-                                                      takes F's level up to A's, never over it
+                                                      plus the coarser ones and the base, expanded); the positive
+                                                      part of the addition takes F's level up to A's, never over it
     w       = clip((0.2 - (G_F - G_A)) / 0.1, 0, 1)   only where F's level is near A's (``LEVEL_GATE``): 1 up to
                                                       0.1 over it, 0 from 0.2
 
 so that A's regional pattern (a PET's white matter brighter than its cortex) does not lift F where F is already as
 bright as A there: that lift took a focus on it to white, or an MRI lesion over white, and the clip cut them. Where F
 stands far over A (the MRI's grey over a CT's brain) the positive coarse band is a finding's own coarse part (a faint,
-wide CT hyperdensity), not a lift over A's pattern, and stays (docs/findings.md, thirty-third round). The collapsed
+wide CT hyperdensity), not a lift over A's pattern, and stays (docs/findings.md, thirty-third round). The CT model
+bounds its two coarsest levels (config.finding_bounded_bands 2): the second one's lift of A's pattern took an MRI
+lesion and a calcification beside the skull to white; the PET and SPECT model bounds one, since at the second level a
+large focus's body is A's pattern over the MRI's bright tissue (docs/findings.md, thirty-fourth round). The collapsed
 correction T darkens F only where A shows something:
 
     T'      = T where T >= 0, p_A T where T < 0       p_A: A's presence (network.source_alone), 0 where A's 7x7
@@ -111,7 +114,7 @@ FIT_BOX = 25
 FIT_LEAST = 0.01
 """The joint measure's addition (0..1 units) under which it is not fitted (too small to cut)."""
 LEVEL_GATE = (0.1, 0.2)
-"""How far F's Gaussian level at the coarsest band may stand over A's (0..1 units) for the bound by A's level to act
+"""How far F's Gaussian level at a bounded band may stand over A's (0..1 units) for the bound by A's level to act
 fully (first value) and at all (second)."""
 
 
@@ -231,13 +234,15 @@ def uniform_thresholds(levels: int) -> torch.Tensor:
 
 
 def finding_correction(fused: torch.Tensor, a: torch.Tensor, levels: int,
-                       thresholds: Optional[torch.Tensor] = None, joint: bool = False) -> torch.Tensor:
+                       thresholds: Optional[torch.Tensor] = None, joint: bool = False, bounded: int = 1
+                       ) -> torch.Tensor:
     """The image to add to ``fused`` (N, 1, H, W) so that A's salient local contrast it lacks is put
     back (module doc), given the source ``a`` (CT, PET or SPECT); same shape, 0..1 units, before any
     clipping; negative only where A shows something. ``levels`` 0 gives zeros. ``thresholds``: the salience
     threshold t of each level, finest first, in A's 0..1 units, shape (levels,) or longer; None:
     ``SALIENT_ENERGY`` at every level. ``joint``: each level's carried measure bounded by the other levels'
-    (module doc)."""
+    (module doc). ``bounded``: how many of the coarsest band-pass levels have their addition bounded by A's level
+    there (D_top of the module doc; 0: none)."""
     levels = usable_levels(int(fused.shape[-2]), int(fused.shape[-1]), levels)
     if levels == 0:
         return torch.zeros_like(fused)
@@ -247,7 +252,8 @@ def finding_correction(fused: torch.Tensor, a: torch.Tensor, levels: int,
                 for level, bands in enumerate(pyramid[:-1])]
     base = torch.zeros_like(pyramid[-1][:n])
     added = [salience * (1.0 - carried) * band_a for band_a, carried, salience in measures] + [base]
-    added[levels - 1] = _within_a_level(added[levels - 1], collapse(pyramid[levels - 1:]), n)
+    for level in range(max(levels - bounded, 0), levels):
+        added[level] = _within_a_level(added[level], collapse(pyramid[level:]), n)
     presence = source_presence(a)
     if not joint:
         return _darkening_where_a_shows(collapse(added), presence)
@@ -272,7 +278,7 @@ def _carried(bands: torch.Tensor, n: int, threshold: Union[float, torch.Tensor]
 
 
 def _within_a_level(addition: torch.Tensor, levels: torch.Tensor, n: int) -> torch.Tensor:
-    """The coarsest band's ``addition`` (N, 1, h, w) less what would take F's Gaussian level there over A's
+    """A coarse band's ``addition`` (N, 1, h, w) less what would take F's Gaussian level there over A's
     (``levels``: F's and A's, stacked as (2N, 1, h, w)): D_top of the module doc."""
     level_f, level_a = levels.split(n)
     over = (level_f + addition - level_a).clamp_min(0.0)

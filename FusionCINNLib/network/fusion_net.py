@@ -173,7 +173,8 @@ class FusionNet(nn.Module):
         outputs = FusionOutputs(fused, raw, z_ab, z_ba, z_fused, log_det_ab, log_det_ba, cond_fused)
         if not self.config.finding_levels:
             return outputs, None
-        correction = finding_correction(fused, a, self.config.finding_levels, salience, self.config.finding_joint)
+        correction = finding_correction(fused, a, self.config.finding_levels, salience, self.config.finding_joint,
+                                        self.config.finding_bounded_bands)
         if presence is not None:
             correction, mask = correction * presence, mask * presence
         return outputs, TransferParts(fused, correction, mask, pedestal_fields(fused, correction, a, b))

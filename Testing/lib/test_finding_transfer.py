@@ -181,6 +181,46 @@ def test_a_s_regional_pattern_does_not_lift_the_fused_image_over_a_where_it_is_a
     assert score.imprint > 0.9 and score.fill > 0.95, score
 
 
+def test_two_bounded_bands_keep_a_narrower_regional_pattern_from_lifting_the_fused_image_over_a():
+    """The CT model's transfer (4 levels) bounds its two coarsest bands by A's level (config.finding_bounded_bands 2):
+    A's pattern 0.3 over its surroundings, a Gaussian of 6 px, where the fused image is already at A's level (0.7).
+    Bounded at the coarsest band alone its second band lifts F by 0.15 at the centre, over A, and a small focus there
+    (+0.2, r 3 px) keeps 0.77 of its contrast after the clip at white; with two bands bounded the lift is 0.06 and the
+    focus keeps 1.03 (docs/findings.md, thirty-fourth round)."""
+    rows, cols = np.mgrid[:128, :128]
+    region = (0.45 + 0.3 * np.exp(-((rows - 64) ** 2 + (cols - 64) ** 2) / (2 * 6.0 ** 2))).astype(np.float32)
+    finding = Finding((64, 64), 3.0, "added", 0.2)
+    a_with = insert_finding(region, finding)
+    fused = torch.full((1, 1, 128, 128), 0.7)
+    lifts, scores = [], []
+    for bounded in (1, 2):
+        with_it, without = ((fused + finding_correction(fused, as_tensor(a), 4, bounded=bounded))[0, 0].numpy()
+                            for a in (a_with, region))
+        lifts.append(without[64, 64] - 0.7)
+        scores.append(score_finding((a_with, region), (with_it.clip(0, 1), without.clip(0, 1)), finding))
+    assert lifts[0] > 0.12 and lifts[1] < 0.08, lifts
+    assert scores[0].imprint < 0.85, scores[0]
+    assert scores[1].imprint > 0.95 and scores[1].fill > 0.95, scores[1]
+
+
+def test_finding_bounded_bands_in_the_network_and_its_config():
+    generator = torch.Generator().manual_seed(3)
+    a = torch.rand(1, 1, 64, 64, generator=generator) * 0.3 + 0.3
+    b = torch.full_like(a, 0.7)
+    a[..., 24:40, 24:40] += 0.3  # A's pattern where F is about as bright
+    nets = [FusionNet(ModelConfig(hidden=TINY.hidden, finding_levels=4, finding_bounded_bands=bounded)).eval()
+            for bounded in (1, 2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    with torch.no_grad():
+        one, two = (net(a, b).fused for net in nets)
+    assert not torch.equal(one, two)
+    assert ModelConfig.from_dict(ModelConfig(finding_bounded_bands=2).to_dict()).finding_bounded_bands == 2
+    assert ModelConfig.from_dict({"finding_levels": 4}).finding_bounded_bands == 1  # older model files
+    for bad in (-1, 9, True, 1.5, "2"):
+        with pytest.raises(FusionInputError, match="finding_bounded_bands"):
+            ModelConfig(finding_bounded_bands=bad)
+
+
 def test_a_faint_wide_finding_of_a_source_far_under_the_fused_image_keeps_its_coarse_part():
     """A CT's brain (0.1 on its window) far under the fused image's (the MRI's grey, 0.6), a faint wide hyperdensity
     on it (+0.08, r 8 px): the coarsest band's bound by A's level acts only where F's level is near A's, so the
