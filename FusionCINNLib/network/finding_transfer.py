@@ -61,13 +61,16 @@ so that what F lacks of a focus at one scale is put back at all its scales, its 
                                                       reverse A's at another)
     X       = collapse(g (c - c') L_A)                what the joint measure adds, darkening only where A shows
                                                       something (as T)
-    X'      = X (1 - max_25x25(1 - min(1, room / |X|)))   where |X| > 0.01; room = 1 - (F + T) where X > 0,
-                                                      F + T where X < 0: X is scaled to fit under white (over black)
-                                                      everywhere within 12 px, so it never raises a shell around a
-                                                      core already cut at white
+    X'      = X (1 - max_25x25(1 - min(1, room / X)))   where X > 0.01, room = 1 - (F + T); X elsewhere: X's
+                                                      positive part is scaled to fit under white everywhere within
+                                                      12 px, so it never raises a shell around a core already cut
+                                                      at white; its darkening passes whole
 
 and the correction is T' + X'. At coarse levels the MRI's anatomy runs with a large SPECT focus, and c read 0.4-0.9
-there while F lacked most of the focus (docs/findings.md, twenty-third and twenty-fourth rounds).
+there while F lacked most of the focus (docs/findings.md, twenty-third and twenty-fourth rounds). Until the
+thirty-fourth round the darkening was fitted over black the same way: where the fused image is already black within
+12 px (the air beyond the head's edge beside a cold region there) it took the cold region's extra away
+(docs/findings.md).
 
 The correction replaces only F's component along A's local structure (the rest of F, such as the MRI's texture around
 a finding, stays), it acts only where A has contrast, and where F already carries A's structure (c = 1) it changes
@@ -110,7 +113,7 @@ other."""
 JOINT_SALIENT = 0.5
 """A level bounds the others' carried measure where its salience g is over this."""
 FIT_BOX = 25
-"""Side (pixels) of the box over which the joint measure's addition must fit under white (over black)."""
+"""Side (pixels) of the box over which the joint measure's positive addition must fit under white."""
 FIT_LEAST = 0.01
 """The joint measure's addition (0..1 units) under which it is not fitted (too small to cut)."""
 LEVEL_GATE = (0.1, 0.2)
@@ -315,10 +318,8 @@ def _resampled(x: torch.Tensor, level: int, to_level: int, like: torch.Tensor) -
 
 
 def _fitted(extra: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-    """``extra`` scaled so that ``image`` + it stays under 1 where it is positive and over 0 where it is negative,
-    everywhere within ``FIT_BOX`` // 2 px (module doc); (N, 1, H, W), 0..1 units."""
-    room = torch.cat([1.0 - image, image]).clamp_min(0.0)
-    size = torch.cat([extra, -extra])
-    share = torch.where(size > FIT_LEAST, (room / size.clamp_min(FIT_LEAST)).clamp(max=1.0), torch.ones_like(size))
-    up, down = (1.0 - box_max(1.0 - share, FIT_BOX)).split(int(extra.shape[0]))
-    return extra * torch.where(extra > 0, up, down)
+    """``extra`` scaled where it is positive so that ``image`` + it stays under 1 everywhere within ``FIT_BOX`` // 2 px,
+    and as it is where it is negative (module doc); (N, 1, H, W), 0..1 units."""
+    room = (1.0 - image).clamp_min(0.0)
+    share = torch.where(extra > FIT_LEAST, (room / extra.clamp_min(FIT_LEAST)).clamp(max=1.0), torch.ones_like(extra))
+    return torch.where(extra > 0, extra * (1.0 - box_max(1.0 - share, FIT_BOX)), extra)

@@ -258,19 +258,22 @@ def test_the_joint_measure_puts_back_a_large_focus_with_its_core(radius):
 
 
 def test_the_joint_measure_adds_nothing_that_would_be_cut_at_white():
-    """The joint measure's extra addition is scaled to fit under white (over black) everywhere within 12 px: beside
-    a core already at white it would raise the shell and not the core. Far from white it passes whole."""
+    """The joint measure's extra addition is scaled to fit under white everywhere within 12 px: beside a core already
+    at white it would raise the shell and not the core. Far from white it passes whole, and so does its darkening,
+    even beside pixels already black (the air beyond the head's edge beside a cold region: fitted over black too, the
+    cold region lost its extra; docs/findings.md, thirty-fourth round)."""
     image = torch.full((1, 1, 96, 96), 0.5)
     image[..., 40:44, 20:24] = 0.95  # 0.05 of room
+    image[..., 60:70, 52:60] = 0.0  # already black beside the darkening
     extra = torch.zeros_like(image)
     extra[..., 30:54, 10:34] = 0.2  # around the bright spot
     extra[..., 30:54, 70:94] = 0.2  # far from it
-    extra[..., 60:70, 40:50] = -0.3  # darkening over 0.5 of room
+    extra[..., 60:70, 40:56] = -0.3  # darkening, part of it over the black pixels
     fitted = _fitted(extra, image)
     assert (image + fitted).max() <= 1.0 + 1e-6
     assert torch.allclose(fitted[..., 30:54, 10:34], torch.full((24, 24), 0.05))
     assert torch.equal(fitted[..., 30:54, 70:94], extra[..., 30:54, 70:94])
-    assert torch.equal(fitted[..., 60:70, 40:50], extra[..., 60:70, 40:50])
+    assert torch.equal(fitted[..., 60:70, 40:56], extra[..., 60:70, 40:56])
 
 
 def test_finding_joint_in_the_network_and_its_config():
