@@ -255,8 +255,10 @@ def finding_correction(fused: torch.Tensor, a: torch.Tensor, levels: int,
                 for level, bands in enumerate(pyramid[:-1])]
     base = torch.zeros_like(pyramid[-1][:n])
     added = [salience * (1.0 - carried) * band_a for band_a, carried, salience in measures] + [base]
-    for level in range(max(levels - bounded, 0), levels):
-        added[level] = _within_a_level(added[level], collapse(pyramid[level:]), n)
+    gaussian_level = pyramid[-1]  # F's and A's Gaussian level at each bounded band, coarsest first (as collapse)
+    for level in reversed(range(max(levels - bounded, 0), levels)):
+        gaussian_level = pyramid[level] + _expand(gaussian_level, pyramid[level].shape)
+        added[level] = _within_a_level(added[level], gaussian_level, n)
     presence = source_presence(a)
     if not joint:
         return _darkening_where_a_shows(collapse(added), presence)
