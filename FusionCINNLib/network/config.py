@@ -73,13 +73,11 @@ class ModelConfig:
             raise FusionInputError("the conv variant takes any size; input_size must be None")
         if isinstance(self.refine, bool) or not isinstance(self.refine, int) or self.refine < 0:
             raise FusionInputError(f"refine must be a channel count >= 0 (0: no refinement), got {self.refine!r}")
-        if (isinstance(self.finding_levels, bool) or not isinstance(self.finding_levels, int)
-                or not 0 <= self.finding_levels <= 8):
-            raise FusionInputError(f"finding_levels must be 0..8 (0: no finding transfer), got {self.finding_levels!r}")
-        if (isinstance(self.finding_bounded_bands, bool) or not isinstance(self.finding_bounded_bands, int)
-                or not 0 <= self.finding_bounded_bands <= 8):
-            raise FusionInputError(f"finding_bounded_bands must be 0..8 (0: no band bounded by A's level), "
-                                   f"got {self.finding_bounded_bands!r}")
+        for key, none in (("finding_levels", "no finding transfer"),
+                          ("finding_bounded_bands", "no band bounded by A's level")):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 8:
+                raise FusionInputError(f"{key} must be 0..8 (0: {none}), got {value!r}")
         for key in ("finding_joint", "source_alone", "source_floor"):
             if not isinstance(getattr(self, key), bool):
                 raise FusionInputError(f"{key} must be true or false, got {getattr(self, key)!r}")
