@@ -7,7 +7,8 @@ the finding's surroundings instead: a smooth pedestal, level over the finding an
 high as the excess the clip would cut.
 
 On a grid of ``CELL`` x ``CELL`` px cells (e: the excess the transfer's addition T would lose at white,
-min(T, F + T - 1), counted where over ``EXCESS_FLOOR``; n: the share of each cell's pixels that have it),
+min(T, F + T - 1 - D), counted where over ``EXCESS_FLOOR``, D the MRI's own bright detail, below; n: the share of
+each cell's pixels that have it),
 for each reach rho in ``REACHES`` (cells):
 
     r_rho   = sqrt(sum of n over the (2 rho + 1)^2 window / pi)     the excess blob's radius (cells)
@@ -52,7 +53,17 @@ For the small reaches (``SMALL_REACHES``) it is where the pixel is cut at white 
 T rises ``CORE_ADDITION`` over its local mean (G_``LIFT_SIGMA`` of its cell means): around a small focus in a
 PET's white matter the transfer also lifts the shell by 0.1-0.2 (its coarsest level, A's regional pattern), and
 read from T itself that shell was part of the finding and kept its value, so the focus had no room
-(docs/findings.md, twenty-ninth to thirty-first rounds). It has no trained parameters and costs 1.3-3.4 ms a
+(docs/findings.md, twenty-ninth to thirty-first rounds).
+
+D is how far the MRI B stands over its local mean within the head (its mean over a ``DETAIL_BOX`` px square, counting
+B's pixels over ``HEAD_FLOOR``, not the air beyond the scalp) by more than ``DETAIL_FLOOR``: an MRI's bright lesion
+takes the fused image to white by itself, and A's structure the transfer adds beside it (a SPECT blob, a PET's
+cortical ribbon) is then cut over the lesion's compact patch only; read as A's compact finding, its pedestal lowered
+the lesion's other half by up to 0.2 (a SPECT-MRI lesion's imprint 0.93 to 0.33). Such a lesion stands 0.37-0.61 over
+its mean, the MRI's cortex at the head's layered edge at most 0.30, where A's foci keep their room (docs/findings.md,
+thirty-sixth round).
+
+It has no trained parameters and costs 1.3-3.4 ms a
 256x256 slice, by machine (eager), and about 1 ms more with the two readings of the finding (docs/speed.md). Sizes
 are read as Python ints (``int(x.shape[d])``), constants in a trace made per input shape (fusion.traced_net).
 """
@@ -95,6 +106,12 @@ LIFT_GAUSSIAN = gaussian(LIFT_SIGMA)
 
 A_RISE_FULL = 0.05
 """How far A's cell mean must rise over its local mean (0..1 units) for the small reaches' room to be over A alone."""
+DETAIL_BOX = 31
+"""The side (px) of the square window of the MRI's local mean that its own bright detail is read against."""
+DETAIL_FLOOR = 0.4
+"""How far (0..1 units) the MRI must stand over its local mean before the excess over it is read as its own."""
+HEAD_FLOOR = 0.1
+"""The MRI's pixels over this (0..1 units) are the head its local mean is read within (not the air beyond it)."""
 
 
 STATISTICS = ("excess", "share", "body", "amount")
@@ -133,14 +150,14 @@ def reach_gate(rho: int, near: Sequence[torch.Tensor], around: Sequence[torch.Te
 
 def pedestal_fields(fused: torch.Tensor, correction: torch.Tensor, a: torch.Tensor,
                     b: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """The pedestal's fields of one batch of slices (N, 1, H, W; module doc) on its grid of ``CELL`` px cells:
-    (N, len(REACHES) + 3 + len(STATISTICS), ceil(H / CELL), ceil(W / CELL)): the plateau max_rho(e) max_rho(s_rho)
-    of each reach before its blur (0 where the reach does not fit the slice), the rooms the pedestal is bound by,
-    over A and over min(A, B) (inf where the slice is too small to bound it; ``b`` None: both over A), A's rise
-    over its local mean, then the cell statistics (``STATISTICS``) that a volume's gates are made from
-    (fusion.across_slices)."""
+    """The pedestal's fields of one batch of slices (N, 1, H, W; module doc) on its grid of ``CELL`` px cells: (N,
+    len(REACHES) + 3 + len(STATISTICS), ceil(H / CELL), ceil(W / CELL)): the plateau max_rho(e) max_rho(s_rho) of
+    each reach before its blur (0 where the reach does not fit the slice), the rooms the pedestal is bound by,
+    over A and over min(A, B) (inf where the slice is too small to bound it; ``b`` None: both over A, and the
+    excess read over white alone), A's rise over its local mean, then the cell statistics (``STATISTICS``) that a
+    volume's gates are made from (fusion.across_slices)."""
     total = fused + correction
-    over = total - 1.0
+    over = total - 1.0 if b is None else total - 1.0 - mri_bright_detail(b)
     excess = torch.minimum(correction, over)
     counted = excess > EXCESS_FLOOR
     excess = excess * counted
@@ -204,6 +221,26 @@ def pedestal_from_fields(fields: torch.Tensor, fused: torch.Tensor, correction: 
     pedestals = [torch.lerp(pedestal, torch.minimum(pedestal, cut), inside)
                  for pedestal, inside in ((wide, by_addition), (small, by_rise))]
     return torch.maximum(*pedestals)
+
+
+def mri_bright_detail(b: torch.Tensor) -> torch.Tensor:
+    """How far the MRI ``b`` (N, 1, H, W; 0..1 units) stands over its local mean within the head (its mean over the
+    ``DETAIL_BOX`` px square, counting only pixels over ``HEAD_FLOOR``) by more than ``DETAIL_FLOOR``; same shape,
+    >= 0 (module doc)."""
+    head = (b > HEAD_FLOOR).to(b.dtype)
+    sums = _box_sums(torch.cat([b * head, head], 1))
+    inside, count = sums.split(1, 1)
+    return (b - inside / count.clamp_min(1.0) - DETAIL_FLOOR).clamp_min(0.0)
+
+
+def _box_sums(x: torch.Tensor) -> torch.Tensor:
+    """Sums of (N, C, H, W) over ``DETAIL_BOX`` px squares centred on each pixel, zero outside the image: running
+    sums along each axis (5x less than a pooling window on a 256x256 slice)."""
+    before, after = DETAIL_BOX // 2 + 1, DETAIL_BOX // 2
+    rows = F.pad(x, (0, 0, before, after)).cumsum(-2)
+    rows = rows[..., DETAIL_BOX:, :] - rows[..., :-DETAIL_BOX, :]
+    both = F.pad(rows, (before, after)).cumsum(-1)
+    return both[..., DETAIL_BOX:] - both[..., :-DETAIL_BOX]
 
 
 def _upsampled(cells: torch.Tensor, size: torch.Size) -> torch.Tensor:
