@@ -63,9 +63,9 @@ the lesion's other half by up to 0.2 (a SPECT-MRI lesion's imprint 0.93 to 0.33)
 its mean, the MRI's cortex at the head's layered edge at most 0.30, where A's foci keep their room (docs/findings.md,
 thirty-sixth round).
 
-It has no trained parameters and costs 1.3-3.4 ms a
-256x256 slice, by machine (eager), and about 1 ms more with the two readings of the finding (docs/speed.md). Sizes
-are read as Python ints (``int(x.shape[d])``), constants in a trace made per input shape (fusion.traced_net).
+It has no trained parameters and costs 1.3-3.4 ms a 256x256 slice, by machine (eager), about 1 ms more with the two
+readings of the finding and 0.9 ms more with the MRI's bright detail (docs/speed.md). Sizes are read as Python ints
+(``int(x.shape[d])``), constants in a trace made per input shape (fusion.traced_net).
 """
 
 from __future__ import annotations
