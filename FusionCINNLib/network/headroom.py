@@ -235,7 +235,7 @@ def mri_bright_detail(b: torch.Tensor) -> torch.Tensor:
 
 def _box_sums(x: torch.Tensor) -> torch.Tensor:
     """Sums of (N, C, H, W) over ``DETAIL_BOX`` px squares centred on each pixel, zero outside the image: running
-    sums along each axis (5x less than a pooling window on a 256x256 slice)."""
+    sums along each axis (about 5x less than two 1D pooling windows on a 256x256 slice)."""
     before, after = DETAIL_BOX // 2 + 1, DETAIL_BOX // 2
     rows = F.pad(x, (0, 0, before, after)).cumsum(-2)
     rows = rows[..., DETAIL_BOX:, :] - rows[..., :-DETAIL_BOX, :]
