@@ -228,19 +228,9 @@ def mri_bright_detail(b: torch.Tensor) -> torch.Tensor:
     ``DETAIL_BOX`` px square, counting only pixels over ``HEAD_FLOOR``) by more than ``DETAIL_FLOOR``; same shape,
     >= 0 (module doc)."""
     head = (b > HEAD_FLOOR).to(b.dtype)
-    sums = _box_sums(torch.cat([b * head, head], 1))
-    inside, count = sums.split(1, 1)
+    reach = DETAIL_BOX // 2
+    inside, count = window_sums(torch.cat([b * head, head], 1), [reach])[reach].split(1, 1)
     return (b - inside / count.clamp_min(1.0) - DETAIL_FLOOR).clamp_min(0.0)
-
-
-def _box_sums(x: torch.Tensor) -> torch.Tensor:
-    """Sums of (N, C, H, W) over ``DETAIL_BOX`` px squares centred on each pixel, zero outside the image: running
-    sums along each axis (about 5x less than two 1D pooling windows on a 256x256 slice)."""
-    before, after = DETAIL_BOX // 2 + 1, DETAIL_BOX // 2
-    rows = F.pad(x, (0, 0, before, after)).cumsum(-2)
-    rows = rows[..., DETAIL_BOX:, :] - rows[..., :-DETAIL_BOX, :]
-    both = F.pad(rows, (before, after)).cumsum(-1)
-    return both[..., DETAIL_BOX:] - both[..., :-DETAIL_BOX]
 
 
 def _upsampled(cells: torch.Tensor, size: torch.Size) -> torch.Tensor:
