@@ -22,7 +22,10 @@ image shows (negative = the wrong sign), "fill" the core/ring ratio relative to 
 = a ring), "at white" how many fused cores reach the top of the range (0.97), where a bright
 finding over bright tissue cannot show all its contrast. Places: "cortex" (textured MRI), "white
 matter" (smooth, bright MRI), "edge" (the ball touches the edge of the source's anatomy), cycled
-over the instances of each type. Each type draws its instances from its own random stream (from
+over the instances of each type. The two "both" types paint a finding of the opposite sign on each source (a
+hot focus on an MRI dark lesion; a cold region on an MRI bright lesion, as a subacute haematoma is bright on T1 and
+cold on FDG PET): a grey image cannot show both signs, and each instance is scored against the source whose finding
+has the larger contrast (``scored_side``). Each type draws its instances from its own random stream (from
 ``--seed`` and its name), so one type's instances do not depend on which other types run. One draw is 12
 instances a type (15 for MRI lesions), a small sample: a type's median moves by up to 0.4 from seed to seed.
 ``--draws N`` pools the draws of seeds S..S+N-1 into one table (about 4 minutes a draw).
@@ -126,6 +129,8 @@ TYPES = (
                 (3.0, 8.0), 0.08, False),
     FindingType("hot focus over an MRI lesion (both)", FUNCTIONAL, "a", "scaled", (1.5, 3.0), (4.0, 8.0), 0.1, True,
                 partner=(0.6, 0.8)),
+    FindingType("cold region over an MRI bright lesion (both)", FUNCTIONAL, "a", "scaled", (0.4, 0.6), (4.0, 8.0), 0.1,
+                False, partner=(1.3, 1.6)),
 )
 
 
