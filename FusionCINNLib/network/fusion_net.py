@@ -16,10 +16,12 @@
                                                          elsewhere not under 0 (network.source_floor)
     fused = clip(fused + m (T - P), 0, 1)                with the finding transfer T (config.finding_levels > 0):
                                                          A's salient local contrast that fused lacks (with
-                                                         config.finding_joint, read jointly across levels), and the
-                                                         headroom pedestal P: a finding's surroundings lowered
-                                                         where T would be cut at white (in a volume, its gates
-                                                         measured across slices: fusion.across_slices)
+                                                         config.finding_joint, read jointly across levels; its
+                                                         darkening spared where the MRI stands out over its local
+                                                         mean: network.mri_detail), and the headroom pedestal
+                                                         P: a finding's surroundings lowered where T would be
+                                                         cut at white (in a volume, its gates measured across
+                                                         slices: fusion.across_slices)
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from .config import LEVELS, ModelConfig
 from .finding_transfer import finding_correction
 from .haar import HaarDWT, max_abs_fuse
 from .headroom import pedestal_fields, pedestal_from_fields
+from .mri_detail import darkening_spared, height_over_local_mean
 from .latent_fusion import RelevanceActivationMap
 from .refinement import Refinement
 from .source_alone import keep_source_alone, source_presence
@@ -177,4 +180,6 @@ class FusionNet(nn.Module):
                                         self.config.finding_bounded_bands)
         if presence is not None:
             correction, mask = correction * presence, mask * presence
-        return outputs, TransferParts(fused, correction, mask, pedestal_fields(fused, correction, a, b))
+        height = height_over_local_mean(b)
+        correction = darkening_spared(correction, height)
+        return outputs, TransferParts(fused, correction, mask, pedestal_fields(fused, correction, a, b, height))

@@ -55,8 +55,8 @@ PET's white matter the transfer also lifts the shell by 0.1-0.2 (its coarsest le
 read from T itself that shell was part of the finding and kept its value, so the focus had no room
 (docs/findings.md, twenty-ninth to thirty-first rounds).
 
-D is how far the MRI B stands over its local mean within the head (its mean over a ``DETAIL_BOX`` px square, counting
-B's pixels over ``HEAD_FLOOR``, not the air beyond the scalp) by more than ``DETAIL_FLOOR``: an MRI's bright lesion
+D is how far the MRI B stands over its local mean within the head (network.mri_detail: its mean over a 31 px square,
+counting B's pixels over 0.1, not the air beyond the scalp) by more than ``DETAIL_FLOOR``: an MRI's bright lesion
 takes the fused image to white by itself, and A's structure the transfer adds beside it (a SPECT blob, a PET's
 cortical ribbon) is then cut over the lesion's compact patch only; read as A's compact finding, its pedestal lowered
 the lesion's other half by up to 0.2 (a SPECT-MRI lesion's imprint 0.93 to 0.33). Such a lesion stands 0.37-0.61 over
@@ -77,6 +77,7 @@ import torch
 import torch.nn.functional as F
 
 from .cell_grid import blur, gaussian, ramp, window_max, window_sums
+from .mri_detail import height_over_local_mean
 
 CELL = 4
 REACHES = (1, 2, 4, 8)
@@ -106,12 +107,8 @@ LIFT_GAUSSIAN = gaussian(LIFT_SIGMA)
 
 A_RISE_FULL = 0.05
 """How far A's cell mean must rise over its local mean (0..1 units) for the small reaches' room to be over A alone."""
-DETAIL_BOX = 31
-"""The side (px) of the square window of the MRI's local mean that its own bright detail is read against."""
 DETAIL_FLOOR = 0.4
 """How far (0..1 units) the MRI must stand over its local mean before the excess over it is read as its own."""
-HEAD_FLOOR = 0.1
-"""The MRI's pixels over this (0..1 units) are the head its local mean is read within (not the air beyond it)."""
 
 
 STATISTICS = ("excess", "share", "body", "amount")
@@ -149,15 +146,19 @@ def reach_gate(rho: int, near: Sequence[torch.Tensor], around: Sequence[torch.Te
 
 
 def pedestal_fields(fused: torch.Tensor, correction: torch.Tensor, a: torch.Tensor,
-                    b: Optional[torch.Tensor] = None) -> torch.Tensor:
+                    b: Optional[torch.Tensor] = None, height: Optional[torch.Tensor] = None) -> torch.Tensor:
     """The pedestal's fields of one batch of slices (N, 1, H, W; module doc) on its grid of ``CELL`` px cells: (N,
     len(REACHES) + 3 + len(STATISTICS), ceil(H / CELL), ceil(W / CELL)): the plateau max_rho(e) max_rho(s_rho) of
     each reach before its blur (0 where the reach does not fit the slice), the rooms the pedestal is bound by,
     over A and over min(A, B) (inf where the slice is too small to bound it; ``b`` None: both over A, and the
     excess read over white alone), A's rise over its local mean, then the cell statistics (``STATISTICS``) that a
-    volume's gates are made from (fusion.across_slices)."""
+    volume's gates are made from (fusion.across_slices). ``height``: B's height over its local mean
+    (network.mri_detail), if already read; None: read from ``b``."""
     total = fused + correction
-    over = total - 1.0 if b is None else total - 1.0 - mri_bright_detail(b)
+    if b is None:
+        over = total - 1.0
+    else:
+        over = total - 1.0 - mri_bright_detail(height_over_local_mean(b) if height is None else height)
     excess = torch.minimum(correction, over)
     counted = excess > EXCESS_FLOOR
     excess = excess * counted
@@ -223,14 +224,10 @@ def pedestal_from_fields(fields: torch.Tensor, fused: torch.Tensor, correction: 
     return torch.maximum(*pedestals)
 
 
-def mri_bright_detail(b: torch.Tensor) -> torch.Tensor:
-    """How far the MRI ``b`` (N, 1, H, W; 0..1 units) stands over its local mean within the head (its mean over the
-    ``DETAIL_BOX`` px square, counting only pixels over ``HEAD_FLOOR``) by more than ``DETAIL_FLOOR``; same shape,
-    >= 0 (module doc)."""
-    head = (b > HEAD_FLOOR).to(b.dtype)
-    reach = DETAIL_BOX // 2
-    inside, count = window_sums(torch.cat([b * head, head], 1), [reach])[reach].split(1, 1)
-    return (b - inside / count.clamp_min(1.0) - DETAIL_FLOOR).clamp_min(0.0)
+def mri_bright_detail(height: torch.Tensor) -> torch.Tensor:
+    """D (module doc): how far the MRI stands over its local mean within the head by more than ``DETAIL_FLOOR``, from
+    its ``height`` over that mean (N, 1, H, W; network.mri_detail); same shape, >= 0."""
+    return (height - DETAIL_FLOOR).clamp_min(0.0)
 
 
 def _upsampled(cells: torch.Tensor, size: torch.Size) -> torch.Tensor:
