@@ -124,7 +124,8 @@ def lowered_by_the_pedestal(pair: str, a: np.ndarray, b: np.ndarray, spacing, mo
 
 def test_the_headroom_pedestal_stays_near_findings_and_does_not_band_a_noisy_pet_volume(phantom, monkeypatch):
     """On the phantom's PET-MRI slices away from its hot lesion, the pedestal lowers at most 8 % of the brain
-    by over 0.02 (measured 6.2 % fused as a volume, 7.5 % slice by slice, with the joint measure's darkening not fitted
+    by over 0.02 (measured 6.2 % fused as a volume, 7.6 % slice by slice, with the transfer's darkening spared where
+    the MRI stands out, thirty-seventh round; 6.2 % and 7.5 % with the joint measure's darkening not fitted
     over black, thirty-fourth round; 6.4 % and 7.8 % with the small reaches' room over the darker
     source and the transfer's coarsest band bounded by A's level, thirty-third round; 5.8 % and 9.6 % with the room
     alone, 9.9 % as a volume with the bound wherever F stands over A; 5.6 % and 9.6 % with the small reaches reading
