@@ -36,15 +36,15 @@ FusionCINN rows use, per pair type, the model the CLI uses (``--model`` override
 adds rows). The targets of issue 14 are checked at the end for every FusionCINN row.
 
 ``--per-instance FILE`` also writes every instance's scores by method as tab-separated text (one row an instance and
-method: where the finding is, its radius and amount, kept, imprint, fill, the source's contrast, the fused core), so
-that the instances behind a table's minimum can be found and fused again. ``--types TEXT`` keeps the finding types
-whose name contains TEXT; ``--ct-window`` windows the phantom's CT as the fuse command's --window-a does (e.g.
-``brain`` = 0..80 HU; the atlas CT pictures are already windowed and stay as they are). The "contrast" table gives
-each finding's contrast in the source and in the fused image in 0..1 display units (the fraction of the grey range a
-reader sees). ``--stages`` adds rows for the FusionCINN model's fused image after its earlier stages, clipped: the
-network alone (before the finding transfer) and the transfer without the headroom pedestal, each slice on its own;
-they say which stage loses a finding (docs/findings.md, thirty-second round), and issue 14's targets are not checked
-on them.
+method: where the finding is, its radius and amount, the MRI partner's factor of a "both" finding, kept, imprint,
+fill, the source's contrast, the fused core), so that the instances behind a table's minimum can be found and fused
+again. ``--types TEXT`` keeps the finding types whose name contains TEXT; ``--ct-window`` windows the phantom's CT as
+the fuse command's --window-a does (e.g. ``brain`` = 0..80 HU; the atlas CT pictures are already windowed and stay as
+they are). The "contrast" table gives each finding's contrast in the source and in the fused image in 0..1 display
+units (the fraction of the grey range a reader sees). ``--stages`` adds rows for the FusionCINN model's fused image
+after its earlier stages, clipped: the network alone (before the finding transfer) and the transfer without the
+headroom pedestal, each slice on its own; they say which stage loses a finding (docs/findings.md, thirty-second
+round), and issue 14's targets are not checked on them.
 """
 
 from __future__ import annotations
@@ -143,6 +143,8 @@ class Instance:
     place: str
     finding: Finding
     scores: Dict[str, FindingScore]
+    partner: Optional[float] = None
+    """The MRI factor painted on the same ball (a finding both sources show), else None."""
 
 
 class PlaceMaps:
@@ -188,16 +190,18 @@ def draw_finding(kind: FindingType, amount_unit: float, rng: np.random.Generator
 
 
 def with_finding(a: np.ndarray, b: np.ndarray, kind: FindingType, finding: Finding, rng: np.random.Generator,
-                 spacing: Sequence[float] = ()) -> Tuple[np.ndarray, np.ndarray]:
-    """(a, b) with the finding painted on ``kind.side`` (and its MRI partner, if any); not clipped."""
+                 spacing: Sequence[float] = ()) -> Tuple[np.ndarray, np.ndarray, Optional[float]]:
+    """(a, b, partner): a and b with the finding painted on ``kind.side`` and its MRI partner, if any (the partner's
+    factor, else None); not clipped."""
+    partner = None
     if kind.side == "a":
         a = insert_finding(a, finding, spacing)
         if kind.partner:
-            b = insert_finding(b, Finding(finding.centre, finding.radius, "scaled", float(rng.uniform(*kind.partner))),
-                               spacing)
+            partner = float(rng.uniform(*kind.partner))
+            b = insert_finding(b, Finding(finding.centre, finding.radius, "scaled", partner), spacing)
     else:
         b = insert_finding(b, finding, spacing)
-    return a, b
+    return a, b, partner
 
 
 def scored_side(a: Tuple[np.ndarray, np.ndarray], b: Tuple[np.ndarray, np.ndarray], kind: FindingType,
@@ -313,7 +317,8 @@ def atlas_instances(args: argparse.Namespace, cache: FuserCache) -> List[Instanc
                 finding = draw_finding(kind, ATLAS_CT_HU_PER_UNIT, rng, a.shape, mask)
                 if finding is None:
                     continue
-                a2, b2 = (np.clip(x, 0.0, 1.0) for x in with_finding(a, b, kind, finding, rng))
+                a2, b2, partner = with_finding(a, b, kind, finding, rng)
+                a2, b2 = np.clip(a2, 0.0, 1.0), np.clip(b2, 0.0, 1.0)
                 source = scored_side((a2, a), (b2, b), kind, finding)
                 if source is None:
                     continue
@@ -321,7 +326,8 @@ def atlas_instances(args: argparse.Namespace, cache: FuserCache) -> List[Instanc
                 for name, fuse in methods_for(pair, args, cache).items():
                     fused = fuse(np.stack([a2, a]), np.stack([b2, b]))
                     scores[name] = score_finding(source, (fused[0], fused[1]), finding)
-                instances.append(Instance(kind, f"atlas {pair} {val.records[index].name}", place, finding, scores))
+                instances.append(Instance(kind, f"atlas {pair} {val.records[index].name}", place, finding, scores,
+                                          partner))
                 break
     return instances
 
@@ -382,7 +388,7 @@ def _phantom_instance(kind: FindingType, pair: str, place: str, data: AlignedPai
         box = (box[0], slice(None), slice(None))  # whole slices, as a volume is fused
         local = Finding((local.centre[0],) + tuple(finding.centre[1:]), local.radius, local.operation, local.amount)
         a_box, b_box = data.source[box], data.mri[box]
-        a2, b2 = with_finding(a_box, b_box, kind, local, rng, data.spacing)
+        a2, b2, partner = with_finding(a_box, b_box, kind, local, rng, data.spacing)
         a2, b2 = window_a.normalise(a2), window_b.normalise(b2)
         a1, b1 = a01[box], b01[box]
         source = scored_side((a2, a1), (b2, b1), kind, local, data.spacing)
@@ -401,7 +407,7 @@ def _phantom_instance(kind: FindingType, pair: str, place: str, data: AlignedPai
                 fused = (fuse_in_volume(fuse, a_with, b_with, box[0], salience, data.spacing),
                          volumes[(pair, name)][box[0]])
             scores[name] = score_finding(source, fused, local, data.spacing)
-        return Instance(kind, f"phantom {pair}", place, finding, scores)
+        return Instance(kind, f"phantom {pair}", place, finding, scores, partner)
     return None
 
 
@@ -430,20 +436,21 @@ def print_findings(instances: List[Instance]) -> Dict[str, Dict[str, Dict[str, f
     return summary
 
 
-INSTANCE_COLUMNS = ("type", "source", "place", "centre", "radius", "amount", "method", "kept", "imprint", "fill",
-                    "source contrast", "fused core")
+INSTANCE_COLUMNS = ("type", "source", "place", "centre", "radius", "amount", "partner", "method", "kept", "imprint",
+                    "fill", "source contrast", "fused core")
 
 
 def write_instances(instances: List[Instance], path: Path) -> None:
     """Every instance's scores by method to ``path`` as tab-separated text with a header (``INSTANCE_COLUMNS``):
     the centre in pixels (atlas: row, column; phantom: slice, row, column), the radius in px (atlas) or mm
     (phantom), the amount as a factor or in the array's units (CT: HU on the phantom, the 0..1 scale on the atlas),
-    the scores as in the tables; written atomically."""
+    the MRI partner's factor of a finding both sources show (empty for the others), the scores as in the tables;
+    written atomically."""
     lines = ["\t".join(INSTANCE_COLUMNS)]
     for instance in instances:
         where = (instance.kind.name, instance.origin, instance.place,
                  ",".join(str(v) for v in instance.finding.centre), f"{instance.finding.radius:.2f}",
-                 f"{instance.finding.amount:.4f}")
+                 f"{instance.finding.amount:.4f}", "" if instance.partner is None else f"{instance.partner:.4f}")
         for method, score in instance.scores.items():
             values = (score.kept, score.imprint, score.fill, score.source_contrast, score.fused_core)
             lines.append("\t".join(where + (method,) + tuple(f"{v:.4f}" for v in values)))
