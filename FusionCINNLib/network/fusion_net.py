@@ -39,8 +39,8 @@ from .config import LEVELS, ModelConfig
 from .finding_transfer import finding_correction
 from .haar import HaarDWT, max_abs_fuse
 from .headroom import pedestal_fields, pedestal_from_fields
-from .mri_detail import darkening_spared, height_over_local_mean
 from .latent_fusion import RelevanceActivationMap
+from .mri_detail import darkening_spared, height_over_local_mean
 from .refinement import Refinement
 from .source_alone import keep_source_alone, source_presence
 from .source_floor import floor_at_darker_source
