@@ -15,8 +15,8 @@ An MRI bright lesion stands 0.37-0.61 over its mean, the MRI's cortex at the hea
 
   The transfer replaces the fused image's structure along A's by A's, and an MRI lesion that runs against A's band
   (a bright lesion over A's darker tissue, or over A's cold region) is part of that structure: the transfer took
-  0.06-0.30 of the contrast off eight of the MRI's lesions under 0.8 (docs/findings.md, thirty-fifth round). Where the MRI
-  stands out that far, A's darkening does not take it out; A's additions pass whole. With a lower floor the MRI's
+  0.06-0.30 of the contrast off eight of the MRI's lesions under 0.8 (docs/findings.md, thirty-fifth round). Where the
+  MRI stands out that far, A's darkening does not take it out; A's additions pass whole. With a lower floor the MRI's
   bright scalp and white matter beside A's findings lose the darkening that makes those findings stand out (at 0.3 a
   CT calcification at the head's edge, imprint 1.01 to 0.78). Where A and the MRI show findings of opposite signs in
   one place (a cold PET region on an MRI bright lesion, as a subacute haematoma) the MRI's lesion keeps its sign

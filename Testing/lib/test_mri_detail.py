@@ -8,12 +8,7 @@ from FusionCINNLib.metrics.findings import Finding, distance_map, insert_finding
 from FusionCINNLib.network.fusion_net import finish
 from FusionCINNLib.network.model_files import default_model_path, load_model
 from FusionCINNLib.network.mri_detail import SPARE_FLOOR, SPARE_RAMP, darkening_spared, height_over_local_mean
-
-SIZE = 128
-
-
-def tensor(x: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None, None]
+from test_headroom import SIZE, tensor
 
 
 def head(level: float) -> np.ndarray:
