@@ -8,7 +8,8 @@ from typing import Any, Dict, Optional, Tuple
 from ..errors import FusionInputError
 
 VARIANTS = ("conv", "paper")
-WEIGHTLESS_STAGES = ("finding_levels", "finding_joint", "finding_bounded_bands", "source_alone", "source_floor")
+WEIGHTLESS_STAGES = ("finding_levels", "finding_joint", "finding_bounded_bands", "finding_opposite", "source_alone",
+                     "source_floor")
 """Architecture keys of the stages after the inverse pass that have no weights: a fine-tune may change them."""
 STAGES = 4
 LEVELS = STAGES + 1
@@ -39,6 +40,9 @@ class ModelConfig:
     finding_bounded_bands: the finding transfer's coarsest band-pass levels (0..finding_levels) whose positive
         addition is bounded by A's own level there, where the fused image's level is near A's
         (network/finding_transfer.py, ``bounded``); 1, the coarsest alone, in model files without the key.
+    finding_opposite: the finding transfer's darkening is also spared where the MRI's height over its local mean
+        mirrors A's, more strongly (a bright MRI lesion on a weaker cold region of A: network/mri_detail.py,
+        ``opposite_finding``); False: only where the MRI stands out, in model files without the key.
     source_alone: where the MRI's 7x7 box mean is air, the fused image is the other source
         (network/source_alone.py), after the refinement and before the finding transfer; False: the network's
         fusion everywhere, the paper's network.
@@ -58,6 +62,7 @@ class ModelConfig:
     finding_levels: int = 0
     finding_joint: bool = False
     finding_bounded_bands: int = 1
+    finding_opposite: bool = False
     source_alone: bool = False
     source_floor: bool = False
     extra: Dict[str, Any] = field(default_factory=dict, compare=False)
@@ -78,7 +83,7 @@ class ModelConfig:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 8:
                 raise FusionInputError(f"{key} must be 0..8 (0: {none}), got {value!r}")
-        for key in ("finding_joint", "source_alone", "source_floor"):
+        for key in ("finding_joint", "finding_opposite", "source_alone", "source_floor"):
             if not isinstance(getattr(self, key), bool):
                 raise FusionInputError(f"{key} must be true or false, got {getattr(self, key)!r}")
 

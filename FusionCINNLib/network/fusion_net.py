@@ -18,7 +18,9 @@
                                                          A's salient local contrast that fused lacks (with
                                                          config.finding_joint, read jointly across levels; its
                                                          darkening spared where the MRI stands out over its local
-                                                         mean: network.mri_detail), and the headroom pedestal
+                                                         mean, and with config.finding_opposite where the MRI
+                                                         shows a stronger finding of the opposite sign:
+                                                         network.mri_detail), and the headroom pedestal
                                                          P: a finding's surroundings lowered where T would be
                                                          cut at white (in a volume, its gates measured across
                                                          slices: fusion.across_slices)
@@ -40,7 +42,7 @@ from .finding_transfer import finding_correction
 from .haar import HaarDWT, max_abs_fuse
 from .headroom import pedestal_fields, pedestal_from_fields
 from .latent_fusion import RelevanceActivationMap
-from .mri_detail import darkening_spared, height_over_local_mean
+from .mri_detail import darkening_spared, height_over_local_mean, opposite_finding
 from .refinement import Refinement
 from .source_alone import keep_source_alone, source_presence
 from .source_floor import floor_at_darker_source
@@ -181,5 +183,6 @@ class FusionNet(nn.Module):
         if presence is not None:
             correction, mask = correction * presence, mask * presence
         height = height_over_local_mean(b)
-        correction = darkening_spared(correction, height)
+        opposite = opposite_finding(a, b, height) if self.config.finding_opposite else None
+        correction = darkening_spared(correction, height, opposite)
         return outputs, TransferParts(fused, correction, mask, pedestal_fields(fused, correction, a, b, height))

@@ -23,13 +23,33 @@ An MRI bright lesion stands 0.37-0.61 over its mean, the MRI's cortex at the hea
   where it stands that far out; where it does not, A's sign shows where the MRI's structure is under about twice A's
   (finding_transfer's c_min; docs/findings.md, thirty-seventh round).
 
+With config.finding_opposite (the PET and SPECT model) the darkening is also spared where the two sources show
+findings of opposite signs in one place and the MRI's is the stronger:
+
+    H_A     = A's height over its own mean within the same head, on 2x2 px cells over a 15-cell (30 px) square
+    rho, k  = the correlation of H_B (its 2x2 means) with H_A and the slope of H_B on H_A over a 7-cell (14 px)
+              square (``MIRROR_BOX``), read back on each cell's four pixels
+    o       = ramp(-rho; 0.4 -> 0.5) ramp(-k; 1.1 -> 1.3) ramp(H_B; 0.02 -> 0.05)
+    T'      = T - (1 - (1 - w)(1 - o)) min(T, 0)
+
+that is, where the MRI's local structure mirrors A's (a bright lesion where A shows a cold region), more strongly than
+A's (the slope beyond -1.1: the MRI's lesion stands further over its mean than A's region under its own), on the MRI's
+bright side. Such a lesion need not stand 0.35 over its mean to be the stronger finding: a cold PET region x0.5 on
+tissue at 0.3 is 0.15 deep, an MRI lesion x1.5 on tissue at 0.4 stands 0.2 high. A one-sided cold region on the MRI's
+anatomy is rarely mirrored that closely and that strongly over 14 px; a CT's anatomy is (its white matter darker than
+its cortex, a T1 MRI's brighter), and the CT model does not read it: there it spared the darkening that sets a CT
+hyperdense region off from white matter (docs/findings.md, thirty-eighth round).
+
 No trained parameters; H costs about 0.9 ms a 256x256 slice (window sums on an integral image, network.cell_grid),
-read once for both stages.
+read once for both stages; o about 1.6 ms more (on cells: at full resolution 3.8 ms).
 """
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
+import torch.nn.functional as F
 
 from .cell_grid import window_sums
 
@@ -41,20 +61,65 @@ SPARE_FLOOR = 0.35
 """How far (0..1 units) the MRI must stand over its local mean for the transfer's darkening to be spared at all."""
 SPARE_RAMP = 0.1
 """How much further (0..1 units) over its local mean the MRI must stand for the darkening to be spared fully."""
+MIRROR_BOX = 15
+"""The side (px) of the square over which the MRI's height over its local mean is compared with A's (read on 2x2 px
+cells: 7 cells, 14 px)."""
+MIRROR_CORRELATION = (0.4, 0.5)
+"""How far under 0 the two heights' correlation must be for an opposite finding: at all, fully."""
+MIRROR_SLOPE = (1.1, 1.3)
+"""How far under 0 the slope of the MRI's height on A's must be (beyond -1: the MRI's finding the stronger): at all,
+fully."""
+MIRROR_BRIGHT_SIDE = (0.02, 0.05)
+"""How far over its local mean (0..1 units) the MRI must stand for its opposite finding to spare the darkening: at
+all, fully."""
+VARIANCE_FLOOR = 1e-8
+"""The least variance of a height over the square (a flat square has no correlation)."""
 
 
-def height_over_local_mean(b: torch.Tensor) -> torch.Tensor:
-    """H (module doc): how far the MRI ``b`` (N, 1, H, W; 0..1 units) stands over its mean within the head over the
-    ``DETAIL_BOX`` px square around each pixel; same shape, -1..1 (negative where it is darker than that mean)."""
-    head = (b > HEAD_FLOOR).to(b.dtype)
-    reach = DETAIL_BOX // 2
-    inside, count = window_sums(torch.cat([b * head, head], 1), [reach])[reach].split(1, 1)
-    return b - inside / count.clamp_min(1.0)
+def height_over_local_mean(x: torch.Tensor, b: Optional[torch.Tensor] = None, reach: int = DETAIL_BOX // 2
+                           ) -> torch.Tensor:
+    """H (module doc): how far ``x`` (N, 1, H, W; 0..1 units) stands over its mean within the head over the
+    2 ``reach`` + 1 px square around each pixel (``DETAIL_BOX`` px by default), the head being the MRI ``b``'s pixels
+    over ``HEAD_FLOOR`` (``x``'s own when ``b`` is None: x is the MRI); same shape, -1..1 (negative where it is darker
+    than that mean)."""
+    head = ((x if b is None else b) > HEAD_FLOOR).to(x.dtype)
+    inside, count = window_sums(torch.cat([x * head, head], 1), [reach])[reach].split(1, 1)
+    return x - inside / count.clamp_min(1.0)
 
 
-def darkening_spared(correction: torch.Tensor, height: torch.Tensor) -> torch.Tensor:
+def _ramp(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    """0 up to ``low``, 1 from ``high``, linear between."""
+    return ((x - low) * (1.0 / (high - low))).clamp(0.0, 1.0)
+
+
+def opposite_finding(a: torch.Tensor, b: torch.Tensor, height_b: torch.Tensor) -> torch.Tensor:
+    """o (module doc): 1 where the MRI ``b``'s height over its local mean (``height_b``,
+    :func:`height_over_local_mean`) mirrors A's (``a``) over the ``MIRROR_BOX`` px square, more strongly than A's, on
+    the MRI's bright side; 0 elsewhere. All (N, 1, H, W), H and W even; read on 2x2 px cells (a quarter of the work);
+    same shape, 0..1."""
+    cells_b = F.avg_pool2d(b, 2)
+    height_a = height_over_local_mean(F.avg_pool2d(a, 2), cells_b, DETAIL_BOX // 4)
+    cells_height_b = F.avg_pool2d(height_b, 2)
+    stacked = torch.cat([height_a, cells_height_b, height_a * height_a, cells_height_b * cells_height_b,
+                         height_a * cells_height_b], 1)
+    reach = MIRROR_BOX // 4
+    mean_a, mean_b, square_a, square_b, product = (window_sums(stacked, [reach])[reach] / (2 * reach + 1) ** 2
+                                                   ).split(1, 1)
+    variance_a = (square_a - mean_a * mean_a).clamp_min(VARIANCE_FLOOR)
+    variance_b = (square_b - mean_b * mean_b).clamp_min(VARIANCE_FLOOR)
+    covariance = product - mean_a * mean_b
+    mirrored = (_ramp(-covariance / (variance_a * variance_b).sqrt(), *MIRROR_CORRELATION)
+                * _ramp(-covariance / variance_a, *MIRROR_SLOPE))
+    return F.interpolate(mirrored, scale_factor=2.0, mode="nearest") * _ramp(height_b, *MIRROR_BRIGHT_SIDE)
+
+
+def darkening_spared(correction: torch.Tensor, height: torch.Tensor, opposite: Optional[torch.Tensor] = None
+                     ) -> torch.Tensor:
     """The transfer's ``correction`` (N, 1, H, W; 0..1 units) with its negative part taken off where the MRI's
     ``height`` over its local mean (:func:`height_over_local_mean`) is over ``SPARE_FLOOR``, fully from
-    ``SPARE_FLOOR`` + ``SPARE_RAMP``; its positive part unchanged."""
+    ``SPARE_FLOOR`` + ``SPARE_RAMP``, and, given ``opposite`` (:func:`opposite_finding`), also by that share; its
+    positive part unchanged."""
     spared = ((height - SPARE_FLOOR) * (1.0 / SPARE_RAMP)).clamp(0.0, 1.0)
+    if opposite is not None:
+        spared = 1.0 - (1.0 - spared) * (1.0 - opposite)
     return correction - spared * correction.clamp_max(0.0)
