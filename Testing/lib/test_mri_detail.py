@@ -44,20 +44,25 @@ def test_the_transfer_s_darkening_is_spared_only_where_the_mri_stands_out_and_it
     assert (spared[between] > correction[between]).all() and (spared[between] < 0).all()
 
 
+def mri_lesion_over_a_cold_pet_region(lesion: float, net: torch.nn.Module):
+    """The score of an MRI bright lesion (+``lesion`` on 0.35 with a faint texture, r 5) over a cold region of the PET
+    (x0.6 on 0.5, the same ball), fused by ``net`` (a FusionNet) and scored against the MRI."""
+    b = head(0.35) + head(1.0) * 0.05 * np.sin(np.indices((SIZE, SIZE))[1] / 5.0).astype(np.float32)
+    a = head(0.5)
+    finding = Finding((64, 64), 5.0, "added", lesion)
+    b_with = insert_finding(b, finding)
+    a_with = insert_finding(a, Finding((64, 64), 5.0, "scaled", 0.6))
+    with torch.no_grad():
+        fused_with, fused_without = (finish(net.transfer_parts(tensor(x), tensor(y)))[0, 0].numpy()
+                                     for x, y in ((a_with, b_with), (a, b)))
+    return score_finding((b_with, b), (fused_with, fused_without), finding)
+
+
 def test_an_mri_lesion_that_stands_out_keeps_its_sign_over_a_weaker_cold_region_of_a():
     """An MRI bright lesion (+0.5 on 0.35, standing about 0.45 over its 31 px mean) on a cold region of the PET (x0.6,
     -0.2): the MRI's is the stronger finding, and a grey image can show one sign. The transfer took the fused image's
     structure along A's for A's: without the spare the lesion's imprint was -0.09 (the PET's sign), with it 0.46."""
-    b = head(0.35) + head(1.0) * 0.05 * np.sin(np.indices((SIZE, SIZE))[1] / 5.0).astype(np.float32)
-    a = head(0.5)
-    lesion = Finding((64, 64), 5.0, "added", 0.5)
-    b_with = insert_finding(b, lesion)
-    a_with = insert_finding(a, Finding((64, 64), 5.0, "scaled", 0.6))
-    net = load_model(default_model_path("pet-mri")).net.eval()
-    with torch.no_grad():
-        fused_with, fused_without = (finish(net.transfer_parts(tensor(x), tensor(y)))[0, 0].numpy()
-                                     for x, y in ((a_with, b_with), (a, b)))
-    score = score_finding((b_with, b), (fused_with, fused_without), lesion)
+    score = mri_lesion_over_a_cold_pet_region(0.5, load_model(default_model_path("pet-mri")).net.eval())
     assert score.imprint > 0.3 and score.kept > 0.3, score
 
 
@@ -96,20 +101,12 @@ def test_a_stronger_mri_lesion_that_does_not_stand_out_that_far_keeps_its_sign_o
     of the PET (x0.6, 0.18 under its own mean): the MRI's is the stronger finding. The shipped PET model reads the
     opposite finding (config.finding_opposite): imprint 0.18; without it the transfer put the PET's sign over the
     lesion, -0.48."""
-    b = head(0.35) + head(1.0) * 0.05 * np.sin(np.indices((SIZE, SIZE))[1] / 5.0).astype(np.float32)
-    a = head(0.5)
-    lesion = Finding((64, 64), 5.0, "added", 0.3)
-    b_with = insert_finding(b, lesion)
-    a_with = insert_finding(a, Finding((64, 64), 5.0, "scaled", 0.6))
     net = load_model(default_model_path("pet-mri")).net.eval()
     assert net.config.finding_opposite
     imprints = []
     for config in (net.config, dataclasses.replace(net.config, finding_opposite=False)):
         net.config = config
-        with torch.no_grad():
-            fused_with, fused_without = (finish(net.transfer_parts(tensor(x), tensor(y)))[0, 0].numpy()
-                                         for x, y in ((a_with, b_with), (a, b)))
-        imprints.append(score_finding((b_with, b), (fused_with, fused_without), lesion).imprint)
+        imprints.append(mri_lesion_over_a_cold_pet_region(0.3, net).imprint)
     assert imprints[0] > 0.1 and imprints[1] < -0.3, imprints
 
 
