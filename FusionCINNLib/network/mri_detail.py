@@ -51,7 +51,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from .cell_grid import window_sums
+from .cell_grid import ramp, window_sums
 
 DETAIL_BOX = 31
 """The side (px) of the square window of the MRI's local mean that its own bright detail is read against."""
@@ -87,11 +87,6 @@ def height_over_local_mean(x: torch.Tensor, b: Optional[torch.Tensor] = None, re
     return x - inside / count.clamp_min(1.0)
 
 
-def _ramp(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
-    """0 up to ``low``, 1 from ``high``, linear between."""
-    return ((x - low) * (1.0 / (high - low))).clamp(0.0, 1.0)
-
-
 def opposite_finding(a: torch.Tensor, b: torch.Tensor, height_b: torch.Tensor) -> torch.Tensor:
     """o (module doc): 1 where the MRI ``b``'s height over its local mean (``height_b``,
     :func:`height_over_local_mean`) mirrors A's (``a``) over the ``MIRROR_BOX`` px square, more strongly than A's, on
@@ -108,9 +103,9 @@ def opposite_finding(a: torch.Tensor, b: torch.Tensor, height_b: torch.Tensor) -
     variance_a = (square_a - mean_a * mean_a).clamp_min(VARIANCE_FLOOR)
     variance_b = (square_b - mean_b * mean_b).clamp_min(VARIANCE_FLOOR)
     covariance = product - mean_a * mean_b
-    mirrored = (_ramp(-covariance / (variance_a * variance_b).sqrt(), *MIRROR_CORRELATION)
-                * _ramp(-covariance / variance_a, *MIRROR_SLOPE))
-    return F.interpolate(mirrored, scale_factor=2.0, mode="nearest") * _ramp(height_b, *MIRROR_BRIGHT_SIDE)
+    mirrored = (ramp(-covariance / (variance_a * variance_b).sqrt(), *MIRROR_CORRELATION)
+                * ramp(-covariance / variance_a, *MIRROR_SLOPE))
+    return F.interpolate(mirrored, scale_factor=2.0, mode="nearest") * ramp(height_b, *MIRROR_BRIGHT_SIDE)
 
 
 def darkening_spared(correction: torch.Tensor, height: torch.Tensor, opposite: Optional[torch.Tensor] = None
