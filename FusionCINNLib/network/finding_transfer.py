@@ -21,6 +21,13 @@ contrast, against 95 % of an MRI one (docs/findings.md). This stage works on Lap
                                                       white matter under a cold region) is taken down by
                                                       twice A's, whatever the MRI's local power, so A's
                                                       sign wins where F's is under twice as strong
+    c       = c (1 - u (1 - R^2)) where c > 0, at levels from 2
+                                                      u = clip(E_A / E_wide - 1.5, 0, 1): where A's local contrast
+                                                      stands 1.5-2.5 times over its mean around (E_wide^2: the mean
+                                                      of G * L_A^2 over 15x15 cells of the level), A shows something
+                                                      its anatomy does not, and F's structure of the same sign there
+                                                      counts as carrying it only by its share R^2 (the MRI's
+                                                      structure running with a focus does not; F = A still does)
     g       = clip(E_A / t - 1, 0, 1)                 salience: 0 where A's local contrast is under t,
                                                       1 from 2t; t = 0.02 (5 grey levels of 255) at every
                                                       level, or per level for a CT in HU (fusion.salience)
@@ -95,6 +102,7 @@ import torch.nn.functional as F
 
 from .axis_filters import filter_along, filter_both
 from .box_filters import box_max
+from .cell_grid import window_sums
 from .source_alone import source_presence
 
 BINOMIAL = (1.0, 4.0, 6.0, 4.0, 1.0)
@@ -110,6 +118,15 @@ slice)."""
 JOINT_FIRST = 1
 """The finest level of the joint carried measure (``joint``): level 0's 1-2 px detail (a PET's noise) bounds no
 other."""
+STANDOUT_FIRST = 2
+"""The finest level whose carried measure reads A's standout (module doc, u): at levels 0-1 (1-4 px) a PET's noise
+grains stand out of their surroundings as a small focus does."""
+STANDOUT_BOX = 15
+"""Side (cells of the level) of the square over which A's mean local contrast energy is read, for the carried
+measure's standout reading (module doc, u)."""
+STANDOUT_RATIO = (1.5, 2.5)
+"""How many times its mean around A's local contrast must stand for F's same-sign structure there not to count as
+carrying it: at all, fully (docs/findings.md, thirty-ninth round)."""
 JOINT_SALIENT = 0.5
 """A level bounds the others' carried measure where its salience g is over this."""
 FIT_BOX = 25
@@ -251,7 +268,8 @@ def finding_correction(fused: torch.Tensor, a: torch.Tensor, levels: int,
         return torch.zeros_like(fused)
     n = int(fused.shape[0])
     pyramid = laplacian_pyramid(torch.cat([fused, a]), levels)  # one batch: half the small ops
-    measures = [_carried(bands, n, SALIENT_ENERGY if thresholds is None else thresholds[level])
+    measures = [_carried(bands, n, SALIENT_ENERGY if thresholds is None else thresholds[level],
+                         level >= STANDOUT_FIRST)
                 for level, bands in enumerate(pyramid[:-1])]
     base = torch.zeros_like(pyramid[-1][:n])
     added = [salience * (1.0 - carried) * band_a for band_a, carried, salience in measures] + [base]
@@ -270,16 +288,30 @@ def finding_correction(fused: torch.Tensor, a: torch.Tensor, levels: int,
     return correction + _fitted(more, fused + correction)
 
 
-def _carried(bands: torch.Tensor, n: int, threshold: Union[float, torch.Tensor]
+def _carried(bands: torch.Tensor, n: int, threshold: Union[float, torch.Tensor], standout: bool
              ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A level's band of A, the carried measure c and the salience g (module doc), from its bands of F and A
-    stacked as (2N, 1, h, w)."""
+    stacked as (2N, 1, h, w); ``standout``: c's positive part lowered by u (1 - R^2) where A's local contrast stands
+    over its mean around (module doc)."""
     band_f, band_a = bands.split(n)
     power, cross, power_f = _energy_window(torch.cat([band_a * band_a, band_f * band_a, band_f * band_f])).split(n)
     gain = cross / power.clamp_min(EPS * EPS)
     shared = cross * cross / (power * power_f).clamp_min(EPS ** 4)
     carried = torch.minimum(gain, shared).clamp(CARRIED_MIN, 1.0)  # shared >= 0: a gain <= 0 stays
+    if standout:
+        carried = torch.where(carried > 0, carried * (1.0 - _standing_out(power) * (1.0 - shared.clamp_max(1.0))),
+                              carried)
     return band_a, carried, _salience(power.sqrt(), threshold)
+
+
+def _standing_out(power: torch.Tensor) -> torch.Tensor:
+    """u (module doc): 0 where A's local contrast energy ``power`` (G * L_A^2, (N, 1, h, w)) is under
+    ``STANDOUT_RATIO[0]`` times its root mean square over the ``STANDOUT_BOX`` square of cells around (within the
+    level), 1 from ``STANDOUT_RATIO[1]`` times."""
+    reach = STANDOUT_BOX // 2
+    inside, count = window_sums(torch.cat([power, torch.ones_like(power)], 1), [reach])[reach].split(1, 1)
+    ratio = (power / (inside / count).clamp_min(EPS * EPS)).sqrt()
+    return ((ratio - STANDOUT_RATIO[0]) * (1.0 / (STANDOUT_RATIO[1] - STANDOUT_RATIO[0]))).clamp(0.0, 1.0)
 
 
 def _within_a_level(addition: torch.Tensor, levels: torch.Tensor, n: int) -> torch.Tensor:

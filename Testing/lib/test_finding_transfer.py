@@ -239,8 +239,9 @@ def test_a_faint_wide_finding_of_a_source_far_under_the_fused_image_keeps_its_co
 @pytest.mark.parametrize("radius", [8.0, 10.0, 12.0])
 def test_the_joint_measure_puts_back_a_large_focus_with_its_core(radius):
     """A large SPECT focus that F lacks, where the MRI's anatomy (a broad blob of 0.1 over twice the focus's radius)
-    runs with it at the coarse levels: each level on its own reads the focus's coarse bands as carried and puts back
-    its edge (imprint 0.79-0.81); read jointly, its coarse bands come back with the edge (0.94-0.96), filled."""
+    runs with it at the coarse levels: each level on its own reads part of the focus's coarse bands as carried, less
+    where the focus stands out of A's anatomy (imprint 0.87-0.88; 0.79-0.80 before that reading); read jointly, its
+    coarse bands come back with the edge (0.96-0.98), filled."""
     anatomy = smooth_image(4)
     finding = Finding((64, 64), radius, "scaled", 1.8)
     a_with = insert_finding(anatomy, finding)
@@ -253,8 +254,8 @@ def test_the_joint_measure_puts_back_a_large_focus_with_its_core(radius):
                             for a in (a_with, anatomy))
         scores.append(score_finding((a_with, anatomy), (with_it.clip(0, 1), without.clip(0, 1)), finding))
     each_level, jointly = scores
-    assert each_level.imprint < 0.85, each_level
-    assert jointly.imprint > 0.9 and jointly.fill > 0.95, jointly
+    assert 0.85 < each_level.imprint < jointly.imprint - 0.05, each_level
+    assert jointly.imprint > 0.95 and jointly.fill > 0.95, jointly
 
 
 def test_the_joint_measure_adds_nothing_that_would_be_cut_at_white():
