@@ -1,11 +1,11 @@
 """Filters on a grid of cells (the headroom pedestal's grid, network.headroom, and a volume's, fusion.across_slices):
-Gaussian blurs, window sums and window maxima of (N, C, h, w) maps, and a linear ramp. Sizes are read as Python
+Gaussian blurs, window sums, means and maxima of (N, C, h, w) maps, and a linear ramp. Sizes are read as Python
 ints, constants in a trace made per input shape (fusion.traced_net)."""
 
 from __future__ import annotations
 
 import math
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +51,14 @@ def window_sums(x: torch.Tensor, radii: Sequence[int]) -> Dict[int, torch.Tensor
         sums[r] = (table[..., high:high + h, high:high + w] - table[..., low:low + h, high:high + w]
                    - table[..., high:high + h, low:low + w] + table[..., low:low + h, low:low + w])
     return sums
+
+
+def window_mean(x: torch.Tensor, reach: int, weight: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Mean of (N, 1, h, w) over the (2 ``reach`` + 1)^2 window around each cell, counting only the cells inside the
+    image and, given a 0/1 ``weight`` of the same shape, only those where it is 1 (0 where the window has none)."""
+    weight = torch.ones_like(x) if weight is None else weight
+    inside, count = window_sums(torch.cat([x * weight, weight], 1), [reach])[reach].split(1, 1)
+    return inside / count.clamp_min(1.0)
 
 
 def max_along(x: torch.Tensor, radius: int, dim: int) -> torch.Tensor:

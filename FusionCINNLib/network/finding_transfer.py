@@ -102,7 +102,7 @@ import torch.nn.functional as F
 
 from .axis_filters import filter_along, filter_both
 from .box_filters import box_max
-from .cell_grid import window_sums
+from .cell_grid import window_mean
 from .source_alone import source_presence
 
 BINOMIAL = (1.0, 4.0, 6.0, 4.0, 1.0)
@@ -308,9 +308,7 @@ def _standing_out(power: torch.Tensor) -> torch.Tensor:
     """u (module doc): 0 where A's local contrast energy ``power`` (G * L_A^2, (N, 1, h, w)) is under
     ``STANDOUT_RATIO[0]`` times its root mean square over the ``STANDOUT_BOX`` square of cells around (within the
     level), 1 from ``STANDOUT_RATIO[1]`` times."""
-    reach = STANDOUT_BOX // 2
-    inside, count = window_sums(torch.cat([power, torch.ones_like(power)], 1), [reach])[reach].split(1, 1)
-    ratio = (power / (inside / count).clamp_min(EPS * EPS)).sqrt()
+    ratio = (power / window_mean(power, STANDOUT_BOX // 2).clamp_min(EPS * EPS)).sqrt()
     return ((ratio - STANDOUT_RATIO[0]) * (1.0 / (STANDOUT_RATIO[1] - STANDOUT_RATIO[0]))).clamp(0.0, 1.0)
 
 

@@ -51,7 +51,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from .cell_grid import ramp, window_sums
+from .cell_grid import ramp, window_mean, window_sums
 
 DETAIL_BOX = 31
 """The side (px) of the square window of the MRI's local mean that its own bright detail is read against."""
@@ -82,9 +82,7 @@ def height_over_local_mean(x: torch.Tensor, b: Optional[torch.Tensor] = None, re
     2 ``reach`` + 1 px square around each pixel (``DETAIL_BOX`` px by default), the head being the MRI ``b``'s pixels
     over ``HEAD_FLOOR`` (``x``'s own when ``b`` is None: x is the MRI); same shape, -1..1 (negative where it is darker
     than that mean)."""
-    head = ((x if b is None else b) > HEAD_FLOOR).to(x.dtype)
-    inside, count = window_sums(torch.cat([x * head, head], 1), [reach])[reach].split(1, 1)
-    return x - inside / count.clamp_min(1.0)
+    return x - window_mean(x, reach, ((x if b is None else b) > HEAD_FLOOR).to(x.dtype))
 
 
 def opposite_finding(a: torch.Tensor, b: torch.Tensor, height_b: torch.Tensor) -> torch.Tensor:
