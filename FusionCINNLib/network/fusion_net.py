@@ -20,7 +20,10 @@
                                                          darkening spared where the MRI stands out over its local
                                                          mean, and with config.finding_opposite where the MRI
                                                          shows a stronger finding of the opposite sign:
-                                                         network.mri_detail), and the headroom pedestal
+                                                         network.mri_detail; plus the MRI's bright detail that
+                                                         fused + T lacks where the MRI stands well over its
+                                                         local mean and A is quiet around: network.mri_restore),
+                                                         and the headroom pedestal
                                                          P: a finding's surroundings lowered where T would be
                                                          cut at white (in a volume, its gates measured across
                                                          slices: fusion.across_slices)
@@ -43,6 +46,7 @@ from .haar import HaarDWT, max_abs_fuse
 from .headroom import pedestal_fields, pedestal_from_fields
 from .latent_fusion import RelevanceActivationMap
 from .mri_detail import darkening_spared, height_over_local_mean, opposite_finding
+from .mri_restore import bright_detail_restored
 from .refinement import Refinement
 from .source_alone import keep_source_alone, source_presence
 from .source_floor import floor_at_darker_source
@@ -184,5 +188,5 @@ class FusionNet(nn.Module):
             correction, mask = correction * presence, mask * presence
         height = height_over_local_mean(b)
         opposite = opposite_finding(a, b, height) if self.config.finding_opposite else None
-        correction = darkening_spared(correction, height, opposite)
+        correction = bright_detail_restored(darkening_spared(correction, height, opposite), fused, a, b, height)
         return outputs, TransferParts(fused, correction, mask, pedestal_fields(fused, correction, a, b, height))
