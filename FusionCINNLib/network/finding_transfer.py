@@ -254,30 +254,34 @@ def uniform_thresholds(levels: int) -> torch.Tensor:
 
 
 def finding_correction(fused: torch.Tensor, a: torch.Tensor, levels: int,
-                       thresholds: Optional[torch.Tensor] = None, joint: bool = False, bounded: int = 1
-                       ) -> torch.Tensor:
+                       thresholds: Optional[torch.Tensor] = None, joint: bool = False, bounded: int = 1,
+                       first: int = 0, presence: Optional[torch.Tensor] = None) -> torch.Tensor:
     """The image to add to ``fused`` (N, 1, H, W) so that A's salient local contrast it lacks is put
     back (module doc), given the source ``a`` (CT, PET or SPECT); same shape, 0..1 units, before any
     clipping; negative only where A shows something. ``levels`` 0 gives zeros. ``thresholds``: the salience
     threshold t of each level, finest first, in A's 0..1 units, shape (levels,) or longer; None:
     ``SALIENT_ENERGY`` at every level. ``joint``: each level's carried measure bounded by the other levels'
     (module doc). ``bounded``: how many of the coarsest band-pass levels have their addition bounded by A's level
-    there (D_top of the module doc; 0: none)."""
+    there (D_top of the module doc; 0: none). ``first``: the finest level that adds anything (the finer ones are not
+    read; not with ``joint``). ``presence``: A's presence (network.source_alone, of ``a``) where already at hand."""
+    if joint and first:
+        raise ValueError("finding_correction: the joint measure reads every level (first must be 0)")
     levels = usable_levels(int(fused.shape[-2]), int(fused.shape[-1]), levels)
-    if levels == 0:
+    if levels <= first:
         return torch.zeros_like(fused)
     n = int(fused.shape[0])
     pyramid = laplacian_pyramid(torch.cat([fused, a]), levels)  # one batch: half the small ops
     measures = [_carried(bands, n, SALIENT_ENERGY if thresholds is None else thresholds[level],
                          level >= STANDOUT_FIRST)
-                for level, bands in enumerate(pyramid[:-1])]
+                for level, bands in enumerate(pyramid[:-1]) if level >= first]
     base = torch.zeros_like(pyramid[-1][:n])
-    added = [salience * (1.0 - carried) * band_a for band_a, carried, salience in measures] + [base]
+    added = ([torch.zeros_like(bands[:n]) for bands in pyramid[:first]]
+             + [salience * (1.0 - carried) * band_a for band_a, carried, salience in measures] + [base])
     gaussian_level = pyramid[-1]  # F's and A's Gaussian level at each bounded band, coarsest first (as collapse)
     for level in reversed(range(max(levels - bounded, 0), levels)):
         gaussian_level = pyramid[level] + _expand(gaussian_level, pyramid[level].shape)
         added[level] = _within_a_level(added[level], gaussian_level, n)
-    presence = source_presence(a)
+    presence = source_presence(a) if presence is None else presence
     if not joint:
         return _darkening_where_a_shows(collapse(added), presence)
     extra = [salience * (carried - bound) * band_a if level >= JOINT_FIRST else torch.zeros_like(band_a)

@@ -188,5 +188,6 @@ class FusionNet(nn.Module):
             correction, mask = correction * presence, mask * presence
         height = height_over_local_mean(b)
         opposite = opposite_finding(a, b, height) if self.config.finding_opposite else None
-        correction = bright_detail_restored(darkening_spared(correction, height, opposite), fused, a, b, height)
+        correction = bright_detail_restored(darkening_spared(correction, height, opposite), fused, a, b, height,
+                                            presence)
         return outputs, TransferParts(fused, correction, mask, pedestal_fields(fused, correction, a, b, height))

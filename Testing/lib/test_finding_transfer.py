@@ -11,6 +11,7 @@ from FusionCINNLib.metrics.findings import Finding, finding_contrast, insert_fin
 from FusionCINNLib.network import FusionNet, ModelConfig
 from FusionCINNLib.network.finding_transfer import (_fitted, collapse, finding_correction, laplacian_pyramid,
                                                      usable_levels)
+from FusionCINNLib.network.source_alone import source_presence
 
 
 def smooth_image(seed: int, size: int = 128) -> np.ndarray:
@@ -162,6 +163,24 @@ def test_the_correction_darkens_only_where_a_shows_something():
     kept = finding_contrast(corrected, lesion) / finding_contrast(mri, lesion)
     assert kept > 0.95, kept
     assert correction[60:69, 28:37].mean() < -0.1, correction[60:69, 28:37].mean()
+
+
+def test_levels_under_first_add_nothing_and_a_presence_at_hand_is_the_one_computed():
+    """A's 1-px checkerboard lives at level 0 alone: read from level 1 it is not put back; a 6 px cold region still is.
+    The presence passed in (as FusionNet passes the MRI's to the MRI's own restore) gives the same correction."""
+    a = 0.5 + 0.1 * (np.indices((128, 128)).sum(0) % 2).astype(np.float32)
+    a = insert_finding(a, Finding((64, 64), 6.0, "scaled", 0.4))
+    fused, a_tensor = as_tensor(np.full((128, 128), 0.55, np.float32)), as_tensor(a)
+    every = finding_correction(fused, a_tensor, 3)[0, 0].numpy()
+    coarse = finding_correction(fused, a_tensor, 3, first=1)[0, 0].numpy()
+    far = np.ones((128, 128), bool)
+    far[48:81, 48:81] = False
+    assert np.abs(every[far]).max() > 0.05 and np.abs(coarse[far]).max() < 0.01
+    assert coarse[60:69, 60:69].mean() < -0.1, coarse[60:69, 60:69].mean()
+    assert torch.equal(finding_correction(fused, a_tensor, 3, first=1, presence=source_presence(a_tensor)),
+                       finding_correction(fused, a_tensor, 3, first=1))
+    with pytest.raises(ValueError, match="first"):
+        finding_correction(fused, a_tensor, 3, joint=True, first=1)
 
 
 def test_a_s_regional_pattern_does_not_lift_the_fused_image_over_a_where_it_is_already_as_bright():
