@@ -263,27 +263,35 @@ def finding_correction(fused: torch.Tensor, a: torch.Tensor, levels: int,
     ``SALIENT_ENERGY`` at every level. ``joint``: each level's carried measure bounded by the other levels'
     (module doc). ``bounded``: how many of the coarsest band-pass levels have their addition bounded by A's level
     there (D_top of the module doc; 0: none). ``first``: the finest level that adds anything (the finer ones are not
-    read; not with ``joint``). ``presence``: A's presence (network.source_alone, of ``a``) where already at hand."""
+    read: the pyramid is built from the image reduced ``first`` times; not with ``joint``). ``presence``: A's
+    presence (network.source_alone, of ``a``) where already at hand."""
     if joint and first:
         raise ValueError("finding_correction: the joint measure reads every level (first must be 0)")
     levels = usable_levels(int(fused.shape[-2]), int(fused.shape[-1]), levels)
     if levels <= first:
         return torch.zeros_like(fused)
     n = int(fused.shape[0])
-    pyramid = laplacian_pyramid(torch.cat([fused, a]), levels)  # one batch: half the small ops
+    stacked = torch.cat([fused, a])  # one batch: half the small ops
+    finer_shapes = []
+    for _ in range(first):  # the pyramid of the reduced image is the full one's from level 1, exactly
+        finer_shapes.append(stacked.shape)
+        stacked = _reduce(stacked)
+    pyramid = [None] * first + laplacian_pyramid(stacked, levels - first)
     measures = [_carried(bands, n, SALIENT_ENERGY if thresholds is None else thresholds[level],
                          level >= STANDOUT_FIRST)
                 for level, bands in enumerate(pyramid[:-1]) if level >= first]
     base = torch.zeros_like(pyramid[-1][:n])
-    added = ([torch.zeros_like(bands[:n]) for bands in pyramid[:first]]
-             + [salience * (1.0 - carried) * band_a for band_a, carried, salience in measures] + [base])
+    added = [salience * (1.0 - carried) * band_a for band_a, carried, salience in measures] + [base]  # from first
     gaussian_level = pyramid[-1]  # F's and A's Gaussian level at each bounded band, coarsest first (as collapse)
-    for level in reversed(range(max(levels - bounded, 0), levels)):
+    for level in reversed(range(max(levels - bounded, first), levels)):
         gaussian_level = pyramid[level] + _expand(gaussian_level, pyramid[level].shape)
-        added[level] = _within_a_level(added[level], gaussian_level, n)
+        added[level - first] = _within_a_level(added[level - first], gaussian_level, n)
     presence = source_presence(a) if presence is None else presence
     if not joint:
-        return _darkening_where_a_shows(collapse(added), presence)
+        correction = collapse(added)
+        for shape in reversed(finer_shapes):
+            correction = _expand(correction, shape)
+        return _darkening_where_a_shows(correction, presence)
     extra = [salience * (carried - bound) * band_a if level >= JOINT_FIRST else torch.zeros_like(band_a)
              for level, ((band_a, carried, salience), bound) in enumerate(zip(measures, _joint_carried(measures)))]
     both = _darkening_where_a_shows(collapse([torch.cat(pair) for pair in zip(added, extra + [base])]),

@@ -19,7 +19,8 @@ Only the brightening is put back, and only where A is quiet around: where A show
 there is A's finding, and the MRI's detail put back over it (or its dark spot under a calcification) took the finding
 (the same round: the MRI's darkening put back too took 0.5-0.7 of the phantom's CT calcifications at the edge).
 
-No trained parameters; about 4 ms a 256x256 slice (a two-level transfer, A's height on cells, a box maximum).
+No trained parameters; about 3 ms a 256x256 slice (a two-level transfer from the once-reduced image, A's height on
+cells, a box maximum): 7 % of the whole fusion by thread time.
 """
 
 from __future__ import annotations
