@@ -99,15 +99,15 @@ def test_an_opposite_finding_spares_the_darkening_as_the_mri_standing_out_does_a
 def test_a_stronger_mri_lesion_that_does_not_stand_out_that_far_keeps_its_sign_over_a_cold_region_of_a():
     """An MRI bright lesion (+0.3 on 0.35, standing 0.29 over its 31 px mean: under ``SPARE_FLOOR``) on a cold region
     of the PET (x0.6, 0.18 under its own mean): the MRI's is the stronger finding. The shipped PET model reads the
-    opposite finding (config.finding_opposite): imprint 0.18; without it the transfer put the PET's sign over the
-    lesion, -0.48."""
+    opposite finding (config.finding_opposite): imprint 0.29; without it the transfer put the PET's sign over the
+    lesion, -0.29 (before the MRI's bright detail was put back, network.mri_restore: 0.18 and -0.48)."""
     net = load_model(default_model_path("pet-mri")).net.eval()
     assert net.config.finding_opposite
     imprints = []
     for config in (net.config, dataclasses.replace(net.config, finding_opposite=False)):
         net.config = config
         imprints.append(mri_lesion_over_a_cold_pet_region(0.3, net).imprint)
-    assert imprints[0] > 0.1 and imprints[1] < -0.3, imprints
+    assert imprints[0] > 0.1 and imprints[1] < -0.2, imprints
 
 
 def test_finding_opposite_in_the_config():
