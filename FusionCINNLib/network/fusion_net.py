@@ -45,7 +45,7 @@ from .finding_transfer import finding_correction
 from .haar import HaarDWT, max_abs_fuse
 from .headroom import pedestal_fields, pedestal_from_fields
 from .latent_fusion import RelevanceActivationMap
-from .mri_detail import darkening_spared, height_over_local_mean, opposite_finding
+from .mri_detail import darkening_spared, height_on_cells, height_over_local_mean, opposite_finding
 from .mri_restore import bright_detail_restored
 from .refinement import Refinement
 from .source_alone import keep_source_alone, source_presence
@@ -187,7 +187,8 @@ class FusionNet(nn.Module):
         if presence is not None:
             correction, mask = correction * presence, mask * presence
         height = height_over_local_mean(b)
-        opposite = opposite_finding(a, b, height) if self.config.finding_opposite else None
-        correction = bright_detail_restored(darkening_spared(correction, height, opposite), fused, a, b, height,
+        height_a = height_on_cells(a, b)  # read by both the opposite finding and the MRI's restore
+        opposite = opposite_finding(height_a, height) if self.config.finding_opposite else None
+        correction = bright_detail_restored(darkening_spared(correction, height, opposite), fused, b, height, height_a,
                                             presence)
         return outputs, TransferParts(fused, correction, mask, pedestal_fields(fused, correction, a, b, height))

@@ -85,13 +85,17 @@ def height_over_local_mean(x: torch.Tensor, b: Optional[torch.Tensor] = None, re
     return x - window_mean(x, reach, ((x if b is None else b) > HEAD_FLOOR).to(x.dtype))
 
 
-def opposite_finding(a: torch.Tensor, b: torch.Tensor, height_b: torch.Tensor) -> torch.Tensor:
-    """o (module doc): 1 where the MRI ``b``'s height over its local mean (``height_b``,
-    :func:`height_over_local_mean`) mirrors A's (``a``) over the ``MIRROR_BOX`` px square, more strongly than A's, on
-    the MRI's bright side; 0 elsewhere. All (N, 1, H, W), H and W even; read on 2x2 px cells (a quarter of the work);
-    same shape, 0..1."""
-    cells_b = F.avg_pool2d(b, 2)
-    height_a = height_over_local_mean(F.avg_pool2d(a, 2), cells_b, DETAIL_BOX // 4)
+def height_on_cells(x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """H of ``x`` (module doc) on 2x2 px cells: its cells' height over their mean within the MRI ``b``'s head over a
+    square of ``DETAIL_BOX`` // 4 cells each way (30 px). (N, 1, H, W), H and W even -> (N, 1, H/2, W/2)."""
+    return height_over_local_mean(F.avg_pool2d(x, 2), F.avg_pool2d(b, 2), DETAIL_BOX // 4)
+
+
+def opposite_finding(height_a: torch.Tensor, height_b: torch.Tensor) -> torch.Tensor:
+    """o (module doc): 1 where the MRI's height over its local mean (``height_b``, :func:`height_over_local_mean`,
+    (N, 1, H, W), H and W even) mirrors A's (``height_a``, :func:`height_on_cells`) over the ``MIRROR_BOX`` px square,
+    more strongly than A's, on the MRI's bright side; 0 elsewhere. Read on 2x2 px cells (a quarter of the work); the
+    MRI's shape, 0..1."""
     cells_height_b = F.avg_pool2d(height_b, 2)
     stacked = torch.cat([height_a, cells_height_b, height_a * height_a, cells_height_b * cells_height_b,
                          height_a * cells_height_b], 1)

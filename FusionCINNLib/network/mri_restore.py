@@ -33,7 +33,6 @@ import torch.nn.functional as F
 from .box_filters import box_max
 from .cell_grid import ramp
 from .finding_transfer import finding_correction
-from .mri_detail import DETAIL_BOX, height_over_local_mean
 
 RESTORE_LEVELS = 3
 """Pyramid levels read for the MRI's detail; the finest (1-2 px) is not put back."""
@@ -45,13 +44,13 @@ QUIET_CELLS = 7
 """Side (2x2 px cells) of the square over which A must be quiet for the MRI's detail to be put back at its centre."""
 
 
-def bright_detail_restored(correction: torch.Tensor, fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
-                           height: torch.Tensor, presence: Optional[torch.Tensor] = None) -> torch.Tensor:
+def bright_detail_restored(correction: torch.Tensor, fused: torch.Tensor, b: torch.Tensor, height: torch.Tensor,
+                           height_a: torch.Tensor, presence: Optional[torch.Tensor] = None) -> torch.Tensor:
     """The transfer's ``correction`` T plus the MRI ``b``'s bright detail that ``fused`` + T lacks, where the MRI's
-    ``height`` over its local mean (network.mri_detail) stands over ``RESTORE_HEIGHT`` and A (``a``) is quiet around
-    (module doc). All (N, 1, H, W), H and W even, 0..1 units; ``presence``: the MRI's presence
-    (network.source_alone) where already at hand. Only adds: the result is never under ``correction``."""
+    ``height`` over its local mean (network.mri_detail) stands over ``RESTORE_HEIGHT`` and A is quiet around by its
+    ``height_a`` on 2x2 px cells (network.mri_detail.height_on_cells; module doc). All (N, 1, H, W), H and W even,
+    0..1 units; ``presence``: the MRI's presence (network.source_alone) where already at hand. Only adds: the result
+    is never under ``correction``."""
     restore = finding_correction(fused + correction, b, RESTORE_LEVELS, bounded=0, first=1, presence=presence)
-    cells_a = height_over_local_mean(F.avg_pool2d(a, 2), F.avg_pool2d(b, 2), DETAIL_BOX // 4)
-    loud = F.interpolate(box_max(ramp(cells_a.abs(), *QUIET_HEIGHT), QUIET_CELLS), scale_factor=2.0, mode="nearest")
+    loud = F.interpolate(box_max(ramp(height_a.abs(), *QUIET_HEIGHT), QUIET_CELLS), scale_factor=2.0, mode="nearest")
     return correction + ramp(height, *RESTORE_HEIGHT) * (1.0 - loud) * restore.clamp_min(0.0)

@@ -12,8 +12,8 @@ from FusionCINNLib.network.fusion_net import finish
 from FusionCINNLib.network.model_files import default_model_path, load_model
 from FusionCINNLib.errors import FusionInputError
 from FusionCINNLib.network.config import ModelConfig
-from FusionCINNLib.network.mri_detail import (SPARE_FLOOR, SPARE_RAMP, darkening_spared, height_over_local_mean,
-                                              opposite_finding)
+from FusionCINNLib.network.mri_detail import (SPARE_FLOOR, SPARE_RAMP, darkening_spared, height_on_cells,
+                                              height_over_local_mean, opposite_finding)
 from test_headroom import SIZE, tensor
 
 
@@ -68,10 +68,11 @@ def test_an_mri_lesion_that_stands_out_keeps_its_sign_over_a_weaker_cold_region_
 
 def opposite_case(mri_lesion: float, a_factor: float, a_centre=(64, 64)):
     """A head with a region of A scaled by ``a_factor`` (on 0.5, r 5 at ``a_centre``), the MRI with a lesion
-    (+``mri_lesion`` on 0.4, r 5 at the centre), and the MRI's height over its local mean: opposite_finding's inputs."""
+    (+``mri_lesion`` on 0.4, r 5 at the centre), and their heights over their local means (A's on cells):
+    opposite_finding's inputs."""
     b = tensor(insert_finding(head(0.4), Finding((64, 64), 5.0, "added", mri_lesion)))
     a = tensor(insert_finding(head(0.5), Finding(a_centre, 5.0, "scaled", a_factor)))
-    return a, b, height_over_local_mean(b)
+    return height_on_cells(a, b), height_over_local_mean(b)
 
 
 def test_an_opposite_finding_is_read_where_the_mri_mirrors_a_more_strongly_and_only_there():
@@ -80,8 +81,8 @@ def test_an_opposite_finding_is_read_where_the_mri_mirrors_a_more_strongly_and_o
     assert opposite_finding(*opposite_case(0.0, 0.7))[0, 0, 64, 64] == 0.0  # A's region alone
     apart = opposite_finding(*opposite_case(0.2, 0.7, a_centre=(64, 94)))
     assert apart[0, 0, 64, 64] == 0.0 and apart[0, 0, 64, 94] == 0.0  # the two findings 30 px apart
-    _, b, height_b = opposite_case(0.2, 0.7)
-    assert opposite_finding(b, b, height_b).max() == 0.0  # the same structure, not its mirror
+    b = tensor(insert_finding(head(0.4), Finding((64, 64), 5.0, "added", 0.2)))
+    assert opposite_finding(height_on_cells(b, b), height_over_local_mean(b)).max() == 0.0  # the same, not its mirror
     assert opposite_finding(*opposite_case(-0.2, 1.3))[0, 0, 64, 64] == 0.0  # a dark MRI lesion on a hot focus
 
 

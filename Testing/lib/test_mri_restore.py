@@ -9,7 +9,7 @@ from FusionCINNLib.metrics.findings import Finding, insert_finding, score_findin
 from FusionCINNLib.network import fusion_net
 from FusionCINNLib.network.fusion_net import finish
 from FusionCINNLib.network.model_files import default_model_path, load_model
-from FusionCINNLib.network.mri_detail import height_over_local_mean
+from FusionCINNLib.network.mri_detail import height_on_cells, height_over_local_mean
 from FusionCINNLib.network.mri_restore import bright_detail_restored
 from test_headroom import SIZE, tensor
 from test_mri_detail import head
@@ -24,7 +24,8 @@ def addition(lesion: float, a: np.ndarray) -> torch.Tensor:
     fused = insert_finding(head(0.35), Finding((64, 64), 5.0, "added", lesion / 2))
     b_tensor = tensor(b)
     zero = torch.zeros_like(b_tensor)
-    return bright_detail_restored(zero, tensor(fused), tensor(a), b_tensor, height_over_local_mean(b_tensor))[0, 0]
+    return bright_detail_restored(zero, tensor(fused), b_tensor, height_over_local_mean(b_tensor),
+                                  height_on_cells(tensor(a), b_tensor))[0, 0]
 
 
 def test_the_mri_s_bright_detail_is_put_back_only_where_it_stands_out_and_a_is_quiet_around():
