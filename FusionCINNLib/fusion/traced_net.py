@@ -33,7 +33,7 @@ Graph = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], Union[torch.Tensor,
 
 class _TensorOutputs(nn.Module):
     """The network's ``fused`` output alone (a trace returns tensors, not FusionOutputs), or with ``parts`` the
-    four tensors of its TransferParts (a volume's slices), with the finding transfer's salience thresholds as
+    five tensors of its TransferParts (a volume's slices), with the finding transfer's salience thresholds as
     an input."""
 
     def __init__(self, net: FusionNet, parts: bool):
@@ -44,7 +44,7 @@ class _TensorOutputs(nn.Module):
                 ) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
         if self.parts:
             parts = self.net.transfer_parts(a, b, salience)
-            return parts.fused, parts.correction, parts.mask, parts.fields
+            return parts.fused, parts.correction, parts.mask, parts.fields, parts.floor
         return self.net(a, b, salience).fused
 
 
@@ -80,7 +80,7 @@ def _trace(net: FusionNet, a: torch.Tensor, b: torch.Tensor, parts: bool) -> Gra
 def traced_fusion(net: FusionNet, a: torch.Tensor, b: torch.Tensor, parts: bool = False) -> Optional[Graph]:
     """The traced network for inputs shaped like ``a`` and ``b`` ((N, 1, H, W), already padded), called as
     ``graph(a, b, salience)`` (salience: the finding transfer's (finding_levels,) thresholds) for the fused
-    image, or with ``parts`` for the four tensors of FusionNet.transfer_parts; or None
+    image, or with ``parts`` for the five tensors of FusionNet.transfer_parts; or None
     when the plain network should run: not float32 on the CPU, the subnets set to another precision,
     or a shape seen fewer than ``TRACE_AFTER`` times. Call under ``torch.inference_mode``."""
     if a.device.type != "cpu" or a.dtype != torch.float32 or net.training:

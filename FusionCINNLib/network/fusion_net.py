@@ -43,6 +43,7 @@ from .cinn import build_cinn
 from .config import LEVELS, ModelConfig
 from .finding_transfer import finding_correction
 from .haar import HaarDWT, max_abs_fuse
+from .floor_pedestal import floor_field, floor_lift
 from .headroom import pedestal_fields, pedestal_from_fields
 from .latent_fusion import RelevanceActivationMap
 from .mri_detail import darkening_spared, height_on_cells, height_over_local_mean, opposite_finding
@@ -73,21 +74,24 @@ class FusionOutputs:
 class TransferParts:
     """A batch's fusion before the headroom pedestal is taken off (config.finding_levels > 0): the fused image
     before the finding transfer, the transfer's correction T and its weight m (the background mask, times the MRI's
-    presence with config.source_alone), each (N, 1, H, W), and the pedestal's fields
-    (network.headroom.pedestal_fields). A volume's slices are finished once the fields of the slices within reach
-    are known (fusion.across_slices)."""
+    presence with config.source_alone), each (N, 1, H, W), the headroom pedestal's fields
+    (network.headroom.pedestal_fields) and the floor's lift on cells (network.floor_pedestal.floor_field). A volume's
+    slices are finished once the fields of the slices within reach are known (fusion.across_slices)."""
 
     fused: torch.Tensor
     correction: torch.Tensor
     mask: torch.Tensor
     fields: torch.Tensor
+    floor: torch.Tensor
 
 
 def finish(parts: TransferParts, volume: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """clip(fused + m (T - P), 0, 1): the fused image, with the pedestal P made from the parts' fields, in a volume
-    from the plateaus measured across its slices instead of the slice's own (``volume``: fusion.across_slices)."""
+    """clip(fused + m (T - P + L), 0, 1): the fused image, with the headroom pedestal P made from the parts' fields, in
+    a volume from the plateaus measured across its slices instead of the slice's own (``volume``:
+    fusion.across_slices), and the floor's lift L (network.floor_pedestal; each slice its own)."""
     pedestal = pedestal_from_fields(parts.fields, parts.fused, parts.correction, volume)
-    return (parts.fused + parts.mask * (parts.correction - pedestal)).clamp(0.0, 1.0)
+    lift = floor_lift(parts.floor, parts.fused, parts.correction)
+    return (parts.fused + parts.mask * (parts.correction - pedestal + lift)).clamp(0.0, 1.0)
 
 
 class FusionNet(nn.Module):
@@ -191,4 +195,5 @@ class FusionNet(nn.Module):
         opposite = opposite_finding(height_a, height) if self.config.finding_opposite else None
         correction = bright_detail_restored(darkening_spared(correction, height, opposite), fused, b, height, height_a,
                                             presence)
-        return outputs, TransferParts(fused, correction, mask, pedestal_fields(fused, correction, a, b, height))
+        return outputs, TransferParts(fused, correction, mask, pedestal_fields(fused, correction, a, b, height),
+                                      floor_field(fused, correction, a, b))

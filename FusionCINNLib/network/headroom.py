@@ -65,13 +65,14 @@ thirty-sixth round).
 
 It has no trained parameters and costs 1.3-3.4 ms a 256x256 slice, by machine (eager), about 1 ms more with the two
 readings of the finding and 0.9 ms more with the MRI's bright detail (docs/speed.md). Sizes are read as Python ints
-(``int(x.shape[d])``), constants in a trace made per input shape (fusion.traced_net).
+(``int(x.shape[d])``), constants in a trace made per input shape (fusion.traced_net). Its cell statistics and gated
+plateaus (:func:`cell_statistics`, :func:`gated_plateaus`) also serve the floor at black (network.floor_pedestal).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -145,6 +146,41 @@ def reach_gate(rho: int, near: Sequence[torch.Tensor], around: Sequence[torch.Te
     return size * compactness * amid
 
 
+def cell_statistics(values: torch.Tensor, bright: torch.Tensor
+                    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A batch's ``values`` (N, 1, H, W; the excess over white, or the floor's deficit under black, 0..1 units) counted
+    where over ``EXCESS_FLOOR``, on ``CELL`` px cells: each cell's largest value, the share of its pixels counted, the
+    share in the body (``bright``, the brightest of the images there, over ``BODY_FLOOR``) and its mean value; each
+    (N, 1, ceil(H / CELL), ceil(W / CELL))."""
+    counted = values > EXCESS_FLOOR
+    values = values * counted
+    cells = F.max_pool2d(values, CELL, stride=CELL, ceil_mode=True)
+    share = F.avg_pool2d(counted.to(values.dtype), CELL, stride=CELL, ceil_mode=True)
+    body = F.avg_pool2d((bright > BODY_FLOOR).to(values.dtype), CELL, stride=CELL, ceil_mode=True)
+    return cells, share, body, F.avg_pool2d(values, CELL, stride=CELL, ceil_mode=True)
+
+
+def gated_plateaus(cells: torch.Tensor, share: torch.Tensor, body: torch.Tensor, amount: torch.Tensor,
+                   reaches: Sequence[int]) -> List[torch.Tensor]:
+    """For each reach rho (cells) of ``reaches``, the plateau max_rho(e) max_rho(s_rho) (module doc) before its blur,
+    from :func:`cell_statistics` (e: ``cells``); zeros where the reach does not fit the grid."""
+    side, n = int(min(cells.shape[-2:])), int(cells.shape[0])
+    deep = ramp(cells, *DEEP_EXCESS)
+    radii = {reach: fitted_radius(reach, side) for reach in tuple(reaches) + tuple(2 * rho for rho in reaches)}
+    sums = window_sums(torch.cat([share, body, amount], 1), sorted(set(radii.values())))
+    counts = {reach: sums[r].split(1, 1) for reach, r in radii.items()}  # counted cells, body cells, amount
+    plateaus = []
+    for rho in reaches:
+        if 2 * rho + 1 > side:
+            plateaus.append(torch.zeros_like(cells))
+            continue
+        count, _, amount_near = counts[rho]
+        gate = reach_gate(rho, (count, amount_near), counts[2 * rho], (2 * radii[2 * rho] + 1) ** 2, deep, count)
+        reach, gate = window_max(torch.cat([cells, gate]), rho).split(n)
+        plateaus.append(reach * gate)
+    return plateaus
+
+
 def pedestal_fields(fused: torch.Tensor, correction: torch.Tensor, a: torch.Tensor,
                     b: Optional[torch.Tensor] = None, height: Optional[torch.Tensor] = None) -> torch.Tensor:
     """The pedestal's fields of one batch of slices (N, 1, H, W; module doc) on its grid of ``CELL`` px cells: (N,
@@ -159,27 +195,9 @@ def pedestal_fields(fused: torch.Tensor, correction: torch.Tensor, a: torch.Tens
         over = total - 1.0
     else:
         over = total - 1.0 - mri_bright_detail(height_over_local_mean(b) if height is None else height)
-    excess = torch.minimum(correction, over)
-    counted = excess > EXCESS_FLOOR
-    excess = excess * counted
-    cells_excess = F.max_pool2d(excess, CELL, stride=CELL, ceil_mode=True)
+    cells_excess, share, body, amount = cell_statistics(torch.minimum(correction, over), torch.maximum(fused, a))
     side, n = int(min(cells_excess.shape[-2:])), int(fused.shape[0])
-    share = F.avg_pool2d(counted.to(excess.dtype), CELL, stride=CELL, ceil_mode=True)
-    body = F.avg_pool2d((torch.maximum(fused, a) > BODY_FLOOR).to(excess.dtype), CELL, stride=CELL, ceil_mode=True)
-    amount = F.avg_pool2d(excess, CELL, stride=CELL, ceil_mode=True)
-    deep = ramp(cells_excess, *DEEP_EXCESS)
-    radii = {reach: fitted_radius(reach, side) for reach in REACHES + tuple(2 * rho for rho in REACHES)}
-    sums = window_sums(torch.cat([share, body, amount], 1), sorted(set(radii.values())))
-    counts = {reach: sums[r].split(1, 1) for reach, r in radii.items()}  # excess cells, body cells, excess
-    plateaus = []
-    for rho in REACHES:
-        if 2 * rho + 1 > side:
-            plateaus.append(torch.zeros_like(cells_excess))
-            continue
-        count, _, amount_near = counts[rho]
-        gate = reach_gate(rho, (count, amount_near), counts[2 * rho], (2 * radii[2 * rho] + 1) ** 2, deep, count)
-        reach, gate = window_max(torch.cat([cells_excess, gate]), rho).split(n)
-        plateaus.append(reach * gate)
+    plateaus = gated_plateaus(cells_excess, share, body, amount, REACHES)
     darker = a if b is None else torch.minimum(a, b)
     if len(BOUND_GAUSSIAN) <= side:
         over_sources = F.avg_pool2d(torch.cat([total - a, total - darker]), CELL, stride=CELL, ceil_mode=True)
@@ -210,14 +228,14 @@ def pedestal_from_fields(fields: torch.Tensor, fused: torch.Tensor, correction: 
             wide = torch.maximum(wide, plateau)
     room, darker_room = fields[:, ROOM:ROOM + 1], fields[:, DARKER_ROOM:DARKER_ROOM + 1]
     size = fused.shape[-2:]
-    wide, small_over_a, small, rise_a = _upsampled(torch.cat(
+    wide, small_over_a, small, rise_a = upsampled(torch.cat(
         [torch.minimum(wide, room), torch.minimum(small, room), torch.minimum(small, darker_room),
          fields[:, A_RISE:A_RISE + 1]], 1), size).split(1, 1)
     over = fused + correction - 1.0
     cut = over.clamp_min(0.0)
     by_addition = (correction * (1.0 / CORE_ADDITION)).clamp(0.0, 1.0)
     small = torch.lerp(small, small_over_a, torch.maximum(by_addition, (rise_a * (1.0 / A_RISE_FULL)).clamp(0.0, 1.0)))
-    rise = correction - _upsampled(_local_mean(F.avg_pool2d(correction, CELL, stride=CELL, ceil_mode=True)), size)
+    rise = correction - upsampled(_local_mean(F.avg_pool2d(correction, CELL, stride=CELL, ceil_mode=True)), size)
     by_rise = torch.maximum((over * (1.0 / CUT_FULL)).clamp(0.0, 1.0), (rise * (1.0 / CORE_ADDITION)).clamp(0.0, 1.0))
     pedestals = [torch.lerp(pedestal, torch.minimum(pedestal, cut), inside)
                  for pedestal, inside in ((wide, by_addition), (small, by_rise))]
@@ -230,7 +248,7 @@ def mri_bright_detail(height: torch.Tensor) -> torch.Tensor:
     return (height - DETAIL_FLOOR).clamp_min(0.0)
 
 
-def _upsampled(cells: torch.Tensor, size: torch.Size) -> torch.Tensor:
+def upsampled(cells: torch.Tensor, size: torch.Size) -> torch.Tensor:
     """A cell grid's field (N, 1, h, w) on the image's pixels (``size``), bilinear."""
     return F.interpolate(cells, size=size, mode="bilinear", align_corners=False)
 

@@ -14,6 +14,7 @@ from FusionCINNLib.fusion.across_slices import (FINISH_CHUNK, finishing_plateaus
 from FusionCINNLib.fusion.slices import fuse_slices
 from FusionCINNLib.metrics.findings import Finding, insert_finding, score_finding
 from FusionCINNLib.network.fusion_net import FusionNet, TransferParts, finish
+from FusionCINNLib.network.floor_pedestal import floor_field
 from FusionCINNLib.network.headroom import pedestal_fields
 
 SHAPE = (41, 96, 96)
@@ -25,8 +26,9 @@ def added_in_full(a: np.ndarray, a_with: np.ndarray) -> TransferParts:
     ``a`` and the transfer adds it in full."""
     fused = torch.full((a.shape[0], 1) + a.shape[1:], 0.75)
     correction = torch.from_numpy(a_with - a)[:, None]
-    return TransferParts(fused, correction, torch.ones_like(fused),
-                         pedestal_fields(fused, correction, torch.from_numpy(a_with)[:, None]))
+    source = torch.from_numpy(a_with)[:, None]
+    return TransferParts(fused, correction, torch.ones_like(fused), pedestal_fields(fused, correction, source),
+                         floor_field(fused, correction, source, source))
 
 
 def ball_case(radius: float, spacing):
