@@ -146,6 +146,32 @@ def head_ends(b: np.ndarray) -> np.ndarray:
     return np.flatnonzero((area > 500) & (area < 0.3 * area.max()))
 
 
+def noisy_pet_shares(phantom, monkeypatch, changed_by) -> list:
+    """The share of the brain (the MRI over 0.1) that ``changed_by`` (:func:`lowered_by_the_pedestal` or
+    :func:`raised_by_the_floor`) moves by over 0.02 on each of the phantom's PET-MRI slices of :func:`noisy_pet_slices`,
+    fused as a volume."""
+    data = aligned_pair(phantom, "pet")
+    slices = noisy_pet_slices(phantom, data)
+    b = window_for(data.mri, "mri").normalise(data.mri)
+    change = changed_by("pet-mri", window_for(data.source, "pet").normalise(data.source), b, data.spacing,
+                        monkeypatch)[slices]
+    brain = b[slices] > 0.1
+    return [float((change[i][brain[i]] > 0.02).mean()) for i in range(len(slices))]
+
+
+def ct_head_end_shares(phantom, monkeypatch, changed_by) -> Dict[int, float]:
+    """The share of the head (the MRI over 0.05) that ``changed_by`` moves by over 0.05 on each of the phantom's CT-MRI
+    slices at the head's ends (:func:`head_ends`), fused as a volume with the CT's HU salience gate, by slice."""
+    data = aligned_pair(phantom, "ct")
+    window_a = window_for(data.source, "ct")
+    b_all = window_for(data.mri, "mri").normalise(data.mri)
+    ends = head_ends(b_all)
+    change = changed_by("ct-mri", window_a.normalise(data.source), b_all, data.spacing, monkeypatch,
+                        salience=salience_thresholds(window_a))[ends]
+    head = b_all[ends] > 0.05
+    return {int(z): float((change[i][head[i]] > 0.05).mean()) for i, z in enumerate(ends)}
+
+
 def test_the_headroom_pedestal_stays_near_findings_and_does_not_band_a_noisy_pet_volume(phantom, monkeypatch):
     """On the phantom's PET-MRI slices away from its hot lesion, the pedestal lowers at most 8 % of the brain
     by over 0.02 (measured 6.2 % fused as a volume, 7.6 % slice by slice, with the transfer's darkening spared where
@@ -158,14 +184,8 @@ def test_the_headroom_pedestal_stays_near_findings_and_does_not_band_a_noisy_pet
     read in the volume alone, thirtieth round; 16.5 % without its dead zone, a different share on each slice; 9.9 %
     with compactness by the excess's amount alone, not only where it is deep; 34 % with each slice's plateaus spread
     across slices unchanged, docs/findings.md "Thirteenth round")."""
-    data = aligned_pair(phantom, "pet")
-    slices = noisy_pet_slices(phantom, data)
-    a = window_for(data.source, "pet").normalise(data.source)
-    b = window_for(data.mri, "mri").normalise(data.mri)
-    drop = lowered_by_the_pedestal("pet-mri", a, b, data.spacing, monkeypatch)[slices]
-    brain = b[slices] > 0.1
-    lowered = [float((drop[i][brain[i]] > 0.02).mean()) for i in range(len(slices))]
-    assert len(slices) >= 5 and np.mean(lowered) < 0.08, lowered
+    lowered = noisy_pet_shares(phantom, monkeypatch, lowered_by_the_pedestal)
+    assert len(lowered) >= 5 and np.mean(lowered) < 0.08, lowered
 
 
 def test_the_headroom_pedestal_does_not_darken_the_small_slices_at_the_ends_of_a_ct_mri_head(phantom, monkeypatch):
@@ -181,40 +201,19 @@ def test_the_headroom_pedestal_does_not_darken_the_small_slices_at_the_ends_of_a
     by slice; 18.6 % with it replaced up to three times A's own; 7 % before the compactness by amount of
     the eleventh round; 94 % before the body rule, docs/findings.md "Tenth round"; 84 % with each slice's plateaus
     spread across slices unchanged)."""
-    data = aligned_pair(phantom, "ct")
-    window_a = window_for(data.source, "ct")
-    b_all = window_for(data.mri, "mri").normalise(data.mri)
-    ends = head_ends(b_all)
-    drop = lowered_by_the_pedestal("ct-mri", window_a.normalise(data.source), b_all, data.spacing, monkeypatch,
-                                   salience=salience_thresholds(window_a))[ends]
-    head = b_all[ends] > 0.05
-    lowered = [float((drop[i][head[i]] > 0.05).mean()) for i in range(len(ends))]
-    assert len(ends) >= 8 and max(lowered) < 0.15, dict(zip(ends.tolist(), lowered))
+    lowered = ct_head_end_shares(phantom, monkeypatch, lowered_by_the_pedestal)
+    assert len(lowered) >= 8 and max(lowered.values()) < 0.15, lowered
 
 
 def test_the_floor_stays_near_findings_on_a_noisy_pet_volume(phantom, monkeypatch):
     """On the phantom's PET-MRI slices away from its hot lesion (those of the headroom pedestal's test), the floor
     raises at most 4 % of the brain by over 0.02 (measured 1.7 %; 3.3 % with a reach of 16 px, forty-third round)."""
-    data = aligned_pair(phantom, "pet")
-    slices = noisy_pet_slices(phantom, data)
-    b = window_for(data.mri, "mri").normalise(data.mri)
-    rise = raised_by_the_floor("pet-mri", window_for(data.source, "pet").normalise(data.source), b, data.spacing,
-                               monkeypatch)[slices]
-    brain = b[slices] > 0.1
-    raised = [float((rise[i][brain[i]] > 0.02).mean()) for i in range(len(slices))]
-    assert len(slices) >= 5 and np.mean(raised) < 0.04, raised
-    assert rise.min() >= 0.0
+    raised = noisy_pet_shares(phantom, monkeypatch, raised_by_the_floor)
+    assert len(raised) >= 5 and np.mean(raised) < 0.04, raised
 
 
 def test_the_floor_does_not_brighten_the_small_slices_at_the_ends_of_a_ct_mri_head(phantom, monkeypatch):
     """At the phantom's CT-MRI head ends (those of the headroom pedestal's test), the floor raises at most 10 % of any
     such slice's head by over 0.05 (measured 4.6 %, on one slice at the skull base; no other over 0.6 %)."""
-    data = aligned_pair(phantom, "ct")
-    window_a = window_for(data.source, "ct")
-    b_all = window_for(data.mri, "mri").normalise(data.mri)
-    ends = head_ends(b_all)
-    rise = raised_by_the_floor("ct-mri", window_a.normalise(data.source), b_all, data.spacing, monkeypatch,
-                               salience=salience_thresholds(window_a))[ends]
-    head = b_all[ends] > 0.05
-    raised = [float((rise[i][head[i]] > 0.05).mean()) for i in range(len(ends))]
-    assert len(ends) >= 8 and max(raised) < 0.1, dict(zip(ends.tolist(), raised))
+    raised = ct_head_end_shares(phantom, monkeypatch, raised_by_the_floor)
+    assert len(raised) >= 8 and max(raised.values()) < 0.1, raised
