@@ -14,7 +14,7 @@
     fused = max(fused, d min(A, B))                      with config.source_floor: where the MRI is dark (d: 1 under
                                                          0.15, 0 over 0.25), not darker than both sources,
                                                          elsewhere not under 0 (network.source_floor)
-    fused = clip(fused + m (T - P), 0, 1)                with the finding transfer T (config.finding_levels > 0):
+    fused = clip(fused + m (T - P + L), 0, 1)            with the finding transfer T (config.finding_levels > 0):
                                                          A's salient local contrast that fused lacks (with
                                                          config.finding_joint, read jointly across levels; its
                                                          darkening spared where the MRI stands out over its local
@@ -26,7 +26,9 @@
                                                          and the headroom pedestal
                                                          P: a finding's surroundings lowered where T would be
                                                          cut at white (in a volume, its gates measured across
-                                                         slices: fusion.across_slices)
+                                                         slices: fusion.across_slices), and the floor L: a
+                                                         finding's surroundings lifted where T would be cut at
+                                                         black (network.floor_pedestal)
 """
 
 from __future__ import annotations
@@ -42,8 +44,8 @@ from .box_filters import box_max
 from .cinn import build_cinn
 from .config import LEVELS, ModelConfig
 from .finding_transfer import finding_correction
-from .haar import HaarDWT, max_abs_fuse
 from .floor_pedestal import floor_field, floor_lift
+from .haar import HaarDWT, max_abs_fuse
 from .headroom import pedestal_fields, pedestal_from_fields
 from .latent_fusion import RelevanceActivationMap
 from .mri_detail import darkening_spared, height_on_cells, height_over_local_mean, opposite_finding
