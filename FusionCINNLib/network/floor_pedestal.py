@@ -46,7 +46,8 @@ REACHES = (1, 2)
 def floor_field(fused: torch.Tensor, correction: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """The floor's lift L on ``CELL`` px cells (module doc) of a batch of slices: the fused image before the transfer,
     the transfer's ``correction`` T and the sources ``a`` and ``b``, each (N, 1, H, W), 0..1 units ->
-    (N, 1, ceil(H / CELL), ceil(W / CELL)), >= 0; zeros where nothing would be cut at black."""
+    (N, 1, ceil(H / CELL), ceil(W / CELL)), >= 0; zeros where nothing would be cut at black. On a grid too small for
+    the room's blur the lift is not bound by the room (as the headroom pedestal's is not)."""
     total = fused + correction
     bright = torch.maximum(torch.maximum(fused, a), b)
     cells, share, body, amount = cell_statistics(torch.minimum(-correction, -total), bright)
