@@ -33,11 +33,10 @@ time (docs/speed.md). Sizes are read as Python ints, constants in a trace made p
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from .cell_grid import blur
-from .headroom import (BOUND_GAUSSIAN, BOUND_SIGMA, CELL, CORE_ADDITION, CUT_FULL, GAUSSIANS, SIGMAS,
-                       cell_statistics, gated_plateaus, upsampled)
+from .headroom import (CORE_ADDITION, CUT_FULL, GAUSSIANS, SIGMAS, cell_statistics, gated_plateaus,
+                       room_over, upsampled)
 
 REACHES = (1, 2)
 """The reaches (cells) of the floor's plateaus: the headroom pedestal's small ones."""
@@ -57,10 +56,7 @@ def floor_field(fused: torch.Tensor, correction: torch.Tensor, a: torch.Tensor, 
         if len(GAUSSIANS[rho]) <= side:
             plateau = blur(plateau, SIGMAS[rho])
         lift = torch.maximum(lift, plateau)
-    if len(BOUND_GAUSSIAN) > side:
-        return lift
-    room = blur(F.avg_pool2d(bright - total, CELL, stride=CELL, ceil_mode=True), BOUND_SIGMA).clamp_min(0.0)
-    return torch.minimum(lift, room)
+    return torch.minimum(lift, room_over(bright - total))
 
 
 def floor_lift(field: torch.Tensor, fused: torch.Tensor, correction: torch.Tensor) -> torch.Tensor:

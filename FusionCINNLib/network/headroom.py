@@ -181,6 +181,16 @@ def gated_plateaus(cells: torch.Tensor, share: torch.Tensor, body: torch.Tensor,
     return plateaus
 
 
+def room_over(difference: torch.Tensor) -> torch.Tensor:
+    """A room on ``CELL`` px cells from a batch's ``difference`` (N, 1, H, W; 0..1 units, the fused image over a
+    source, or the brightest image over it): the Gaussian (``BOUND_SIGMA`` cells) of its cell means, at least 0; inf
+    on a grid too small for that blur (no bound)."""
+    cells = F.avg_pool2d(difference, CELL, stride=CELL, ceil_mode=True)
+    if len(BOUND_GAUSSIAN) > int(min(cells.shape[-2:])):
+        return torch.full_like(cells, math.inf)
+    return blur(cells, BOUND_SIGMA).clamp_min(0.0)
+
+
 def pedestal_fields(fused: torch.Tensor, correction: torch.Tensor, a: torch.Tensor,
                     b: Optional[torch.Tensor] = None, height: Optional[torch.Tensor] = None) -> torch.Tensor:
     """The pedestal's fields of one batch of slices (N, 1, H, W; module doc) on its grid of ``CELL`` px cells: (N,
@@ -196,14 +206,10 @@ def pedestal_fields(fused: torch.Tensor, correction: torch.Tensor, a: torch.Tens
     else:
         over = total - 1.0 - mri_bright_detail(height_over_local_mean(b) if height is None else height)
     cells_excess, share, body, amount = cell_statistics(torch.minimum(correction, over), torch.maximum(fused, a))
-    side, n = int(min(cells_excess.shape[-2:])), int(fused.shape[0])
+    n = int(fused.shape[0])
     plateaus = gated_plateaus(cells_excess, share, body, amount, REACHES)
     darker = a if b is None else torch.minimum(a, b)
-    if len(BOUND_GAUSSIAN) <= side:
-        over_sources = F.avg_pool2d(torch.cat([total - a, total - darker]), CELL, stride=CELL, ceil_mode=True)
-        rooms = blur(over_sources, BOUND_SIGMA).clamp_min(0.0).split(n)
-    else:
-        rooms = [torch.full_like(cells_excess, math.inf)] * 2
+    rooms = room_over(torch.cat([total - a, total - darker])).split(n)
     cells_a = F.avg_pool2d(a, CELL, stride=CELL, ceil_mode=True)
     return torch.cat(plateaus + list(rooms) + [cells_a - _local_mean(cells_a), cells_excess, share, body, amount], 1)
 

@@ -7,14 +7,10 @@ import torch
 
 from FusionCINNLib.metrics.findings import Finding, distance_map, insert_finding, score_finding
 from FusionCINNLib.network.floor_pedestal import floor_field, floor_lift
+from test_headroom import SIZE, tensor
 
-SIZE = 128
 BACKGROUND = 0.15
 """The fused image around the finding: darker than source A's 0.4 (a PET's white matter, dark in the fused image)."""
-
-
-def tensor(x: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None, None]
 
 
 def cold_case(radius: float, depth: float = 0.35):
