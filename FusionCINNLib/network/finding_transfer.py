@@ -103,6 +103,7 @@ import torch.nn.functional as F
 from .axis_filters import filter_along, filter_both
 from .box_filters import box_max
 from .cell_grid import window_mean
+from .masks import over, scaled_where_negative, scaled_where_positive
 from .source_alone import source_presence
 
 BINOMIAL = (1.0, 4.0, 6.0, 4.0, 1.0)
@@ -311,8 +312,7 @@ def _carried(bands: torch.Tensor, n: int, threshold: Union[float, torch.Tensor],
     shared = cross * cross / (power * power_f).clamp_min(EPS ** 4)
     carried = torch.minimum(gain, shared).clamp(CARRIED_MIN, 1.0)  # shared >= 0: a gain <= 0 stays
     if standout:
-        carried = torch.where(carried > 0, carried * (1.0 - _standing_out(power) * (1.0 - shared.clamp_max(1.0))),
-                              carried)
+        carried = scaled_where_positive(carried, 1.0 - _standing_out(power) * (1.0 - shared.clamp_max(1.0)))
     return band_a, carried, _salience(power.sqrt(), threshold)
 
 
@@ -335,13 +335,13 @@ def _within_a_level(addition: torch.Tensor, levels: torch.Tensor, n: int) -> tor
 
 def _darkening_where_a_shows(correction: torch.Tensor, presence: torch.Tensor) -> torch.Tensor:
     """``correction`` where it is positive, times A's ``presence`` where it is negative (module doc)."""
-    return torch.where(correction < 0, correction * presence, correction)
+    return scaled_where_negative(correction, presence)
 
 
 def _joint_carried(measures: Sequence[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> List[torch.Tensor]:
     """Per level, c' = c bounded by the other levels' c^+ where they are salient (module doc); the levels under
     ``JOINT_FIRST`` as they are."""
-    bounds = {level: torch.where(salience > JOINT_SALIENT, carried.clamp_min(0.0), torch.ones_like(carried))
+    bounds = {level: _bound_where_salient(carried, over(salience, JOINT_SALIENT))
               for level, (_, carried, salience) in enumerate(measures) if level >= JOINT_FIRST}
     joint = [carried for _, carried, _ in measures]
     for level in bounds:
@@ -349,6 +349,11 @@ def _joint_carried(measures: Sequence[Tuple[torch.Tensor, torch.Tensor, torch.Te
             if other != level:
                 joint[level] = torch.minimum(joint[level], _resampled(bounds[other], other, level, joint[level]))
     return joint
+
+
+def _bound_where_salient(carried: torch.Tensor, salient: torch.Tensor) -> torch.Tensor:
+    """c^+ where ``salient`` (a 0/1 mask) is 1, 1 where it is 0."""
+    return carried.clamp_min(0.0) * salient + (1.0 - salient)
 
 
 def _resampled(x: torch.Tensor, level: int, to_level: int, like: torch.Tensor) -> torch.Tensor:
@@ -365,5 +370,5 @@ def _fitted(extra: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
     """``extra`` scaled where it is positive so that ``image`` + it stays under 1 everywhere within ``FIT_BOX`` // 2 px,
     and as it is where it is negative (module doc); (N, 1, H, W), 0..1 units."""
     room = (1.0 - image).clamp_min(0.0)
-    share = torch.where(extra > FIT_LEAST, (room / extra.clamp_min(FIT_LEAST)).clamp(max=1.0), torch.ones_like(extra))
-    return torch.where(extra > 0, extra * (1.0 - box_max(1.0 - share, FIT_BOX)), extra)
+    lacking = (1.0 - (room / extra.clamp_min(FIT_LEAST)).clamp(max=1.0)) * over(extra, FIT_LEAST)  # 1 - the share
+    return scaled_where_positive(extra, 1.0 - box_max(lacking, FIT_BOX))

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .masks import larger_magnitude
+
 HAAR_KERNELS = torch.tensor([
     [[0.5, 0.5], [0.5, 0.5]],      # cA: approximation
     [[0.5, 0.5], [-0.5, -0.5]],    # cH: detail across rows (horizontal edges)
@@ -82,4 +84,4 @@ class HaarDWT(nn.Module):
 
 def max_abs_fuse(coeffs_a: List[torch.Tensor], coeffs_b: List[torch.Tensor]) -> List[torch.Tensor]:
     """The fused condition c_F: per level and coefficient, the one with the larger magnitude (ties -> A)."""
-    return [torch.where(ca.abs() >= cb.abs(), ca, cb) for ca, cb in zip(coeffs_a, coeffs_b)]
+    return [larger_magnitude(ca, cb) for ca, cb in zip(coeffs_a, coeffs_b)]

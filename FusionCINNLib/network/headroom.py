@@ -78,6 +78,7 @@ import torch
 import torch.nn.functional as F
 
 from .cell_grid import blur, gaussian, ramp, window_max, window_sums
+from .masks import cell_max, kept_over, over
 from .mri_detail import height_over_local_mean
 
 CELL = 4
@@ -152,11 +153,11 @@ def cell_statistics(values: torch.Tensor, bright: torch.Tensor
     where over ``EXCESS_FLOOR``, on ``CELL`` px cells: each cell's largest value, the share of its pixels counted, the
     share in the body (``bright``, the brightest of the images there, over ``BODY_FLOOR``) and its mean value; each
     (N, 1, ceil(H / CELL), ceil(W / CELL))."""
-    counted = values > EXCESS_FLOOR
-    values = values * counted
-    cells = F.max_pool2d(values, CELL, stride=CELL, ceil_mode=True)
-    share = F.avg_pool2d(counted.to(values.dtype), CELL, stride=CELL, ceil_mode=True)
-    body = F.avg_pool2d((bright > BODY_FLOOR).to(values.dtype), CELL, stride=CELL, ceil_mode=True)
+    counted = over(values, EXCESS_FLOOR)
+    values = kept_over(values, EXCESS_FLOOR)
+    cells = cell_max(values, CELL)
+    share = F.avg_pool2d(counted, CELL, stride=CELL, ceil_mode=True)
+    body = F.avg_pool2d(over(bright, BODY_FLOOR), CELL, stride=CELL, ceil_mode=True)
     return cells, share, body, F.avg_pool2d(values, CELL, stride=CELL, ceil_mode=True)
 
 

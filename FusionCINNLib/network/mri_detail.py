@@ -52,6 +52,7 @@ import torch
 import torch.nn.functional as F
 
 from .cell_grid import ramp, window_mean, window_sums
+from .masks import over
 
 DETAIL_BOX = 31
 """The side (px) of the square window of the MRI's local mean that its own bright detail is read against."""
@@ -82,7 +83,7 @@ def height_over_local_mean(x: torch.Tensor, b: Optional[torch.Tensor] = None, re
     2 ``reach`` + 1 px square around each pixel (``DETAIL_BOX`` px by default), the head being the MRI ``b``'s pixels
     over ``HEAD_FLOOR`` (``x``'s own when ``b`` is None: x is the MRI); same shape, -1..1 (negative where it is darker
     than that mean)."""
-    return x - window_mean(x, reach, ((x if b is None else b) > HEAD_FLOOR).to(x.dtype))
+    return x - window_mean(x, reach, over(x if b is None else b, HEAD_FLOOR))
 
 
 def height_on_cells(x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
