@@ -34,9 +34,8 @@ from __future__ import annotations
 
 import torch
 
-from .cell_grid import blur
-from .headroom import (CORE_ADDITION, CUT_FULL, GAUSSIANS, SIGMAS, cell_statistics, gated_plateaus,
-                       room_over, upsampled)
+from .headroom import (CORE_ADDITION, CUT_FULL, blurred_plateau, cell_statistics, gated_plateaus, room_over,
+                       upsampled)
 
 REACHES = (1, 2)
 """The reaches (cells) of the floor's plateaus: the headroom pedestal's small ones."""
@@ -50,12 +49,9 @@ def floor_field(fused: torch.Tensor, correction: torch.Tensor, a: torch.Tensor, 
     total = fused + correction
     bright = torch.maximum(torch.maximum(fused, a), b)
     cells, share, body, amount = cell_statistics(torch.minimum(-correction, -total), bright)
-    side = int(min(cells.shape[-2:]))
     lift = torch.zeros_like(cells)
     for rho, plateau in zip(REACHES, gated_plateaus(cells, share, body, amount, REACHES)):
-        if len(GAUSSIANS[rho]) <= side:
-            plateau = blur(plateau, SIGMAS[rho])
-        lift = torch.maximum(lift, plateau)
+        lift = torch.maximum(lift, blurred_plateau(plateau, rho))
     return torch.minimum(lift, room_over(bright - total))
 
 

@@ -182,6 +182,14 @@ def gated_plateaus(cells: torch.Tensor, share: torch.Tensor, body: torch.Tensor,
     return plateaus
 
 
+def blurred_plateau(plateau: torch.Tensor, rho: int) -> torch.Tensor:
+    """A reach's plateau (N, 1, h, w, on cells) blurred by its Gaussian (``SIGMAS[rho]`` cells); as it is on a grid too
+    small for that blur."""
+    if len(GAUSSIANS[rho]) <= int(min(plateau.shape[-2:])):
+        return blur(plateau, SIGMAS[rho])
+    return plateau
+
+
 def room_over(difference: torch.Tensor) -> torch.Tensor:
     """A room on ``CELL`` px cells from a batch's ``difference`` (N, 1, H, W; 0..1 units, the fused image over a
     source, or the brightest image over it): the Gaussian (``BOUND_SIGMA`` cells) of its cell means, at least 0; inf
@@ -221,14 +229,10 @@ def pedestal_from_fields(fields: torch.Tensor, fused: torch.Tensor, correction: 
     zone; the largest of the small reaches and of the wide ones, each bound by the room, upsampled to the image, and
     inside the finding as each reads it at most the excess there (module doc). ``volume``: (N, len(REACHES), h, w)
     plateaus of a volume's slices (fusion.across_slices), used instead of the slice's own."""
-    side = int(min(fields.shape[-2:]))
     plateaus = fields[:, :len(REACHES)] if volume is None else volume
     small, wide = torch.zeros_like(fields[:, :1]), torch.zeros_like(fields[:, :1])
     for index, rho in enumerate(REACHES):
-        plateau = plateaus[:, index:index + 1]
-        if len(GAUSSIANS[rho]) <= side:
-            plateau = blur(plateau, SIGMAS[rho])
-        plateau = (plateau - DEAD_ZONE * rho / REACHES[-1]).clamp_min(0.0)
+        plateau = (blurred_plateau(plateaus[:, index:index + 1], rho) - DEAD_ZONE * rho / REACHES[-1]).clamp_min(0.0)
         if rho in SMALL_REACHES:
             small = torch.maximum(small, plateau)
         else:
