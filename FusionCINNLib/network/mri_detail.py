@@ -51,7 +51,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from .cell_grid import ramp, window_mean, window_sums
+from .cell_grid import halved, ramp, window_mean, window_sums
 from .masks import over
 
 DETAIL_BOX = 31
@@ -89,7 +89,7 @@ def height_over_local_mean(x: torch.Tensor, b: Optional[torch.Tensor] = None, re
 def height_on_cells(x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """H of ``x`` (module doc) on 2x2 px cells: its cells' height over their mean within the MRI ``b``'s head over a
     square of ``DETAIL_BOX`` // 4 cells each way (30 px). (N, 1, H, W), H and W even -> (N, 1, H/2, W/2)."""
-    return height_over_local_mean(F.avg_pool2d(x, 2), F.avg_pool2d(b, 2), DETAIL_BOX // 4)
+    return height_over_local_mean(halved(x), halved(b), DETAIL_BOX // 4)
 
 
 def opposite_finding(height_a: torch.Tensor, height_b: torch.Tensor) -> torch.Tensor:
@@ -97,7 +97,7 @@ def opposite_finding(height_a: torch.Tensor, height_b: torch.Tensor) -> torch.Te
     (N, 1, H, W), H and W even) mirrors A's (``height_a``, :func:`height_on_cells`) over the ``MIRROR_BOX`` px square,
     more strongly than A's, on the MRI's bright side; 0 elsewhere. Read on 2x2 px cells (a quarter of the work); the
     MRI's shape, 0..1."""
-    cells_height_b = F.avg_pool2d(height_b, 2)
+    cells_height_b = halved(height_b)
     stacked = torch.cat([height_a, cells_height_b, height_a * height_a, cells_height_b * cells_height_b,
                          height_a * cells_height_b], 1)
     reach = MIRROR_BOX // 4

@@ -63,3 +63,54 @@ def test_the_matrices_kept_are_bounded_however_many_sizes_are_filtered(monkeypat
         x = torch.rand(1, 1, n, 5)
         torch.testing.assert_close(filter_along(x, ("test", "bounded"), box3, -2), box3(x, -2), rtol=0, atol=1e-6)
     assert len(axis_filters._MATRICES) <= 8
+
+
+def doubled(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Each value twice along ``dim``, then a 3-tap box: the length doubles, each output reads two inputs or three."""
+    return box3(x.repeat_interleave(2, dim), dim)
+
+
+@pytest.mark.parametrize("along, n", [(box3, 160), (box3, 300), (halve, 300), (doubled, 200), (doubled, 512)])
+def test_a_long_axis_on_a_cpu_runs_by_bands_with_the_dense_products_values(along, n):
+    x = torch.rand(2, 1, n, n - 32)
+    key = ("test bands", along.__name__)
+    for dim in (-2, -1):
+        size = int(x.shape[dim])
+        if size <= axis_filters.BAND_FROM:
+            continue
+        bands = axis_filters.filter_bands(key, along, size, x)
+        assert bands is not None and bands[0].shape[1] == axis_filters.BAND_ROWS
+        banded = filter_along(x, key, along, dim)
+        matrix = axis_filters._made(along, size).float()
+        dense = matrix @ x if dim == -2 else x @ matrix.t()
+        torch.testing.assert_close(banded, dense, rtol=0, atol=1e-6)
+        torch.testing.assert_close(banded, along(x, dim), rtol=0, atol=1e-6)
+        if size <= axis_filters.MATRIX_SIDE:  # the bands replace the dense product there: the same values
+            assert torch.equal(banded, filter_matrix_product(key, along, x, dim))
+
+
+def filter_matrix_product(key, along, x: torch.Tensor, dim: int) -> torch.Tensor:
+    matrix = axis_filters.filter_matrix(key, along, int(x.shape[dim]), x)
+    return matrix @ x if dim == -2 else x @ matrix.t()
+
+
+def test_uneven_steps_gradients_and_long_axes_leave_the_bands():
+    odd = torch.rand(1, 1, 301, 10)  # 151 outputs of 301 inputs: blocks of 32 outputs do not step evenly
+    assert axis_filters.filter_bands(("test", "halve odd"), halve, 301, odd) is None
+    torch.testing.assert_close(filter_along(odd, ("test", "halve odd"), halve, -2), halve(odd, -2), rtol=0, atol=1e-6)
+    learnable = torch.rand(1, 1, 200, 200, requires_grad=True)  # training: the dense product, whose gradient is plain
+    filter_both(learnable, ("test", "box3 grad"), box3).sum().backward()
+    assert learnable.grad is not None and torch.isfinite(learnable.grad).all()
+    long = torch.rand(1, 1, axis_filters.BAND_TO + 2, 4)
+    torch.testing.assert_close(filter_along(long, ("test", "box3 long"), box3, -2), box3(long, -2), rtol=0, atol=1e-6)
+
+
+def test_a_trace_of_the_bands_gives_the_filter_on_new_values():
+    x = torch.rand(1, 1, 160, 192)
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(lambda y: filter_both(y, ("test", "box3 banded"), box3), (x,), check_trace=False)
+        kinds = collections.Counter(node.kind() for node in traced.graph.nodes())
+        other = torch.rand(1, 1, 160, 192)
+        torch.testing.assert_close(traced(other), box3(box3(other, -2), -1), rtol=0, atol=1e-6)
+    assert kinds["aten::as_strided"] == 2 and not kinds["aten::eye"]

@@ -12,6 +12,7 @@ from FusionCINNLib.network.fusion_net import finish
 from FusionCINNLib.network.model_files import default_model_path, load_model
 from FusionCINNLib.errors import FusionInputError
 from FusionCINNLib.network.config import ModelConfig
+from FusionCINNLib.network.cell_grid import halved
 from FusionCINNLib.network.mri_detail import (SPARE_FLOOR, SPARE_RAMP, darkening_spared, height_on_cells,
                                               height_over_local_mean, opposite_finding)
 from test_headroom import SIZE, tensor
@@ -118,3 +119,8 @@ def test_finding_opposite_in_the_config():
     for bad in (1, "yes", None):
         with pytest.raises(FusionInputError, match="finding_opposite"):
             ModelConfig(finding_opposite=bad)
+
+
+def test_halved_is_avg_pool2d_bit_for_bit():
+    x = torch.rand(3, 2, 64, 96) * torch.rand(3, 2, 64, 96)
+    assert torch.equal(halved(x), torch.nn.functional.avg_pool2d(x, 2))
