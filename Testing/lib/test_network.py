@@ -1,5 +1,7 @@
 from dataclasses import replace
 
+import FrEIA.modules as Fm
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -8,7 +10,7 @@ from conftest import TINY, perturb
 from FusionCINNLib.errors import FusionInputError
 from FusionCINNLib.fusion.slices import fuse_batch
 from FusionCINNLib.network import PAPER_CONFIG, FusionNet, ModelConfig
-from FusionCINNLib.network.cinn import count_trainable_parameters
+from FusionCINNLib.network.cinn import IndexPermute, count_trainable_parameters
 from FusionCINNLib.network.box_filters import box_max, box_mean
 
 
@@ -117,3 +119,19 @@ def test_bad_shapes_are_refused():
         net(torch.rand(1, 2, 64, 64), torch.rand(1, 2, 64, 64))
     with pytest.raises(FusionInputError):
         ModelConfig(hidden=(1, 2))
+
+
+def test_the_index_permutation_is_freias_both_ways_with_its_keys():
+    np.random.seed(3)
+    freia = Fm.PermuteRandom([(64, 4, 4)])
+    np.random.seed(3)
+    ours = IndexPermute([(64, 4, 4)])
+    assert list(ours.state_dict()) == list(freia.state_dict())
+    assert torch.equal(ours.perm, freia.perm) and not torch.equal(ours.perm, torch.arange(64))
+    x = torch.rand(2, 64, 4, 4, requires_grad=True)
+    for rev in (False, True):
+        assert torch.equal(ours([x], rev=rev)[0][0], freia([x], rev=rev)[0][0])
+    back = ours(ours([x])[0], rev=True)[0][0]
+    assert torch.equal(back, x)
+    back.sum().backward()
+    assert torch.equal(x.grad, torch.ones_like(x))
