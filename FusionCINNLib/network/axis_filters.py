@@ -30,8 +30,8 @@ BAND_ROWS = 32
 """Outputs per band: a 9-tap window then reads 40 inputs for 32 outputs."""
 KEPT_MATRICES = 128
 """Matrices and bands kept at most (the oldest made is dropped first): at most 64 MB of float32 (the largest dense
-matrix, an expansion from 128 to 256 values, is 128 KB; the largest bands, of an expansion from 512 to 1024 values,
-160 KB), however many slice sizes a process fuses."""
+matrix, an expansion from 256 to 512 values on a GPU, is 512 KB; the largest bands, a 9-tap window over 1024 values,
+32 blocks of 32 x 40, 160 KB), however many slice sizes a process fuses."""
 
 AxisFilter = Callable[[torch.Tensor, int], torch.Tensor]
 """A linear filter along one axis: (x (N, 1, H, W), dim -2 or -1) -> x filtered along ``dim`` (its length may
