@@ -20,7 +20,7 @@ index_select), which costs little, where AllInOneBlock would multiply by a dense
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, List, Sequence, Tuple
 
 import FrEIA.framework as Ff
 import FrEIA.modules as Fm
@@ -97,7 +97,8 @@ class IndexPermute(Fm.PermuteRandom):
     ``index_select``: the same values as its advanced indexing ``x[:, perm]``, 2-6x faster on a CPU (one latent of
     1024 x 8 x 8: 12 against 72 us; docs/speed.md, issue 14's forty-fifth round)."""
 
-    def forward(self, x, rev=False, jac=True):
+    def forward(self, x: Sequence[torch.Tensor], rev: bool = False, jac: bool = True
+                ) -> Tuple[List[torch.Tensor], float]:
         return [x[0].index_select(1, self.perm_inv if rev else self.perm)], 0.0
 
 
