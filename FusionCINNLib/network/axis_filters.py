@@ -13,7 +13,7 @@ on this project's CPU the bands gave the dense product's values bit for bit up t
 from __future__ import annotations
 
 import threading
-from typing import Callable, Dict, Hashable, Optional, Tuple
+from typing import Any, Callable, Dict, Hashable, Optional, Tuple, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -42,7 +42,9 @@ Bands = Tuple[torch.Tensor, int, int, int]
 """A banded matrix's blocks (K, ``BAND_ROWS``, window) with the input step between blocks, the zero padding before
 the first input and the number of outputs: output block k is blocks[k] @ padded inputs [k step, k step + window)."""
 
-_MATRICES: Dict[Tuple[Hashable, ...], object] = {}
+Kept = TypeVar("Kept")
+
+_MATRICES: Dict[Tuple[Hashable, ...], Any] = {}
 _LOCK = threading.Lock()
 
 
@@ -60,7 +62,7 @@ def _converted(matrix: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         return matrix.to(device=like.device, dtype=like.dtype)
 
 
-def _kept(index: Tuple[Hashable, ...], make: Callable[[], object]) -> object:
+def _kept(index: Tuple[Hashable, ...], make: Callable[[], Kept]) -> Kept:
     """The value kept under ``index``, made by ``make`` the first time; at most ``KEPT_MATRICES`` kept."""
     value = _MATRICES.get(index)
     if value is None:
