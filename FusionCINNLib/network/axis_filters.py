@@ -45,6 +45,7 @@ the first input and the number of outputs: output block k is blocks[k] @ padded 
 Kept = TypeVar("Kept")
 
 _MATRICES: Dict[Tuple[Hashable, ...], Any] = {}
+_UNMADE = object()
 _LOCK = threading.Lock()
 
 
@@ -63,9 +64,9 @@ def _converted(matrix: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 def _kept(index: Tuple[Hashable, ...], make: Callable[[], Kept]) -> Kept:
-    """The value kept under ``index``, made by ``make`` the first time; at most ``KEPT_MATRICES`` kept."""
-    value = _MATRICES.get(index)
-    if value is None:
+    """The value kept under ``index`` (None too), made by ``make`` the first time; at most ``KEPT_MATRICES`` kept."""
+    value = _MATRICES.get(index, _UNMADE)
+    if value is _UNMADE:
         made = make()
         with _LOCK:  # fusion workers share the matrices
             value = _MATRICES.setdefault(index, made)
@@ -104,11 +105,11 @@ def _bands_of(matrix: torch.Tensor) -> Optional[Bands]:
 def filter_bands(key: Hashable, along: AxisFilter, n: int, like: torch.Tensor) -> Optional[Bands]:
     """The bands of :func:`filter_matrix`'s matrix (``Bands``, in ``like``'s dtype and on its device), kept as it is;
     None when the outputs do not step evenly over the inputs."""
-    def make() -> Tuple[Optional[Bands]]:
+    def make() -> Optional[Bands]:
         bands = _bands_of(_made(along, n))
-        return (None if bands is None else (_converted(bands[0], like),) + bands[1:],)
+        return None if bands is None else (_converted(bands[0], like),) + bands[1:]
 
-    return _kept(("bands", key, n, like.device, like.dtype), make)[0]
+    return _kept(("bands", key, n, like.device, like.dtype), make)
 
 
 def _banded_product(x: torch.Tensor, bands: Bands, dim: int) -> torch.Tensor:

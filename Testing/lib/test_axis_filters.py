@@ -92,6 +92,7 @@ def test_a_long_axis_on_a_cpu_runs_by_bands_with_the_dense_products_values(along
 def test_uneven_steps_gradients_and_long_axes_leave_the_bands():
     odd = torch.rand(1, 1, 301, 10)  # 151 outputs of 301 inputs: blocks of 32 outputs do not step evenly
     assert axis_filters.filter_bands(("test", "halve odd"), halve, 301, odd) is None
+    assert axis_filters._MATRICES[("bands", ("test", "halve odd"), 301, odd.device, odd.dtype)] is None  # kept
     torch.testing.assert_close(filter_along(odd, ("test", "halve odd"), halve, -2), halve(odd, -2), rtol=0, atol=1e-6)
     learnable = torch.rand(1, 1, 200, 200, requires_grad=True)  # training: the dense product, whose gradient is plain
     filter_both(learnable, ("test", "box3 grad"), box3).sum().backward()
