@@ -566,7 +566,9 @@ def main() -> int:
     cache: FuserCache = {}
     instances: List[Instance] = []
     atlas = args.data.is_dir() and not args.no_atlas
-    if not atlas:
+    if args.no_atlas:
+        print("note: --no-atlas: phantom findings only")
+    elif not atlas:
         print(f"note: atlas data not found at {args.data}; phantom findings only")
     pairs: Dict[str, AlignedPair] = {}
     volumes: Dict[Tuple[str, str], np.ndarray] = {}
