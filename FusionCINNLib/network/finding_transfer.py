@@ -74,7 +74,23 @@ so that what F lacks of a focus at one scale is put back at all its scales, its 
                                                       at white; its darkening passes whole
 
 and the correction is T' + X'. At coarse levels the MRI's anatomy runs with a large SPECT focus, and c read 0.4-0.9
-there while F lacked most of the focus (docs/findings.md, twenty-third and twenty-fourth rounds). Until the
+there while F lacked most of the focus (docs/findings.md, twenty-third and twenty-fourth rounds).
+
+Given the MRI B (``mri``), the finding is added beside the MRI's structure: from level 2 (``MRI_FIRST``; 4 px and
+coarser) c is also read on the part of F that the MRI's structure does not explain, where A's and the MRI's
+structures are not shared. The network keeps about half of a finding that only A shows (the latent mean); where the
+MRI's anatomy at the finding's place runs with A's band, c counted it as the rest, so the fused image changed with the
+finding by A's change less the MRI's projection (docs/findings.md, forty-sixth round):
+
+    b       = clip(G * (L_F L_B) / max(G * L_B^2, eps^2), 0, 1)          how much F follows B's structure
+    c_u     = clip((G * (L_F L_A) - b G * (L_A L_B)) / max(G * L_A^2, eps^2), 0, 1)
+                                                      F's gain on A's structure, B's part taken out
+    w       = 1 - clip((R^2_AB - 0.2) / 0.4, 0, 1)    R^2_AB: A's and B's shared share (as R^2, of L_A and L_B);
+                                                      where A's structure is the MRI's anatomy too (a PET's cortex)
+                                                      c stays (``SHARED_WITH_MRI``)
+    c       <- c + w (min(c, c_u) - c) where c > 0    before T and the joint measure read it
+
+Until the
 thirty-fourth round the darkening was fitted over black the same way: where the fused image is already black within
 12 px (the air beyond the head's edge beside a cold region there) it took the cold region's extra away
 (docs/findings.md).
@@ -134,6 +150,13 @@ FIT_BOX = 25
 """Side (pixels) of the box over which the joint measure's positive addition must fit under white."""
 FIT_LEAST = 0.01
 """The joint measure's addition (0..1 units) under which it is not fitted (too small to cut)."""
+MRI_FIRST = 2
+"""The finest level whose carried measure is also read beside the MRI's structure (module doc, c_u): at levels 0-1
+(1-4 px) it lost more small PET foci near white than it found (docs/findings.md, forty-sixth round)."""
+SHARED_WITH_MRI = (0.2, 0.6)
+"""A's and the MRI's shared share R^2_AB over which the reading beside the MRI gives way to c: from the first value,
+fully at the second (where A's structure is the MRI's anatomy too, a PET's cortex, adding it on the MRI's took the
+place to white with and without a focus; docs/findings.md, forty-sixth round)."""
 LEVEL_GATE = (0.1, 0.2)
 """How far F's Gaussian level at a bounded band may stand over A's (0..1 units) for the bound by A's level to act
 fully (first value) and at all (second)."""
@@ -256,7 +279,8 @@ def uniform_thresholds(levels: int) -> torch.Tensor:
 
 def finding_correction(fused: torch.Tensor, a: torch.Tensor, levels: int,
                        thresholds: Optional[torch.Tensor] = None, joint: bool = False, bounded: int = 1,
-                       first: int = 0, presence: Optional[torch.Tensor] = None) -> torch.Tensor:
+                       first: int = 0, presence: Optional[torch.Tensor] = None,
+                       mri: Optional[torch.Tensor] = None) -> torch.Tensor:
     """The image to add to ``fused`` (N, 1, H, W) so that A's salient local contrast it lacks is put
     back (module doc), given the source ``a`` (CT, PET or SPECT); same shape, 0..1 units, before any
     clipping; negative only where A shows something. ``levels`` 0 gives zeros. ``thresholds``: the salience
@@ -265,22 +289,24 @@ def finding_correction(fused: torch.Tensor, a: torch.Tensor, levels: int,
     (module doc). ``bounded``: how many of the coarsest band-pass levels have their addition bounded by A's level
     there (D_top of the module doc; 0: none). ``first``: the finest level that adds anything (the finer ones are not
     read: the pyramid is built from the image reduced ``first`` times; not with ``joint``). ``presence``: A's
-    presence (network.source_alone, of ``a``) where already at hand."""
+    presence (network.source_alone, of ``a``) where already at hand. ``mri``: the pair's MRI B, same shape; with it
+    c is also read beside the MRI's structure from level ``MRI_FIRST`` (module doc)."""
     if joint and first:
         raise ValueError("finding_correction: the joint measure reads every level (first must be 0)")
     levels = usable_levels(int(fused.shape[-2]), int(fused.shape[-1]), levels)
     if levels <= first:
         return torch.zeros_like(fused)
     n = int(fused.shape[0])
-    stacked = torch.cat([fused, a])  # one batch: half the small ops
+    stacked = torch.cat([fused, a] if mri is None else [fused, a, mri])  # one batch: fewer small ops
     finer_shapes = []
     for _ in range(first):  # the pyramid of the reduced image is the full one's from level 1, exactly
         finer_shapes.append(stacked.shape)
         stacked = _reduce(stacked)
     pyramid = [None] * first + laplacian_pyramid(stacked, levels - first)
-    measures = [_carried(bands, n, SALIENT_ENERGY if thresholds is None else thresholds[level],
-                         level >= STANDOUT_FIRST)
+    measures = [_carried(bands if level >= MRI_FIRST else bands[:2 * n], n,
+                         SALIENT_ENERGY if thresholds is None else thresholds[level], level >= STANDOUT_FIRST)
                 for level, bands in enumerate(pyramid[:-1]) if level >= first]
+    pyramid = [None if bands is None else bands[:2 * n] for bands in pyramid]
     base = torch.zeros_like(pyramid[-1][:n])
     added = [salience * (1.0 - carried) * band_a for band_a, carried, salience in measures] + [base]  # from first
     gaussian_level = pyramid[-1]  # F's and A's Gaussian level at each bounded band, coarsest first (as collapse)
@@ -304,16 +330,34 @@ def finding_correction(fused: torch.Tensor, a: torch.Tensor, levels: int,
 def _carried(bands: torch.Tensor, n: int, threshold: Union[float, torch.Tensor], standout: bool
              ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A level's band of A, the carried measure c and the salience g (module doc), from its bands of F and A
-    stacked as (2N, 1, h, w); ``standout``: c's positive part lowered by u (1 - R^2) where A's local contrast stands
-    over its mean around (module doc)."""
-    band_f, band_a = bands.split(n)
-    power, cross, power_f = _energy_window(torch.cat([band_a * band_a, band_f * band_a, band_f * band_f])).split(n)
+    stacked as (2N, 1, h, w), or of F, A and the MRI B as (3N, 1, h, w) for c also read beside the MRI's structure
+    (module doc, c_u); ``standout``: c's positive part lowered by u (1 - R^2) where A's local contrast stands over its
+    mean around (module doc)."""
+    band_f, band_a, *band_b = bands.split(n)
+    products = [band_a * band_a, band_f * band_a, band_f * band_f]
+    if band_b:
+        products += [band_b[0] * band_b[0], band_f * band_b[0], band_a * band_b[0]]
+    power, cross, power_f, *energies_b = _energy_window(torch.cat(products)).split(n)
     gain = cross / power.clamp_min(EPS * EPS)
     shared = cross * cross / (power * power_f).clamp_min(EPS ** 4)
     carried = torch.minimum(gain, shared).clamp(CARRIED_MIN, 1.0)  # shared >= 0: a gain <= 0 stays
     if standout:
         carried = scaled_where_positive(carried, 1.0 - _standing_out(power) * (1.0 - shared.clamp_max(1.0)))
+    if band_b:
+        carried = _beside_mri(carried, power, cross, *energies_b)
     return band_a, carried, _salience(power.sqrt(), threshold)
+
+
+def _beside_mri(carried: torch.Tensor, power: torch.Tensor, cross: torch.Tensor, power_b: torch.Tensor,
+                cross_fb: torch.Tensor, cross_ab: torch.Tensor) -> torch.Tensor:
+    """c where positive moved toward min(c, c_u) by w (module doc), from a level's windowed energies (N, 1, h, w):
+    G * L_A^2, G * (L_F L_A), G * L_B^2, G * (L_F L_B), G * (L_A L_B)."""
+    follows_b = (cross_fb / power_b.clamp_min(EPS * EPS)).clamp(0.0, 1.0)
+    unexplained = ((cross - follows_b * cross_ab) / power.clamp_min(EPS * EPS)).clamp(0.0, 1.0)
+    shared_ab = cross_ab * cross_ab / (power * power_b).clamp_min(EPS ** 4)
+    low, high = SHARED_WITH_MRI
+    apart = 1.0 - ((shared_ab - low) * (1.0 / (high - low))).clamp(0.0, 1.0)
+    return torch.where(carried > 0, torch.lerp(carried, torch.minimum(carried, unexplained), apart), carried)
 
 
 def _standing_out(power: torch.Tensor) -> torch.Tensor:

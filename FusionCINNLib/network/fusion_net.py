@@ -16,8 +16,9 @@
                                                          elsewhere not under 0 (network.source_floor)
     fused = clip(fused + m (T - P + L), 0, 1)            with the finding transfer T (config.finding_levels > 0):
                                                          A's salient local contrast that fused lacks (with
-                                                         config.finding_joint, read jointly across levels; its
-                                                         darkening spared where the MRI stands out over its local
+                                                         config.finding_joint, read jointly across levels; from
+                                                         4 px up also beside the MRI's structure that fused
+                                                         follows, network.finding_transfer; its darkening spared where the MRI stands out over its local
                                                          mean, and with config.finding_opposite where the MRI
                                                          shows a stronger finding of the opposite sign:
                                                          network.mri_detail; plus the MRI's bright detail that
@@ -189,7 +190,7 @@ class FusionNet(nn.Module):
         if not self.config.finding_levels:
             return outputs, None
         correction = finding_correction(fused, a, self.config.finding_levels, salience, self.config.finding_joint,
-                                        self.config.finding_bounded_bands)
+                                        self.config.finding_bounded_bands, mri=b)
         if presence is not None:
             correction, mask = correction * presence, mask * presence
         height = height_over_local_mean(b)
