@@ -76,8 +76,8 @@ so that what F lacks of a focus at one scale is put back at all its scales, its 
 and the correction is T' + X'. At coarse levels the MRI's anatomy runs with a large SPECT focus, and c read 0.4-0.9
 there while F lacked most of the focus (docs/findings.md, twenty-third and twenty-fourth rounds).
 
-Given the MRI B (``mri``), the finding is added beside the MRI's structure: from level 2 (``MRI_FIRST``; 4 px and
-coarser) c is also read on the part of F that the MRI's structure does not explain, where A's and the MRI's
+Given the MRI B (``mri``), the finding is added beside the MRI's structure: at levels 2 and 3 (``MRI_LEVELS``; 4-16
+px) c is also read on the part of F that the MRI's structure does not explain, where A's and the MRI's
 structures are not shared. The network keeps about half of a finding that only A shows (the latent mean); where the
 MRI's anatomy at the finding's place runs with A's band, c counted it as the rest, so the fused image changed with the
 finding by A's change less the MRI's projection (docs/findings.md, forty-sixth round):
@@ -111,7 +111,7 @@ of some 500 shape operations a call.
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -150,9 +150,11 @@ FIT_BOX = 25
 """Side (pixels) of the box over which the joint measure's positive addition must fit under white."""
 FIT_LEAST = 0.01
 """The joint measure's addition (0..1 units) under which it is not fitted (too small to cut)."""
-MRI_FIRST = 2
-"""The finest level whose carried measure is also read beside the MRI's structure (module doc, c_u): at levels 0-1
-(1-4 px) it lost more small PET foci near white than it found (docs/findings.md, forty-sixth round)."""
+MRI_LEVELS = (2, 3)
+"""The levels whose carried measure is also read beside the MRI's structure (module doc, c_u): at levels 0-1 (1-4 px)
+it lost more small PET foci near white than it found (docs/findings.md, forty-sixth round); at level 4 (16-32 px) it
+turned a medium PET focus at the head's edge, whose fused core and shell are level, to the wrong sign and lost a large
+PET focus near white (forty-seventh round)."""
 SHARED_WITH_MRI = (0.2, 0.6)
 """A's and the MRI's shared share R^2_AB over which the reading beside the MRI gives way to c: from the first value,
 fully at the second (where A's structure is the MRI's anatomy too, a PET's cortex, adding it on the MRI's took the
@@ -290,23 +292,23 @@ def finding_correction(fused: torch.Tensor, a: torch.Tensor, levels: int,
     there (D_top of the module doc; 0: none). ``first``: the finest level that adds anything (the finer ones are not
     read: the pyramid is built from the image reduced ``first`` times; not with ``joint``). ``presence``: A's
     presence (network.source_alone, of ``a``) where already at hand. ``mri``: the pair's MRI B, same shape; with it
-    c is also read beside the MRI's structure from level ``MRI_FIRST`` (module doc)."""
+    c is also read beside the MRI's structure at the levels ``MRI_LEVELS`` (module doc)."""
     if joint and first:
         raise ValueError("finding_correction: the joint measure reads every level (first must be 0)")
     levels = usable_levels(int(fused.shape[-2]), int(fused.shape[-1]), levels)
     if levels <= first:
         return torch.zeros_like(fused)
     n = int(fused.shape[0])
-    stacked = torch.cat([fused, a] if mri is None else [fused, a, mri])  # one batch: fewer small ops
+    stacked = torch.cat([fused, a])  # one batch: half the small ops
     finer_shapes = []
     for _ in range(first):  # the pyramid of the reduced image is the full one's from level 1, exactly
         finer_shapes.append(stacked.shape)
         stacked = _reduce(stacked)
     pyramid = [None] * first + laplacian_pyramid(stacked, levels - first)
-    measures = [_carried(bands if level >= MRI_FIRST else bands[:2 * n], n,
+    mri_bands = {} if mri is None else _bands_at(mri, [level for level in MRI_LEVELS if first <= level < levels])
+    measures = [_carried(torch.cat([bands, mri_bands[level]]) if level in mri_bands else bands, n,
                          SALIENT_ENERGY if thresholds is None else thresholds[level], level >= STANDOUT_FIRST)
                 for level, bands in enumerate(pyramid[:-1]) if level >= first]
-    pyramid = [None if bands is None else bands[:2 * n] for bands in pyramid]
     base = torch.zeros_like(pyramid[-1][:n])
     added = [salience * (1.0 - carried) * band_a for band_a, carried, salience in measures] + [base]  # from first
     gaussian_level = pyramid[-1]  # F's and A's Gaussian level at each bounded band, coarsest first (as collapse)
@@ -325,6 +327,16 @@ def finding_correction(fused: torch.Tensor, a: torch.Tensor, levels: int,
                                     torch.cat([presence, presence]))  # one batch: half the small ops
     correction, more = both.split(n)
     return correction + _fitted(more, fused + correction)
+
+
+def _bands_at(image: torch.Tensor, wanted: Sequence[int]) -> Dict[int, torch.Tensor]:
+    """The Laplacian bands of ``image`` (N, 1, H, W) at the levels ``wanted`` (consecutive, finest first), by level:
+    from the image reduced to the first of them, whose pyramid is the full one's from there, exactly."""
+    if not wanted:
+        return {}
+    for _ in range(wanted[0]):
+        image = _reduce(image)
+    return dict(zip(wanted, laplacian_pyramid(image, len(wanted))))
 
 
 def _carried(bands: torch.Tensor, n: int, threshold: Union[float, torch.Tensor], standout: bool

@@ -16,9 +16,10 @@
                                                          elsewhere not under 0 (network.source_floor)
     fused = clip(fused + m (T - P + L), 0, 1)            with the finding transfer T (config.finding_levels > 0):
                                                          A's salient local contrast that fused lacks (with
-                                                         config.finding_joint, read jointly across levels; from
-                                                         4 px up also beside the MRI's structure that fused
-                                                         follows, network.finding_transfer; its darkening spared where the MRI stands out over its local
+                                                         config.finding_joint, read jointly across levels; at
+                                                         4-16 px also beside the MRI's structure that fused
+                                                         follows, network.finding_transfer; its darkening
+                                                         spared where the MRI stands out over its local
                                                          mean, and with config.finding_opposite where the MRI
                                                          shows a stronger finding of the opposite sign:
                                                          network.mri_detail; plus the MRI's bright detail that

@@ -97,7 +97,8 @@ def test_a_finding_is_added_beside_an_mri_structure_that_runs_with_it():
     anatomy = smooth_image(10)
     finding = Finding((64, 64), 6.0, "scaled", 2.0)
     a_with = insert_finding(anatomy, finding)
-    mri = smooth_image(20) + np.float32(0.3) * insert_finding(np.zeros((128, 128)), Finding((64, 67), 6.0, "added", 1.0))
+    structure = insert_finding(np.zeros((128, 128)), Finding((64, 67), 6.0, "added", 1.0))
+    mri = smooth_image(20) + np.float32(0.3) * structure
     fused = {name: 0.5 * (a + mri) for name, a in (("with", a_with), ("without", anatomy))}
     imprints = []
     for partner in (None, as_tensor(mri)):
