@@ -114,8 +114,8 @@ def test_a_faint_ct_hyperdensity_passes_the_gate_set_in_hounsfield_units(phantom
 LARGE_PET = ((82, 131, 140), Finding((0, 0, 0), 11.08, "scaled", 2.2911))
 """A large PET focus in the phantom's white matter (voxel index of its centre; radius in mm, x2.29), one of the findings
 benchmark's instances. Measured: imprint 0.84, kept 0.96, fill 1.03 with the transfer's carried measure also read
-beside the MRI's structure (Method, item 18; forty-seventh round of docs/findings.md); 0.76 / 0.88 / 1.02 before it:
-the MRI's white matter that runs with the focus's coarse bands counted as the half of the focus the network lacks."""
+beside the MRI's structure (Method, item 18; forty-seventh round of docs/findings.md); 0.76 / 0.88 / 1.02 before it,
+when F's structure along the focus's bands that follows the MRI's counted as carried."""
 
 
 def test_a_large_pet_focus_on_the_mri_s_bright_tissue_is_added_beside_the_mri_s_structure(phantom, without_findings):
