@@ -118,7 +118,7 @@ import torch.nn.functional as F
 
 from .axis_filters import filter_along, filter_both
 from .box_filters import box_max
-from .cell_grid import window_mean
+from .cell_grid import ramp, window_mean
 from .masks import over, scaled_where_negative, scaled_where_positive
 from .source_alone import source_presence
 
@@ -351,7 +351,7 @@ def _carried(bands: torch.Tensor, n: int, threshold: Union[float, torch.Tensor],
         products += [band_b[0] * band_b[0], band_f * band_b[0], band_a * band_b[0]]
     power, cross, power_f, *energies_b = _energy_window(torch.cat(products)).split(n)
     gain = cross / power.clamp_min(EPS * EPS)
-    shared = cross * cross / (power * power_f).clamp_min(EPS ** 4)
+    shared = _r_squared(cross, power, power_f)
     carried = torch.minimum(gain, shared).clamp(CARRIED_MIN, 1.0)  # shared >= 0: a gain <= 0 stays
     if standout:
         carried = scaled_where_positive(carried, 1.0 - _standing_out(power) * (1.0 - shared.clamp_max(1.0)))
@@ -366,10 +366,14 @@ def _beside_mri(carried: torch.Tensor, power: torch.Tensor, cross: torch.Tensor,
     G * L_A^2, G * (L_F L_A), G * L_B^2, G * (L_F L_B), G * (L_A L_B)."""
     follows_b = (cross_fb / power_b.clamp_min(EPS * EPS)).clamp(0.0, 1.0)
     unexplained = ((cross - follows_b * cross_ab) / power.clamp_min(EPS * EPS)).clamp(0.0, 1.0)
-    shared_ab = cross_ab * cross_ab / (power * power_b).clamp_min(EPS ** 4)
-    low, high = SHARED_WITH_MRI
-    apart = 1.0 - ((shared_ab - low) * (1.0 / (high - low))).clamp(0.0, 1.0)
+    apart = ramp(_r_squared(cross_ab, power, power_b), SHARED_WITH_MRI[1], SHARED_WITH_MRI[0])
     return torch.where(carried > 0, torch.lerp(carried, torch.minimum(carried, unexplained), apart), carried)
+
+
+def _r_squared(cross: torch.Tensor, power_1: torch.Tensor, power_2: torch.Tensor) -> torch.Tensor:
+    """The share of structure two bands have in common, as R^2 (0..1 to rounding), from their windowed cross product
+    and powers."""
+    return cross * cross / (power_1 * power_2).clamp_min(EPS ** 4)
 
 
 def _standing_out(power: torch.Tensor) -> torch.Tensor:
