@@ -88,7 +88,8 @@ finding by A's change less the MRI's projection (docs/findings.md, forty-sixth r
     w       = 1 - clip((R^2_AB - 0.2) / 0.4, 0, 1)    R^2_AB: A's and B's shared share (as R^2, of L_A and L_B);
                                                       where A's structure is the MRI's anatomy too (a PET's cortex)
                                                       c stays (``SHARED_WITH_MRI``)
-    c       <- c + w (min(c, c_u) - c) where c > 0    before T and the joint measure read it
+    c       <- c + w (min(c, c_u) - c)                before T and the joint measure read it (c_u >= 0: a c <= 0
+                                                      stays)
 
 Until the
 thirty-fourth round the darkening was fitted over black the same way: where the fused image is already black within
@@ -362,12 +363,12 @@ def _carried(bands: torch.Tensor, n: int, threshold: Union[float, torch.Tensor],
 
 def _beside_mri(carried: torch.Tensor, power: torch.Tensor, cross: torch.Tensor, power_b: torch.Tensor,
                 cross_fb: torch.Tensor, cross_ab: torch.Tensor) -> torch.Tensor:
-    """c where positive moved toward min(c, c_u) by w (module doc), from a level's windowed energies (N, 1, h, w):
-    G * L_A^2, G * (L_F L_A), G * L_B^2, G * (L_F L_B), G * (L_A L_B)."""
+    """c moved toward min(c, c_u) by w (module doc; where c <= 0 it stays), from a level's windowed energies
+    (N, 1, h, w): G * L_A^2, G * (L_F L_A), G * L_B^2, G * (L_F L_B), G * (L_A L_B)."""
     follows_b = (cross_fb / power_b.clamp_min(EPS * EPS)).clamp(0.0, 1.0)
     unexplained = ((cross - follows_b * cross_ab) / power.clamp_min(EPS * EPS)).clamp(0.0, 1.0)
     apart = ramp(_r_squared(cross_ab, power, power_b), SHARED_WITH_MRI[1], SHARED_WITH_MRI[0])
-    return torch.where(carried > 0, torch.lerp(carried, torch.minimum(carried, unexplained), apart), carried)
+    return carried - apart * (carried - unexplained).clamp_min(0.0)  # unexplained >= 0: a c <= 0 stays
 
 
 def _r_squared(cross: torch.Tensor, power_1: torch.Tensor, power_2: torch.Tensor) -> torch.Tensor:
