@@ -192,7 +192,7 @@ class SliceFinisher:
         excess, sums = kept_for_neighbours(parts.fields, self.reaches)
         for row, k in enumerate(int(k) for k in indices):
             self.parts[k] = TransferParts(*(t[row:row + 1] for t in (parts.fused, parts.correction, parts.mask,
-                                                                     parts.fields, parts.floor)))
+                                                                     parts.fields, parts.floor, parts.hole)))
             self.kept[k] = (excess[row], sums[row])
             self.unfused.remove(k)
 

@@ -31,6 +31,10 @@
                                                          slices: fusion.across_slices), and the floor L: a
                                                          finding's surroundings lifted where T would be cut at
                                                          black (network.floor_pedestal)
+    fused = fused + m g max(C(fused) - fused - k, 0)     A's bright finding filled: the fused image's dark detail
+                                                         under 5 px inside it (C a 5x5 closing) lifted where the
+                                                         transfer adds A's finding (g) and A stands out, less A's
+                                                         own dark detail (k; network.focus_fill)
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from .cinn import build_cinn
 from .config import LEVELS, ModelConfig
 from .finding_transfer import finding_correction
 from .floor_pedestal import floor_field, floor_lift
+from .focus_fill import focus_filled, kept_hole
 from .haar import HaarDWT, max_abs_fuse
 from .headroom import pedestal_fields, pedestal_from_fields
 from .latent_fusion import RelevanceActivationMap
@@ -79,7 +84,8 @@ class TransferParts:
     """A batch's fusion before the headroom pedestal is taken off (config.finding_levels > 0): the fused image
     before the finding transfer, the transfer's correction T and its weight m (the background mask, times the MRI's
     presence with config.source_alone), each (N, 1, H, W), the headroom pedestal's fields
-    (network.headroom.pedestal_fields) and the floor's lift on cells (network.floor_pedestal.floor_field). A volume's
+    (network.headroom.pedestal_fields), the floor's lift on cells (network.floor_pedestal.floor_field) and how far
+    under its closing the final image may stay (network.focus_fill.kept_hole, (N, 1, H, W)). A volume's
     slices are finished once the fields of the slices within reach are known (fusion.across_slices)."""
 
     fused: torch.Tensor
@@ -87,15 +93,18 @@ class TransferParts:
     mask: torch.Tensor
     fields: torch.Tensor
     floor: torch.Tensor
+    hole: torch.Tensor
 
 
 def finish(parts: TransferParts, volume: Optional[torch.Tensor] = None) -> torch.Tensor:
     """clip(fused + m (T - P + L), 0, 1): the fused image, with the headroom pedestal P made from the parts' fields, in
     a volume from the plateaus measured across its slices instead of the slice's own (``volume``:
-    fusion.across_slices), and the floor's lift L (network.floor_pedestal; each slice its own)."""
+    fusion.across_slices), and the floor's lift L (network.floor_pedestal; each slice its own); then filled inside
+    A's bright finding (network.focus_fill)."""
     pedestal = pedestal_from_fields(parts.fields, parts.fused, parts.correction, volume)
     lift = floor_lift(parts.floor, parts.fused, parts.correction)
-    return (parts.fused + parts.mask * (parts.correction - pedestal + lift)).clamp(0.0, 1.0)
+    clipped = (parts.fused + parts.mask * (parts.correction - pedestal + lift)).clamp(0.0, 1.0)
+    return focus_filled(clipped, parts.correction, parts.hole, parts.mask)
 
 
 class FusionNet(nn.Module):
@@ -200,4 +209,4 @@ class FusionNet(nn.Module):
         correction = bright_detail_restored(darkening_spared(correction, height, opposite), fused, b, height, height_a,
                                             presence)
         return outputs, TransferParts(fused, correction, mask, pedestal_fields(fused, correction, a, b, height),
-                                      floor_field(fused, correction, a, b))
+                                      floor_field(fused, correction, a, b), kept_hole(a, b))

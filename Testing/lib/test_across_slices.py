@@ -15,6 +15,7 @@ from FusionCINNLib.fusion.slices import fuse_slices
 from FusionCINNLib.metrics.findings import Finding, insert_finding, score_finding
 from FusionCINNLib.network.fusion_net import FusionNet, TransferParts, finish
 from FusionCINNLib.network.floor_pedestal import floor_field
+from FusionCINNLib.network.focus_fill import kept_hole
 from FusionCINNLib.network.headroom import pedestal_fields
 
 SHAPE = (41, 96, 96)
@@ -28,7 +29,7 @@ def added_in_full(a: np.ndarray, a_with: np.ndarray) -> TransferParts:
     correction = torch.from_numpy(a_with - a)[:, None]
     source = torch.from_numpy(a_with)[:, None]
     return TransferParts(fused, correction, torch.ones_like(fused), pedestal_fields(fused, correction, source),
-                         floor_field(fused, correction, source, source))
+                         floor_field(fused, correction, source, source), kept_hole(source, source))
 
 
 def ball_case(radius: float, spacing):
