@@ -14,8 +14,8 @@ shows as a ring or as a dark-centred spot: a reader sees a ring-enhancing lesion
     out'    = out + m g max(C(out) - out - k, 0)        m the transfer's weight (background mask, MRI's presence)
 
 out' <= C(out) <= 1, so the result stays in 0..1. A 5 px square fills detail up to 4 px across inside a focus: the
-MRI's dark lesions (radius 3 px and more) are wider, and a wider square (7, 9, 13 px) took more of them
-(docs/findings.md, forty-ninth round). No trained parameters; about 1 ms a 256x256 slice.
+MRI's dark lesions (radius 3 px and more) are wider, and a 7 or 9 px square took more of them
+(docs/findings.md, forty-ninth round). No trained parameters; about 2 ms a 256x256 slice at one thread (docs/speed.md).
 """
 
 from __future__ import annotations
