@@ -191,8 +191,7 @@ class SliceFinisher:
         row i, and what each slice keeps for the volume's gates (:func:`kept_for_neighbours`, made once a slice)."""
         excess, sums = kept_for_neighbours(parts.fields, self.reaches)
         for row, k in enumerate(int(k) for k in indices):
-            self.parts[k] = TransferParts(*(t[row:row + 1] for t in (parts.fused, parts.correction, parts.mask,
-                                                                     parts.fields, parts.floor, parts.hole)))
+            self.parts[k] = TransferParts(*(t[row:row + 1] for t in parts.tensors()))
             self.kept[k] = (excess[row], sums[row])
             self.unfused.remove(k)
 

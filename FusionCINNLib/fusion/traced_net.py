@@ -33,8 +33,8 @@ Graph = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], Union[torch.Tensor,
 
 class _TensorOutputs(nn.Module):
     """The network's ``fused`` output alone (a trace returns tensors, not FusionOutputs), or with ``parts`` the
-    six tensors of its TransferParts (a volume's slices), with the finding transfer's salience thresholds as
-    an input."""
+    tensors of its TransferParts (TransferParts.tensors; a volume's slices), with the finding transfer's salience
+    thresholds as an input."""
 
     def __init__(self, net: FusionNet, parts: bool):
         super().__init__()
@@ -44,7 +44,7 @@ class _TensorOutputs(nn.Module):
                 ) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
         if self.parts:
             parts = self.net.transfer_parts(a, b, salience)
-            return parts.fused, parts.correction, parts.mask, parts.fields, parts.floor, parts.hole
+            return parts.tensors()
         return self.net(a, b, salience).fused
 
 

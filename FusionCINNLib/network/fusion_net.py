@@ -39,7 +39,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import List, Optional, Tuple
 
 import torch
@@ -94,6 +94,10 @@ class TransferParts:
     fields: torch.Tensor
     floor: torch.Tensor
     hole: torch.Tensor
+
+    def tensors(self) -> Tuple[torch.Tensor, ...]:
+        """The parts in field order: ``TransferParts(*parts.tensors())`` is the same parts (a trace returns them)."""
+        return tuple(getattr(self, field.name) for field in fields(self))
 
 
 def finish(parts: TransferParts, volume: Optional[torch.Tensor] = None) -> torch.Tensor:
