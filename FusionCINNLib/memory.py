@@ -53,10 +53,11 @@ def available_memory_bytes() -> Optional[int]:
 
 VOLUME_COPIES = 8
 ACTIVATION_FLOATS = 24
-HELD_FLOATS = 5
-"""A held slice: the fused image before the transfer, its correction and mask, the pedestal's fields (9 values per
-16 pixels) and what its neighbours' gates read (fusion.across_slices.kept_for_neighbours: its excess and 15 window
-sums per 16 pixels), 4.6 floats a pixel."""
+HELD_FLOATS = 6
+"""A held slice: the fused image before the transfer, its correction and mask and the fill's allowance
+(network.fusion_net.TransferParts), the pedestal's fields (11 values per 16 pixels), the floor's (1 per 16) and
+what its neighbours' gates read (fusion.across_slices.kept_for_neighbours: its excess and 15 window sums per 16
+pixels), 5.8 floats a pixel."""
 
 
 def fusion_bytes(voxels: int, slice_pixels: int, batch: int, hidden0: int, on_cpu: bool, held: int = 0) -> int:
