@@ -39,7 +39,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import dataclasses
+from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 import torch
@@ -97,7 +98,7 @@ class TransferParts:
 
     def tensors(self) -> Tuple[torch.Tensor, ...]:
         """The parts in field order: ``TransferParts(*parts.tensors())`` is the same parts (a trace returns them)."""
-        return tuple(getattr(self, field.name) for field in fields(self))
+        return tuple(getattr(self, field.name) for field in dataclasses.fields(self))
 
 
 def finish(parts: TransferParts, volume: Optional[torch.Tensor] = None) -> torch.Tensor:
