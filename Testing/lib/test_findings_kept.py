@@ -189,8 +189,10 @@ def ct_head_end_shares(phantom, monkeypatch, changed_by) -> Dict[int, float]:
 
 def test_the_headroom_pedestal_stays_near_findings_and_does_not_band_a_noisy_pet_volume(phantom, monkeypatch):
     """On the phantom's PET-MRI slices away from its hot lesion, the pedestal lowers at most 8 % of the brain
-    by over 0.02 (measured 6.2 % fused as a volume, 7.6 % slice by slice, with the transfer's darkening spared where
-    the MRI stands out, thirty-seventh round; 6.2 % and 7.5 % with the joint measure's darkening not fitted
+    by over 0.02 (measured 7.7 % fused as a volume, 0.1-14 % on each of its six slices, with the forty-ninth
+    round's code, docs/findings.md "Fifty-first round" and "Fifty-second round": little room for a rule that changes
+    the fused brain's level near white; 6.2 % fused as a volume, 7.6 % slice by slice, with the transfer's darkening
+    spared where the MRI stands out, thirty-seventh round; 6.2 % and 7.5 % with the joint measure's darkening not fitted
     over black, thirty-fourth round; 6.4 % and 7.8 % with the small reaches' room over the darker
     source and the transfer's coarsest band bounded by A's level, thirty-third round; 5.8 % and 9.6 % with the room
     alone, 9.9 % as a volume with the bound wherever F stands over A; 5.6 % and 9.6 % with the small reaches reading
