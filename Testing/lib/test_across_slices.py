@@ -12,6 +12,7 @@ import torch
 from FusionCINNLib.fusion.across_slices import (FINISH_CHUNK, finishing_plateaus, kept_for_neighbours, reach_in_slices,
                                                 slice_reaches, volume_plateaus)
 from FusionCINNLib.fusion.slices import fuse_slices
+from FusionCINNLib.memory import HELD_FLOATS
 from FusionCINNLib.metrics.findings import Finding, insert_finding, score_finding
 from FusionCINNLib.network.fusion_net import FusionNet, TransferParts, finish
 from FusionCINNLib.network.floor_pedestal import floor_field
@@ -174,3 +175,16 @@ def test_a_stack_fused_into_one_of_its_inputs_is_the_stack_fused_into_a_new_arra
     assert not result[[3, 4, 40]].any() and not result[50:].any() and result[:3].any()
     with pytest.raises(ValueError, match="float32"):
         fuse_slices(net_with_transfer, a, b, out=np.zeros(a.shape, np.float64), **options)
+
+
+def test_a_held_slice_takes_the_floats_a_pixel_that_the_memory_check_counts():
+    """memory.HELD_FLOATS is counted by hand from what a slice holds until its neighbours are fused (its
+    TransferParts and what its neighbours' gates read): it was 5 while a slice held 5.8 floats a pixel (fifty-first
+    round). Measured on a slice's parts with every reach measured in the volume (5.75), it must be the next whole
+    number over what is held."""
+    spacing = (1.0, 1.0, 1.0)
+    parts = ball_case(3.0, spacing)[3]
+    excess, sums = kept_for_neighbours(parts.fields, slice_reaches(spacing))
+    held = sum(t.numel() for t in parts.tensors()) + excess.numel() + sums.numel()
+    floats = held / (SHAPE[0] * SHAPE[1] * SHAPE[2])
+    assert HELD_FLOATS - 1 < floats <= HELD_FLOATS, floats
