@@ -30,7 +30,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from the last good checkpoint")
     parser.add_argument("--val-fraction", type=float, default=0.2, help="fraction of cases held out")
     parser.add_argument("--device", default="auto", choices=DEVICES)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the weights' start, the data order and the augmentation")
+    parser.add_argument("--split-seed", type=int, default=0,
+                        help="seed of the train/validation split by case (default 0: the split the benchmarks "
+                             "validate on)")
     parser.add_argument("--patch", type=int, default=128, help="training patch side (pixels)")
     parser.add_argument("--val-every", type=int, default=5, help="validate every N epochs")
     parser.add_argument("--work-dir", type=Path, default=None, help="checkpoint folder (default OUT.training)")
@@ -104,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
 
     config = TrainingConfig(
         data=str(args.data), out=str(args.out), pair=args.pair, epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, val_fraction=args.val_fraction, seed=args.seed, patch=args.patch, device=args.device,
+        lr=args.lr, val_fraction=args.val_fraction, seed=args.seed, split_seed=args.split_seed, patch=args.patch,
+        device=args.device,
         val_every=args.val_every, work_dir=str(args.work_dir) if args.work_dir else None,
         architecture=_architecture(args), loss=_loss_weights(args), lesions=args.lesions, mri_lesions=args.mri_lesions,
         varied_lesions=args.varied_lesions,

@@ -56,6 +56,7 @@ class TrainingConfig:
     weight_decay: float = 1e-5
     val_fraction: float = 0.2
     seed: int = 0
+    split_seed: int = 0
     patch: int = 128
     device: str = "auto"
     grad_clip: float = 5.0
@@ -231,7 +232,7 @@ class Trainer:
         if self.rank == 0:
             cfg.run_dir.mkdir(parents=True, exist_ok=True)
         records = self._records()
-        train_records, val_records = split_for_pair(records, cfg.pair, cfg.val_fraction, cfg.seed)
+        train_records, val_records = split_for_pair(records, cfg.pair, cfg.val_fraction, cfg.split_seed)
         if not train_records:
             raise FusionInputError(f"{cfg.data}: no training cases left after the validation split")
         resumed = load_checkpoint(cfg.run_dir) if self.resume else None

@@ -331,3 +331,23 @@ def test_varied_lesions_are_hot_and_cold_and_a_third_lie_at_the_body_edge():
         at_edge += abs(float(depth[centre]) - radius) <= 1.5
     assert 18 <= cold <= 42 and hot == n - cold
     assert 25 <= at_edge <= 50     # a third placed there, and some of the others (17 of 90 when none is placed)
+
+
+def test_the_split_has_its_own_seed_so_a_second_seed_keeps_the_validation_cases(tmp_path):
+    from FusionCINNLib.cli.main import main
+
+    data = _atlas(tmp_path / "data", cases=tuple(range(1, 9)), slices=1)
+
+    def val_cases(name: str, *seeds: str) -> list:
+        out = tmp_path / name
+        code = main(["train", "--data", str(data), "--out", str(out), "--pair", "all", "--epochs", "1",
+                     "--batch-size", "4", "--patch", "32", "--device", "cpu", "--val-fraction", "0.25",
+                     "--architecture", json.dumps(TINY.to_dict()), *seeds])
+        assert code == 0
+        return load_model(out).provenance["val_cases"]
+
+    first = val_cases("first")
+    expected = split_by_case(scan_pictures(data, "all"), 0.25, seed=0)[1]
+    assert first == sorted({f"{r.pair}:{r.case}" for r in expected})
+    assert val_cases("second", "--seed", "3") == first
+    assert val_cases("other_split", "--split-seed", "1") != first
