@@ -19,7 +19,7 @@ from ..fusion.allocator import keep_freed_memory
 from . import interrupts
 from .version import VersionAction
 
-COMMAND_MODULES = ("fuse", "train", "evaluate", "phantom", "demo")
+COMMAND_MODULES = ("fuse", "train", "interpolate", "evaluate", "phantom", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
