@@ -1,9 +1,8 @@
 """Weight interpolation between a model and its fine-tune (WiSE-FT: Wortsman et al., CVPR 2022).
 
 A fine-tune that starts from a model stays in its basin, so the straight line between the two weight
-sets is a family of working models: part of the fine-tune's gain at part of its drift. The shipped
-``fusioncinn-all`` is such a point (docs/results.md); a site that fine-tunes on a few cases of its own can
-pull the result back towards the shipped model the same way.
+sets is a family of working models: part of the fine-tune's gain at part of its drift. A site that
+fine-tunes on a few cases of its own can pull the result back towards the shipped model this way.
 """
 
 from __future__ import annotations
