@@ -25,7 +25,7 @@ def interpolate_models(start: FusionModel, tuned: FusionModel, weight: float) ->
     ``start`` does; FusionInputError naming the model folders otherwise."""
     if not 0.0 <= weight <= 1.0:
         raise FusionInputError(f"the interpolation weight must be in [0, 1], got {weight}")
-    names = f"{start.name} and {tuned.name}"
+    names = f"{start.path or start.name} and {tuned.path or tuned.name}"
     if start.config.to_dict() != tuned.config.to_dict():
         changed = sorted(k for k, v in start.config.to_dict().items() if tuned.config.to_dict().get(k) != v)
         raise FusionInputError(f"{names}: different architectures ({', '.join(changed)}); "

@@ -77,5 +77,9 @@ def test_the_command_writes_a_loadable_model_and_never_touches_its_inputs(tmp_pa
     assert main(["interpolate", str(start), str(tuned), "--weight", "0.5", "--out", str(start)]) == 2
     assert "is an input model" in capsys.readouterr().err
     assert main(["interpolate", str(start), str(tuned), "--weight", "2", "--out", str(tmp_path / "bad")]) == 2
+    save_model(_model(seed=1), tmp_path / "unrelated")
+    assert main(["interpolate", str(start), str(tmp_path / "unrelated"), "--weight", "0.5",
+                 "--out", str(tmp_path / "bad")]) == 2
+    assert f"{start} and {tmp_path / 'unrelated'}: " in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
     assert digest(start) + digest(tuned) == before
