@@ -25,9 +25,11 @@ def interpolate_models(start: FusionModel, tuned: FusionModel, weight: float) ->
     ``start`` does; FusionInputError naming the model folders otherwise."""
     if not 0.0 <= weight <= 1.0:
         raise FusionInputError(f"the interpolation weight must be in [0, 1], got {weight}")
-    names = f"{start.path or start.name} and {tuned.path or tuned.name}"
-    if start.config.to_dict() != tuned.config.to_dict():
-        changed = sorted(k for k, v in start.config.to_dict().items() if tuned.config.to_dict().get(k) != v)
+    start_label, tuned_label = str(start.path or start.name), str(tuned.path or tuned.name)
+    names = f"{start_label} and {tuned_label}"
+    start_architecture, tuned_architecture = start.config.to_dict(), tuned.config.to_dict()
+    if start_architecture != tuned_architecture:
+        changed = sorted(k for k, v in start_architecture.items() if tuned_architecture.get(k) != v)
         raise FusionInputError(f"{names}: different architectures ({', '.join(changed)}); "
                                "only a model and its fine-tune can be interpolated")
     if sorted(start.pair_types) != sorted(tuned.pair_types):
@@ -45,9 +47,8 @@ def interpolate_models(start: FusionModel, tuned: FusionModel, weight: float) ->
     net = FusionNet(start.config)
     net.load_state_dict(state)
     net.eval()
-    provenance = {"interpolated": {"start": str(start.path or start.name), "tuned": str(tuned.path or tuned.name),
-                                   "weight": weight, "start_provenance": start.provenance,
-                                   "tuned_provenance": tuned.provenance}}
+    provenance = {"interpolated": {"start": start_label, "tuned": tuned_label, "weight": weight,
+                                   "start_provenance": start.provenance, "tuned_provenance": tuned.provenance}}
     return FusionModel(net, list(start.pair_types), provenance, None)
 
 
